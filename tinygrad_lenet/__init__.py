@@ -1,0 +1,12 @@
+"""tinygrad_lenet: a small reverse-mode autodiff framework on numpy, built to
+train and look inside LeNet-5."""
+
+from .autograd import OPS, Function, enable_grad, is_grad_enabled, no_grad
+from .tensor import Tensor, tensor
+from . import functional
+from .gradcheck import GradcheckError, gradcheck
+from .random import manual_seed
+
+__all__ = ["OPS", "Function", "GradcheckError", "Tensor", "enable_grad", "functional", "gradcheck",
+           "is_grad_enabled", "manual_seed", "no_grad", "tensor"]
+__version__ = "0.1.0"

@@ -1,0 +1,225 @@
+"""The recording machinery: `Function` (one op, forward and backward side by side),
+its `Context`, the op registry, grad mode (`no_grad`) and the backward pass.
+
+An op is a `Function` subclass with two static methods working on numpy arrays:
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a
+
+`Mul.apply(x, y)` runs `forward` on the tensors' arrays and, when gradients are
+wanted, records the context (op name, attributes, parents, saved arrays) on the
+result. `backward` returns one gradient per tensor input (or None); gradients of
+broadcast inputs are summed back to the input's shape by the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+# name -> Function subclass, for every op that can be recorded.
+OPS: dict[str, type["Function"]] = {}
+
+_grad_enabled = True
+_module_stack: list[str] = []
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator: ops run inside record nothing and hold nothing."""
+
+    def __enter__(self) -> "no_grad":
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Turn recording back on inside a `no_grad` block."""
+
+    def __enter__(self) -> "enable_grad":
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+
+@contextlib.contextmanager
+def module_scope(name: str) -> Iterator[None]:
+    """Ops recorded inside are annotated with `name` (a module path such as
+    `features.0`), so graphs can be drawn grouped by layer."""
+    _module_stack.append(name)
+    try:
+        yield
+    finally:
+        _module_stack.pop()
+
+
+def current_module() -> str | None:
+    return _module_stack[-1] if _module_stack else None
+
+
+class Context:
+    """What one recorded op remembers: its name, attributes, parents, the module
+    it ran in and the arrays its backward needs."""
+
+    def __init__(self, fn: type["Function"], parents: tuple["Tensor", ...], attrs: dict[str, Any]):
+        self.fn = fn
+        self.op: str = fn.name
+        self.parents = parents
+        self.attrs = attrs
+        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.module = current_module()
+        self.released = False
+        self._saved: tuple[np.ndarray, ...] = ()
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        if self.released:
+            raise RuntimeError(_released_message(self.op))
+        return self._saved
+
+    def release(self) -> None:
+        """Free what backward needed; the graph's structure stays for drawing."""
+        self._saved = ()
+        self.released = True
+
+    def __repr__(self) -> str:
+        attrs = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
+        return f"<{self.op}{' ' + attrs if attrs else ''}>"
+
+
+def _released_message(op: str) -> str:
+    return (f"backward through the graph a second time (op '{op}'): its saved arrays "
+            "were freed by the first backward(); call backward(retain_graph=True) the "
+            "first time if you need to go through it again")
+
+
+class Function:
+    """Base class of every op. Subclasses set `name` and define `forward` and
+    `backward`; defining the subclass registers it in `OPS`."""
+
+    name: ClassVar[str] = ""
+    differentiable: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.name:
+            raise TypeError(f"op class {cls.__name__} must set a name")
+        if cls.name in OPS:
+            raise TypeError(f"op name '{cls.name}' is already registered by {OPS[cls.name].__name__}")
+        OPS[cls.name] = cls
+
+    forward: ClassVar[Callable[..., np.ndarray]]
+    backward: ClassVar[Callable[..., tuple[np.ndarray | None, ...]]]
+
+    @classmethod
+    def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
+        from .tensor import Tensor
+
+        record = _grad_enabled and cls.differentiable and any(t.requires_grad for t in inputs)
+        ctx = Context(cls, inputs, attrs)
+        out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        result = Tensor._wrap(out, requires_grad=record)
+        if record:
+            result._ctx = ctx
+        return result
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum `grad` over the axes along which an input of `shape` was broadcast."""
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def topological_order(root: "Tensor") -> list["Tensor"]:
+    """Tensors that `root` depends on through ops that need gradients, each
+    after all of its parents. Iterative, so deep graphs do not hit the
+    recursion limit."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for parent in ctx.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def run_backward(root: "Tensor", grad: np.ndarray, retain_graph: bool) -> None:
+    """Reverse-mode pass: propagate `grad` (d out / d root) to every tensor that
+    requires grad; leaves (and tensors that asked with `retain_grad()`)
+    accumulate into `.grad`."""
+    order = topological_order(root)
+    for node in order:
+        if node._ctx is not None and node._ctx.released:
+            raise RuntimeError(_released_message(node._ctx.op))
+
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        ctx = node._ctx
+        if g is None:
+            continue
+        if ctx is None or node._retains_grad:
+            node._accumulate_grad(g)
+        if ctx is None:
+            continue
+        parent_grads = ctx.fn.backward(ctx, g)
+        if not isinstance(parent_grads, tuple):
+            parent_grads = (parent_grads,)
+        if len(parent_grads) != len(ctx.parents):
+            raise RuntimeError(f"op '{ctx.op}': backward returned {len(parent_grads)} "
+                               f"gradients for {len(ctx.parents)} inputs")
+        for parent, pg in zip(ctx.parents, parent_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            if pg.shape != parent.data.shape:
+                pg = unbroadcast(pg, parent.data.shape)
+            key = id(parent)
+            prev = grads.get(key)
+            grads[key] = pg if prev is None else prev + pg
+        if not retain_graph:
+            ctx.release()

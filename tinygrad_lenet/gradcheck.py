@@ -1,0 +1,80 @@
+"""Compare autodiff gradients with central finite differences over the full Jacobian."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Autodiff and finite differences disagree; the message names the op, input and element."""
+
+
+def _as_output(out: Any) -> Tensor:
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    return out
+
+
+def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+    """Check d fn(*inputs) / d inputs element by element.
+
+    Every input is used in float64. For each output element k the backward pass
+    gives row k of the Jacobian; each input element i is nudged by +-eps to give
+    column i by central differences. Returns True when all entries agree within
+    `atol + rtol * |numeric|`; otherwise raises GradcheckError naming the op that
+    produced the output, the input and the worst element (or returns False).
+    """
+    arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
+
+    def run(*arrs: np.ndarray, grad: bool) -> Tensor:
+        ts = [Tensor(a, requires_grad=grad, dtype=np.float64) for a in arrs]
+        return _as_output(fn(*ts)), ts
+
+    out, _ = run(*arrays, grad=True)
+    if out.dtype != np.float64:
+        raise TypeError(f"gradcheck: fn returned dtype {out.dtype}; it must keep float64 inputs in float64")
+    op = out.grad_fn.op if out.grad_fn is not None else "<no op>"
+    n_out = out.size
+
+    # Analytic Jacobians, one backward per output element.
+    analytic = [np.zeros((n_out, a.size)) for a in arrays]
+    for k in range(n_out):
+        out, ts = run(*arrays, grad=True)
+        seed = np.zeros(out.size)
+        seed[k] = 1.0
+        if out.requires_grad:
+            out.backward(seed.reshape(out.shape))
+        for j, t in enumerate(ts):
+            if t.grad is not None:
+                analytic[j][k] = t.grad.ravel()
+
+    # Numerical Jacobians by central differences.
+    numeric = [np.zeros((n_out, a.size)) for a in arrays]
+    for j, a in enumerate(arrays):
+        flat = a.reshape(-1)
+        for i in range(a.size):
+            orig = flat[i]
+            flat[i] = orig + eps
+            plus, _ = run(*arrays, grad=False)
+            flat[i] = orig - eps
+            minus, _ = run(*arrays, grad=False)
+            flat[i] = orig
+            numeric[j][:, i] = (plus.data.ravel() - minus.data.ravel()) / (2 * eps)
+
+    for j, (an, nu) in enumerate(zip(analytic, numeric)):
+        err = np.abs(an - nu) - (atol + rtol * np.abs(nu))
+        if err.size and err.max() > 0:
+            k, i = np.unravel_index(int(np.argmax(err)), err.shape)
+            idx = np.unravel_index(i, arrays[j].shape) if arrays[j].ndim else ()
+            msg = (f"gradcheck failed for op '{op}': input {j} (shape {arrays[j].shape}) element {idx}, "
+                   f"output element {k}: autodiff {an[k, i]:.6g} vs finite difference {nu[k, i]:.6g} "
+                   f"(atol={atol}, rtol={rtol})")
+            if raise_exception:
+                raise GradcheckError(msg)
+            return False
+    return True

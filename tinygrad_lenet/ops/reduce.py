@@ -1,0 +1,94 @@
+"""Reductions over an axis (int), several axes (tuple) or everything (None)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+
+
+def _expand_grad(grad: np.ndarray, shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
+    """Reshape a reduced gradient so it broadcasts against the input's shape."""
+    if not keepdims:
+        axes = range(len(shape)) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+        kept = list(shape)
+        for a in axes:
+            kept[a] = 1
+        grad = grad.reshape(kept)
+    return grad
+
+
+class Sum(Function):
+    name = "sum"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.shape = x.shape
+        return np.asarray(x.sum(axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
+        return np.broadcast_to(g, ctx.shape)
+
+
+class Mean(Function):
+    name = "mean"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.shape = x.shape
+        out = np.asarray(x.mean(axis=axis, keepdims=keepdims))
+        ctx.count = x.size // max(out.size, 1) if x.size else 0
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
+        return np.broadcast_to(g / grad.dtype.type(ctx.count), ctx.shape)
+
+
+class Max(Function):
+    """Maximum over axes; on ties the gradient is split evenly among the maxima."""
+    name = "max"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        if x.size == 0:
+            raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
+        out = np.asarray(x.max(axis=axis, keepdims=keepdims))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
+        mask = (x == _expand_grad(out, x.shape, axis, keepdims)).astype(grad.dtype)
+        mask /= mask.sum(axis=axis, keepdims=True)
+        return mask * _expand_grad(grad, x.shape, axis, keepdims)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))), computed with the max subtracted so it never overflows."""
+    name = "logsumexp"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        m = x.max(axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+        e = np.exp(x - m)
+        s = e.sum(axis=axis, keepdims=True)
+        out = np.log(s) + m
+        ctx.save_for_backward(e / s)
+        ctx.shape = x.shape
+        return out if keepdims else _squeeze(out, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (softmax,) = ctx.saved_tensors
+        return softmax * _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
+
+
+def _squeeze(x: np.ndarray, axis) -> np.ndarray:
+    return np.asarray(x.reshape(())) if axis is None else np.squeeze(x, axis=axis)

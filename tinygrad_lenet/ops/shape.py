@@ -1,0 +1,119 @@
+"""Ops that move data around without arithmetic: reshape, permute, broadcast,
+pad, indexing, concatenate and stack."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+
+
+class Reshape(Function):
+    name = "reshape"
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.in_shape)
+
+
+class Permute(Function):
+    name = "permute"
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        return x.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(np.argsort(ctx.attrs["axes"]))
+
+
+class BroadcastTo(Function):
+    name = "broadcast_to"
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad  # the engine sums over the broadcast axes
+
+
+class Pad(Function):
+    """Zero padding; pad_width holds one (before, after) pair per axis."""
+    name = "pad"
+
+    @staticmethod
+    def forward(ctx, x, pad_width):
+        return np.pad(x, pad_width)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[tuple(slice(a, grad.shape[i] - b) for i, (a, b) in enumerate(ctx.attrs["pad_width"]))]
+
+
+class GetItem(Function):
+    """Basic slicing and integer-array indexing; repeated indices accumulate."""
+    name = "getitem"
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.in_shape = x.shape
+        try:
+            return np.asarray(x[index])
+        except IndexError as e:
+            raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        np.add.at(out, ctx.attrs["index"], grad)
+        return out
+
+
+class Concatenate(Function):
+    name = "concatenate"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        _check_same_rest("concatenate", arrays, axis, concat=True)
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        splits = np.cumsum(ctx.sizes)[:-1]
+        return tuple(np.split(grad, splits, axis=ctx.attrs["axis"]))
+
+
+class Stack(Function):
+    name = "stack"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        _check_same_rest("stack", arrays, axis, concat=False)
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis = ctx.attrs["axis"]
+        return tuple(np.take(grad, i, axis=axis) for i in range(grad.shape[axis]))
+
+
+def _check_same_rest(op: str, arrays, axis: int, concat: bool) -> None:
+    shapes = [a.shape for a in arrays]
+    if not arrays:
+        raise ValueError(f"{op}: needs at least one tensor")
+    ref = list(shapes[0])
+    for s in shapes[1:]:
+        rest_ok = (len(s) == len(ref) and all(x == y for i, (x, y) in enumerate(zip(s, ref))
+                                              if not (concat and i == axis)))
+        if not rest_ok:
+            raise ValueError(f"{op}: shapes {shapes} do not match "
+                             f"{'outside axis ' + str(axis) if concat else 'exactly'}")

@@ -1,0 +1,135 @@
+"""Softmax, log-softmax and the classification/regression losses. Every
+exponential is taken of x - max(x), so logits of any size stay finite."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+
+
+def stable_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    name = "log_softmax"
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = stable_log_softmax(x, axis)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad - np.exp(out) * grad.sum(axis=ctx.attrs["axis"], keepdims=True)
+
+
+class Softmax(Function):
+    name = "softmax"
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return out * (grad - (grad * out).sum(axis=ctx.attrs["axis"], keepdims=True))
+
+
+def check_class_targets(op: str, scores: np.ndarray, targets: np.ndarray) -> None:
+    if scores.ndim != 2:
+        raise ValueError(f"{op}: input must be 2-D (batch, classes), got shape {scores.shape}")
+    if targets.shape != scores.shape[:1]:
+        raise ValueError(f"{op}: targets of shape {targets.shape} do not match input of shape {scores.shape}")
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"{op}: targets must be integer class indices, got dtype {targets.dtype}")
+    if targets.size and (targets.min() < 0 or targets.max() >= scores.shape[1]):
+        raise ValueError(f"{op}: target values must lie in [0, {scores.shape[1]}), got "
+                         f"min {targets.min()} max {targets.max()}")
+
+
+class CrossEntropy(Function):
+    """Mean over the batch of -log softmax(logits)[target]; log-softmax and NLL
+    fused, so backward is simply (softmax - onehot) / N."""
+    name = "cross_entropy"
+
+    @staticmethod
+    def forward(ctx, logits, targets):
+        check_class_targets("cross_entropy", logits, targets)
+        logp = stable_log_softmax(logits, 1)
+        n = logits.shape[0]
+        ctx.save_for_backward(logp, targets)
+        return np.asarray(-logp[np.arange(n), targets].mean(), dtype=logits.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        logp, targets = ctx.saved_tensors
+        n = logp.shape[0]
+        g = np.exp(logp)
+        g[np.arange(n), targets] -= 1
+        g *= grad / logp.dtype.type(n)
+        return g, None
+
+
+class NLLLoss(Function):
+    """Mean over the batch of -input[target], for log-probabilities."""
+    name = "nll_loss"
+
+    @staticmethod
+    def forward(ctx, logp, targets):
+        check_class_targets("nll_loss", logp, targets)
+        ctx.save_for_backward(targets)
+        ctx.shape = logp.shape
+        return np.asarray(-logp[np.arange(logp.shape[0]), targets].mean(), dtype=logp.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (targets,) = ctx.saved_tensors
+        n = ctx.shape[0]
+        g = np.zeros(ctx.shape, dtype=grad.dtype)
+        g[np.arange(n), targets] = -grad / grad.dtype.type(n)
+        return g, None
+
+
+class MSELoss(Function):
+    """Mean of squared differences; both sides must have the same shape."""
+    name = "mse_loss"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.shape != b.shape:
+            raise ValueError(f"mse_loss: input shape {a.shape} and target shape {b.shape} differ")
+        diff = a - b
+        ctx.save_for_backward(diff)
+        return np.asarray(np.mean(diff * diff), dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (diff,) = ctx.saved_tensors
+        g = diff * (grad * diff.dtype.type(2.0 / max(diff.size, 1)))
+        return g, -g
+
+
+class Dropout(Function):
+    """Zero each element with probability p and scale the rest by 1/(1-p)."""
+    name = "dropout"
+
+    @staticmethod
+    def forward(ctx, x, p, generator):
+        keep = generator.random(x.shape, dtype=np.float32) >= p
+        mask = keep * x.dtype.type(1.0 / (1.0 - p)) if p < 1 else np.zeros_like(x)
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask

@@ -1,0 +1,425 @@
+"""`Tensor`: a numpy array plus the op that produced it, so gradients can flow back."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import autograd
+from .autograd import Context
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_SUPPORTED_KINDS = "fiub"  # float, signed int, unsigned int, bool
+
+Axis = int | tuple[int, ...] | None
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """The numpy dtype for `dtype`, or a TypeError if tensors cannot hold it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"Tensor: unsupported dtype {dtype!r}") from e
+    if dt.kind not in _SUPPORTED_KINDS or (dt.kind == "f" and dt not in FLOAT_DTYPES):
+        raise TypeError(f"Tensor: unsupported dtype {dt}; use float32, float64, an integer type or bool")
+    return dt
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it.
+
+    `Tensor(data, requires_grad=False, dtype=None)`: floating-point data becomes
+    float32 unless `dtype` says otherwise (float64 is supported, e.g. for gradient
+    checks); integer and bool data keep their type and cannot require grad.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray + Tensor)
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is not None:
+            dt = check_dtype(dtype)
+            arr = np.asarray(data, dtype=dt)
+        else:
+            arr = np.asarray(data)
+            if arr.dtype.kind == "f":
+                arr = arr.astype(DEFAULT_FLOAT, copy=False)
+            check_dtype(arr.dtype)
+        self._init(arr, requires_grad)
+
+    def _init(self, arr: np.ndarray, requires_grad: bool) -> None:
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {arr.dtype}")
+        self.data: np.ndarray = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx: Context | None = None
+        self._retains_grad = False
+        self.name: str | None = None
+
+    @classmethod
+    def _wrap(cls, arr: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        """Wrap an op's output without copying or converting it."""
+        t = cls.__new__(cls)
+        t._init(np.asarray(arr), requires_grad)
+        return t
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def grad_fn(self) -> Context | None:
+        """The recorded op that produced this tensor (None for leaves)."""
+        return self._ctx
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        extra = f", grad_fn={self._ctx.op}" if self._ctx is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor(shape={self.shape}, dtype={self.dtype}{extra})"
+
+    # ------------------------------------------------------------ autograd API
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Compute the gradient of this tensor with respect to every tensor in its
+        graph that requires grad; leaves accumulate into `.grad`."""
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no recorded graph")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward(): grad can be implied only for a scalar output, got shape "
+                                   f"{self.shape}; pass grad= an array of that shape")
+            g = np.ones_like(self.data)
+        else:
+            g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {g.shape}, expected {self.shape}")
+        autograd.run_backward(self, g, retain_graph)
+
+    def _accumulate_grad(self, g: np.ndarray) -> None:
+        if g.dtype != self.dtype:
+            raise TypeError(f"gradient dtype {g.dtype} does not match tensor dtype {self.dtype}")
+        if self.grad is None:
+            self.grad = np.array(g, copy=True)
+        else:
+            self.grad += g
+
+    def retain_grad(self) -> "Tensor":
+        """Keep `.grad` on this non-leaf tensor after backward (for inspection)."""
+        self._retains_grad = True
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data, requires_grad=False)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and self.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def item(self) -> float | int | bool:
+        if self.size != 1:
+            raise ValueError(f"item(): tensor has {self.size} elements, expected 1 (shape {self.shape})")
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    # ---------------------------------------------------------------- dtype
+    def astype(self, dtype: Any) -> "Tensor":
+        dt = check_dtype(dtype)
+        if dt == self.dtype:
+            return self
+        return ops.Cast.apply(self, dtype=dt)
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    # ------------------------------------------------------- operand coercion
+    def _operand(self, other: Any, op: str) -> "Tensor":
+        """`other` as a tensor for a binary op: scalars and arrays take this
+        tensor's dtype; two tensors of different float types are an error."""
+        if isinstance(other, Tensor):
+            if other.dtype != self.dtype and self.dtype.kind == "f" and other.dtype.kind == "f":
+                raise TypeError(f"{op}: dtype mismatch {self.dtype} vs {other.dtype}; "
+                                "convert one explicitly with .float() or .double()")
+            return other
+        dt = self.dtype if self.dtype.kind == "f" else None
+        arr = np.asarray(other, dtype=dt)
+        if dt is None and arr.dtype.kind == "f":
+            arr = arr.astype(DEFAULT_FLOAT)
+        return Tensor._wrap(arr)
+
+    # ------------------------------------------------------------ elementwise
+    def __add__(self, other: Any) -> "Tensor":
+        return ops.Add.apply(self, self._operand(other, "add"))
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return ops.Add.apply(self._operand(other, "add"), self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return ops.Sub.apply(self, self._operand(other, "sub"))
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return ops.Sub.apply(self._operand(other, "sub"), self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return ops.Mul.apply(self, self._operand(other, "mul"))
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return ops.Mul.apply(self._operand(other, "mul"), self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return ops.Div.apply(self, self._operand(other, "div"))
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return ops.Div.apply(self._operand(other, "div"), self)
+
+    def __pow__(self, exponent: float) -> "Tensor":
+        if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
+            raise TypeError("pow: only a scalar exponent is supported")
+        return ops.Pow.apply(self, exponent=float(exponent))
+
+    def __neg__(self) -> "Tensor":
+        return ops.Neg.apply(self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return ops.MatMul.apply(self, self._operand(other, "matmul"))
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return ops.MatMul.apply(self._operand(other, "matmul"), self)
+
+    def matmul(self, other: Any) -> "Tensor":
+        return self @ other
+
+    def exp(self) -> "Tensor":
+        return ops.Exp.apply(self)
+
+    def log(self) -> "Tensor":
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> "Tensor":
+        return ops.Sqrt.apply(self)
+
+    def relu(self) -> "Tensor":
+        return ops.Relu.apply(self)
+
+    def tanh(self) -> "Tensor":
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> "Tensor":
+        return ops.Sigmoid.apply(self)
+
+    def maximum(self, other: Any) -> "Tensor":
+        return ops.Maximum.apply(self, self._operand(other, "maximum"))
+
+    def minimum(self, other: Any) -> "Tensor":
+        return ops.Minimum.apply(self, self._operand(other, "minimum"))
+
+    # ---------------------------------------------- comparisons (no gradient)
+    def _compare(self, other: Any, fn: Any) -> "Tensor":
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(fn(self.data, o))
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.less)
+
+    def __le__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.greater_equal)
+
+    __hash__ = object.__hash__
+
+    def argmax(self, axis: int | None = None) -> "Tensor":
+        return Tensor._wrap(np.argmax(self.data, axis=axis))
+
+    # ------------------------------------------------------------- reductions
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim, "sum"), keepdims=keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        return ops.Mean.apply(self, axis=_norm_axis(axis, self.ndim, "mean"), keepdims=keepdims)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim, "max"), keepdims=keepdims)
+
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        return ops.LogSumExp.apply(self, axis=_norm_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
+
+    # ------------------------------------------------------------ shape ops
+    def reshape(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=_resolve_shape(self.shape, tuple(shape)))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        nd = max(self.ndim, 1)
+        s, e = start_dim % nd, end_dim % nd
+        shape = self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:]
+        return ops.Reshape.apply(self, shape=shape)
+
+    def permute(self, *axes: Any) -> "Tensor":
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        norm = tuple(a % self.ndim for a in axes) if self.ndim else ()
+        if sorted(norm) != list(range(self.ndim)):
+            raise ValueError(f"permute: axes {tuple(axes)} are not a permutation for shape {self.shape}")
+        return ops.Permute.apply(self, axes=norm)
+
+    def transpose(self, dim0: int | None = None, dim1: int | None = None) -> "Tensor":
+        """Swap two axes, or reverse all axes when none are given (numpy's `.T`)."""
+        if dim0 is None and dim1 is None:
+            return self.permute(tuple(reversed(range(self.ndim))))
+        if dim0 is None or dim1 is None:
+            raise ValueError("transpose: give both axes or neither")
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return self.permute(axes)
+
+    @property
+    def T(self) -> "Tensor":
+        return self.transpose()
+
+    def expand(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return self.broadcast_to(shape)
+
+    def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
+        shape = tuple(int(s) for s in shape)
+        try:
+            np.broadcast_shapes(self.shape, shape)
+            if np.broadcast_shapes(self.shape, shape) != shape:
+                raise ValueError
+        except ValueError as e:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}") from e
+        return ops.BroadcastTo.apply(self, shape=shape)
+
+    def pad(self, pad_width: Any) -> "Tensor":
+        """Zero padding, numpy style: an int, a (before, after) pair, or one pair per axis."""
+        width = tuple((int(a), int(b)) for a, b in np.broadcast_to(np.asarray(pad_width), (self.ndim, 2)))
+        if any(a < 0 or b < 0 for a, b in width):
+            raise ValueError(f"pad: negative pad widths {width} for shape {self.shape}")
+        return ops.Pad.apply(self, pad_width=width)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return ops.GetItem.apply(self, index=_norm_index(index))
+
+    # -------------------------------------------------------- neural-net ops
+    def conv2d(self, weight: "Tensor", bias: "Tensor | None" = None, stride: Any = 1, padding: Any = 0) -> "Tensor":
+        from .functional import conv2d
+        return conv2d(self, weight, bias, stride=stride, padding=padding)
+
+    def max_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
+        from .functional import max_pool2d
+        return max_pool2d(self, kernel_size, stride)
+
+    def avg_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
+        from .functional import avg_pool2d
+        return avg_pool2d(self, kernel_size, stride)
+
+    def log_softmax(self, axis: int = -1) -> "Tensor":
+        return ops.LogSoftmax.apply(self, axis=_norm_axis(axis, self.ndim, "log_softmax"))
+
+    def softmax(self, axis: int = -1) -> "Tensor":
+        return ops.Softmax.apply(self, axis=_norm_axis(axis, self.ndim, "softmax"))
+
+    def dropout(self, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> "Tensor":
+        from .functional import dropout
+        return dropout(self, p, training, generator)
+
+
+def _norm_axis(axis: Axis, ndim: int, op: str) -> Any:
+    """Axes as a sorted tuple of non-negative ints (None stays None)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    if isinstance(axis, (int, np.integer)):
+        return out[0]
+    return tuple(sorted(out))
+
+
+def _resolve_shape(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
+    """`new` with a single -1 filled in; ValueError if the sizes do not match."""
+    new = tuple(int(n) for n in new)
+    size = int(np.prod(old))
+    if new.count(-1) > 1 or any(n < -1 for n in new):
+        raise ValueError(f"reshape: invalid target shape {new} for tensor of shape {old}")
+    if -1 in new:
+        rest = int(np.prod([n for n in new if n != -1]))
+        if rest == 0 or size % rest:
+            raise ValueError(f"reshape: cannot reshape tensor of shape {old} into {new}")
+        new = tuple(size // rest if n == -1 else n for n in new)
+    if int(np.prod(new)) != size:
+        raise ValueError(f"reshape: cannot reshape tensor of shape {old} into {new}")
+    return new
+
+
+def _norm_index(index: Any) -> Any:
+    """Replace tensors inside an index with their arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+from . import ops  # noqa: E402  (ops import Function from autograd; Tensor methods use them)
