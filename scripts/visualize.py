@@ -1,0 +1,69 @@
+"""Draw a model's training graph: one forward pass and cross-entropy loss on a
+random batch, one backward pass, then the recorded graph written as svg, png,
+pdf or DOT source.
+
+    python scripts/visualize.py --model lenet5 --out lenet5.svg --level module --grads
+
+Without graphviz's `dot` program the DOT source is written instead, with a hint
+on how to install graphviz (exit code 0: the graph itself was saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from models import available_models, get_model
+from tinygrad_lenet import Tensor, functional as F, manual_seed
+from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="lenet5", help=f"one of: {', '.join(available_models())}")
+    p.add_argument("--out", default=None, help="output file (default: <model>_graph.svg)")
+    p.add_argument("--format", choices=FORMATS, default=None, help="default: from --out's suffix")
+    p.add_argument("--level", choices=("op", "module"), default="op",
+                   help="op: every op, grouped by module; module: one node per module")
+    p.add_argument("--grads", action="store_true", help="show every tensor's gradient and the backward flow")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rankdir", choices=("TB", "BT", "LR", "RL"), default="TB")
+    p.add_argument("--max-nodes", type=int, default=500)
+    p.add_argument("--legend", action="store_true", help="add a legend of node kinds")
+    args = p.parse_args(argv)
+    if args.batch_size < 1:
+        p.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.out is None:
+        args.out = f"{args.model}_graph.{args.format or 'svg'}"
+    try:
+        args.format = infer_format(args.out, args.format)
+    except ValueError as e:
+        p.error(str(e))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    manual_seed(args.seed)
+    model = get_model(args.model)
+    rng = np.random.default_rng(args.seed)
+    x = Tensor(rng.standard_normal((args.batch_size, 1, 28, 28), dtype=np.float32))
+    logits = model(x)
+    targets = rng.integers(0, logits.shape[-1], size=args.batch_size)
+    loss = F.cross_entropy(logits, targets)
+    if args.grads:
+        retain_grads(loss)
+    loss.backward()
+    graph = draw_graph(loss, level=args.level, show_grads=args.grads, max_nodes=args.max_nodes,
+                       rankdir=args.rankdir, legend=args.legend)
+    saved = save_graph(graph, args.out, args.format)
+    print(saved.message, file=sys.stdout if saved.rendered else sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
