@@ -10,3 +10,6 @@ from .random import manual_seed
 __all__ = ["OPS", "Function", "GradcheckError", "Tensor", "enable_grad", "functional", "gradcheck",
            "is_grad_enabled", "manual_seed", "no_grad", "tensor"]
 __version__ = "0.1.0"
+
+from . import checkpoint, nn, optim  # noqa: E402
+__all__ += ["checkpoint", "nn", "optim"]

@@ -1,0 +1,199 @@
+"""Checkpoints: nested dicts of numpy arrays and JSON values in an .npz file,
+written atomically and read without pickle.
+
+Layout: every array is a `.npy` member of the zip, named by its key path joined
+with "/" (`model_state/features.0.weight`); everything else (numbers, strings,
+lists, None, e.g. epoch, config, RNG state) lives in one JSON document stored
+as the string array `__checkpoint__`, where each array appears as
+`{"__ndarray__": "<member name>"}`. Tuples come back as lists.
+
+Writes go to a temporary file in the target's directory, which is flushed,
+fsynced and then renamed over the target with `os.replace`, so a crash or kill
+mid-write leaves the previous checkpoint intact (at worst a stray hidden
+`.<name>.*.tmp` file remains).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from typing import IO, Any, Callable, Mapping
+
+import numpy as np
+
+from numpy.lib.npyio import NpzFile
+
+from .tensor import Tensor
+
+FORMAT = "tinygrad_lenet.checkpoint"
+VERSION = 1
+META_ENTRY = "__checkpoint__"
+_ARRAY_MARK = "__ndarray__"
+_SEP = "/"
+
+PathLike = str | os.PathLike
+
+
+class CheckpointError(ValueError):
+    """The file is not a readable checkpoint, or a value cannot be stored in one."""
+
+
+# ------------------------------------------------------------------ encoding
+def _encode(node: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
+    """The JSON skeleton of `node`, moving arrays into `arrays` by key path."""
+    if isinstance(node, Tensor):
+        node = node.data
+    if isinstance(node, np.ndarray):
+        if node.dtype.hasobject:
+            raise CheckpointError(f"checkpoint: the array at '{path}' has dtype object, which would need pickle")
+        if path in arrays:
+            raise CheckpointError(f"checkpoint: two arrays map to the member name '{path}'; "
+                                  f"avoid '{_SEP}' in keys")
+        arrays[path] = node
+        return {_ARRAY_MARK: path}
+    if isinstance(node, Mapping):
+        out = {}
+        for k, v in node.items():
+            if not isinstance(k, str):
+                raise CheckpointError(f"checkpoint: keys must be strings, got {k!r} ({type(k).__name__}) "
+                                      f"under '{path or '<root>'}'")
+            if k == _ARRAY_MARK:
+                raise CheckpointError(f"checkpoint: the key '{_ARRAY_MARK}' is reserved (under '{path or '<root>'}')")
+            out[k] = _encode(v, f"{path}{_SEP}{k}" if path else k, arrays)
+        return out
+    if isinstance(node, (list, tuple)):
+        return [_encode(v, f"{path}{_SEP}{i}", arrays) for i, v in enumerate(node)]
+    if isinstance(node, np.generic):
+        return node.item()
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    raise CheckpointError(f"checkpoint: cannot store {type(node).__name__} at '{path}' (allowed: numpy arrays, "
+                          "Tensors, dicts with string keys, lists, tuples, numbers, strings, None)")
+
+
+def _decode(node: Any, npz: Any, path: str) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {_ARRAY_MARK}:
+            member = node[_ARRAY_MARK]
+            if member not in npz.files:
+                raise CheckpointError(f"{path}: array member '{member}' is missing (corrupted checkpoint)")
+            return npz[member]
+        return {k: _decode(v, npz, path) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_decode(v, npz, path) for v in node]
+    return node
+
+
+# ------------------------------------------------------------ atomic writing
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Call `write(file)` on a temporary file next to `path`, fsync it and move
+    it over `path` in one `os.replace`; on any error the temp file is removed
+    and `path` is untouched."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable; not supported everywhere
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
+    """Write `text` to `path` atomically (e.g. a metrics file read while training runs)."""
+    data = text.encode(encoding)
+    atomic_write(path, lambda f: f.write(data))
+
+
+# ------------------------------------------------------------------ save/load
+def save(path: PathLike, tree: Mapping[str, Any]) -> None:
+    """Write a nested dict of arrays and JSON values to `path` (exactly that name), atomically."""
+    if not isinstance(tree, Mapping):
+        raise CheckpointError(f"checkpoint: save({os.fspath(path)!r}) needs a dict, got {type(tree).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    skeleton = _encode(tree, "", arrays)
+    if META_ENTRY in arrays:
+        raise CheckpointError(f"checkpoint: the key '{META_ENTRY}' is reserved")
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": skeleton})
+
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, arr in [*arrays.items(), (META_ENTRY, np.array(meta))]:
+                with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+
+    atomic_write(path, write)
+
+
+def load(path: PathLike) -> dict[str, Any]:
+    """Read a file written by `save` (never unpickling anything); arrays come back
+    as numpy arrays, tuples as lists."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    with open(path, "rb") as f:  # our handle, so it is closed even when np.load fails
+        try:
+            archive = np.load(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+        if not isinstance(archive, NpzFile):
+            raise CheckpointError(f"{path}: not a tinygrad_lenet checkpoint (a single .npy array, not an .npz archive)")
+        with archive as npz:
+            if META_ENTRY not in npz.files:
+                raise CheckpointError(f"{path}: not a tinygrad_lenet checkpoint (no '{META_ENTRY}' entry)")
+            try:
+                meta = json.loads(str(npz[META_ENTRY][()]))
+                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                    raise CheckpointError(f"{path}: not a tinygrad_lenet checkpoint (format {meta!r:.80})")
+                if meta.get("version") != VERSION:
+                    raise CheckpointError(f"{path}: checkpoint version {meta.get('version')!r} is not supported "
+                                          f"(this code reads version {VERSION})")
+                return _decode(meta["tree"], npz, path)
+            except CheckpointError:
+                raise
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+                raise CheckpointError(f"{path}: corrupted checkpoint ({type(e).__name__}: {e})") from e
+
+
+def save_checkpoint(path: PathLike, *, model_state: Mapping[str, Any], optimizer_state: Mapping[str, Any] | None = None,
+                    scheduler_state: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+    """Save a training checkpoint: model (and optionally optimizer and scheduler)
+    state dicts plus `extra` metadata such as epoch, config and RNG state."""
+    tree: dict[str, Any] = {"model_state": model_state}
+    for key, value in (("optimizer_state", optimizer_state), ("scheduler_state", scheduler_state), ("extra", extra)):
+        if value is not None:
+            tree[key] = value
+    save(path, tree)
+
+
+def load_checkpoint(path: PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`: a dict with "model_state",
+    "optimizer_state" and "scheduler_state" (None when not saved) and "extra" ({} when not saved)."""
+    tree = load(path)
+    if "model_state" not in tree:
+        raise CheckpointError(f"{os.fspath(path)}: no 'model_state' in this checkpoint (keys: {sorted(tree)})")
+    return {"model_state": tree["model_state"], "optimizer_state": tree.get("optimizer_state"),
+            "scheduler_state": tree.get("scheduler_state"), "extra": tree.get("extra", {})}

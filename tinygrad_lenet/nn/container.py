@@ -1,0 +1,51 @@
+"""`Sequential`: run child modules one after another."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator, overload
+
+from .module import Module
+
+
+class Sequential(Module):
+    """`Sequential(m0, m1, ...)` names its children "0", "1", ...;
+    `Sequential(OrderedDict(name=module, ...))` keeps the given names."""
+
+    def __init__(self, *modules: Module | "OrderedDict[str, Module]"):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> "Sequential": ...
+
+    def __getitem__(self, index: int | slice) -> Module:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"Sequential: index {index} is out of range for {len(items)} modules")
+        return items[index][1]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> "Sequential":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
