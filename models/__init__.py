@@ -1,0 +1,7 @@
+"""Model definitions, declared as layers and selected by name with `get_model`."""
+
+from .registry import MODELS, available_models, get_model, register_model
+from . import lenet5 as _lenet5  # noqa: F401  (registers "lenet5")
+from .lenet5 import LeNet5
+
+__all__ = ["MODELS", "LeNet5", "available_models", "get_model", "register_model"]

@@ -1,0 +1,91 @@
+"""The training and evaluation loops shared by the scripts and the tests."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import functional as F
+from .autograd import no_grad
+from .nn import Module
+from .tensor import Tensor
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    accuracy: float
+    images: int
+    seconds: float
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+
+def train_one_epoch(model: Module, batches: Iterable[tuple[np.ndarray, np.ndarray]], optimizer: Any,
+                    scheduler: Any = None, step_scheduler_per_batch: bool = False,
+                    clip_grad_norm: float | None = None, progress: Any = None) -> EpochStats:
+    """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)).
+
+    `progress`, if given, is a tqdm bar: it advances per batch and shows the
+    running loss, accuracy and images/s."""
+    from .nn.utils import clip_grad_norm_
+
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    start = time.perf_counter()
+    for x, y in batches:
+        logits = model(Tensor._wrap(x))
+        loss = F.cross_entropy(logits, Tensor._wrap(y))
+        optimizer.zero_grad()
+        loss.backward()
+        if clip_grad_norm is not None:
+            clip_grad_norm_(model.parameters(), clip_grad_norm)
+        optimizer.step()
+        if scheduler is not None and step_scheduler_per_batch:
+            scheduler.step()
+        n = len(y)
+        total_loss += loss.item() * n
+        correct += int((logits.data.argmax(axis=1) == y).sum())
+        seen += n
+        if progress is not None:
+            elapsed = time.perf_counter() - start
+            progress.update(1)
+            progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                 img_s=f"{seen / elapsed:.0f}", refresh=False)
+    if scheduler is not None and not step_scheduler_per_batch:
+        scheduler.step()
+    seconds = time.perf_counter() - start
+    return EpochStats(total_loss / max(seen, 1), correct / max(seen, 1), seen, seconds)
+
+
+@no_grad()
+def predict_logits(model: Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Logits (N, classes) for float32 images (N, 1, H, W), in eval mode, batch by batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        outs = [model(Tensor._wrap(images[i:i + batch_size])).data for i in range(0, len(images), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs) if outs else np.zeros((0, 0), dtype=np.float32)
+
+
+def evaluate(model: Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> tuple[float, float, np.ndarray]:
+    """(mean cross-entropy, accuracy, predicted classes) over a labelled set."""
+    logits = predict_logits(model, images, batch_size)
+    with no_grad():
+        loss = F.cross_entropy(Tensor._wrap(logits), Tensor._wrap(labels.astype(np.int64))).item()
+    preds = logits.argmax(axis=1)
+    return loss, float((preds == labels).mean()), preds
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[true, predicted]."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels.astype(np.int64), preds.astype(np.int64)), 1)
+    return counts
