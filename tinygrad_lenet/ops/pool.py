@@ -1,9 +1,17 @@
-"""Max and average pooling over NCHW tensors (no padding; output size floors)."""
+"""Max and average pooling over NCHW tensors (no padding; output size floors).
+
+Both work on the kh*kw strided "offset slices" of the input: slice (i, j) is
+x[:, :, i::sh, j::sw] cut to the output size, i.e. the element at offset (i, j)
+of every window. A pooled value is then a handful of whole-array np.maximum
+(or add) calls, and backward writes each slice's share of the gradient back
+through the same strided views. This keeps whatever memory order the input
+has (convolutions hand over batch-innermost arrays) and never builds a window
+array.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..autograd import Function
 
@@ -20,44 +28,89 @@ def check_pool_shapes(op: str, x_shape, kernel, stride) -> tuple[int, int]:
     return (x_shape[2] - kh) // sh + 1, (x_shape[3] - kw) // sw + 1
 
 
-def _windows(x: np.ndarray, kernel, stride) -> np.ndarray:
-    """View of shape (N, C, Ho, Wo, kh, kw)."""
-    (sh, sw) = stride
-    return sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw]
-
-
-def _scatter_windows(per_offset, x_shape, kernel, stride, out_hw, dtype) -> np.ndarray:
-    """Sum per-window-offset gradients back onto the input (overlaps accumulate).
-    `per_offset(i, j)` gives the (N, C, Ho, Wo) gradient reaching offset (i, j)."""
+def offset_slices(x: np.ndarray, kernel, stride, out_hw) -> list[np.ndarray]:
+    """Views (N, C, Ho, Wo), one per window offset (i, j) in row-major order."""
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
-    gx = np.zeros(x_shape, dtype=dtype)
-    for i in range(kh):
-        for j in range(kw):
-            gx[:, :, i:i + sh * ho:sh, j:j + sw * wo:sw] += per_offset(i, j)
-    return gx
+    return [x[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+            for i in range(kh) for j in range(kw)]
+
+
+def _tiles_exactly(x_shape, kernel, stride, out_hw) -> bool:
+    """Windows neither overlap nor leave input elements out."""
+    return tuple(kernel) == tuple(stride) and (x_shape[2], x_shape[3]) == (
+        out_hw[0] * kernel[0], out_hw[1] * kernel[1])
+
+
+def memory_order(x: np.ndarray) -> tuple[int, ...]:
+    """x's axes from the slowest-varying in memory to the fastest."""
+    return tuple(sorted(range(x.ndim), key=lambda a: -abs(x.strides[a])))
+
+
+def in_memory_order_of(like: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """`a`, copied into `like`'s memory order if it differs: elementwise work on
+    two arrays laid out differently runs several times slower."""
+    if a.ndim < 2 or memory_order(a) == memory_order(like):
+        return a
+    out = np.empty_like(like, dtype=a.dtype)
+    out[...] = a
+    return out
+
+
+def grad_buffer(x_shape, order, kernel, stride, out_hw, dtype) -> tuple[np.ndarray, bool]:
+    """A gradient buffer of x's shape laid out in memory order `order`, and
+    whether slices may be assigned (windows tile the input) rather than added
+    (overlaps, or gaps that must stay zero)."""
+    assign = _tiles_exactly(x_shape, kernel, stride, out_hw)
+    alloc = np.empty if assign else np.zeros
+    buf = alloc(tuple(x_shape[a] for a in order), dtype=dtype)
+    return buf.transpose(np.argsort(order)), assign
 
 
 class MaxPool2d(Function):
-    """On ties the whole gradient of a window goes to its first maximum, as in PyTorch."""
+    """On ties the whole gradient of a window goes to its first maximum (in
+    row-major window order), as in PyTorch; a window holding NaN has NaN as its
+    maximum and sends the gradient to its first NaN."""
     name = "max_pool2d"
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
-        ho, wo = check_pool_shapes("max_pool2d", x.shape, kernel_size, stride)
-        kh, kw = kernel_size
-        win = _windows(x, kernel_size, stride).reshape(*x.shape[:2], ho, wo, kh * kw)
-        arg = win.argmax(axis=-1)
-        out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
-        ctx.save_for_backward(arg)
-        ctx.x_shape = x.shape
+        out_hw = check_pool_shapes("max_pool2d", x.shape, kernel_size, stride)
+        slices = offset_slices(x, kernel_size, stride, out_hw)
+        out = slices[0].copy() if len(slices) == 1 else np.maximum(slices[0], slices[1])
+        for s in slices[2:]:
+            np.maximum(out, s, out=out)
+        ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (arg,) = ctx.saved_tensors
-        kh, kw = ctx.attrs["kernel_size"]
-        return _scatter_windows(lambda i, j: grad * (arg == i * kw + j), ctx.x_shape,
-                                ctx.attrs["kernel_size"], ctx.attrs["stride"], grad.shape[2:], grad.dtype)
+        x, out = ctx.saved_tensors
+        kernel, stride = ctx.attrs["kernel_size"], ctx.attrs["stride"]
+        out_hw = out.shape[2:]
+        grad = in_memory_order_of(out, grad)
+        gx, assign = grad_buffer(x.shape, memory_order(x), kernel, stride, out_hw, grad.dtype)
+        slices = offset_slices(x, kernel, stride, out_hw)
+        targets = offset_slices(gx, kernel, stride, out_hw)
+        with_nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+        last = len(slices) - 1
+        free = None  # windows whose gradient has not been routed yet
+        for k, (s, target) in enumerate(zip(slices, targets)):
+            if k == last:  # whatever is left holds its maximum here
+                hit = np.ones(out.shape, dtype=bool) if free is None else free
+            else:
+                hit = s == out
+                if with_nan:
+                    hit |= np.isnan(s)
+                if free is None:
+                    free = ~hit
+                else:
+                    hit &= free
+                    free ^= hit
+            if assign:
+                np.multiply(grad, hit, out=target)
+            else:
+                target += grad * hit
+        return gx
 
 
 class AvgPool2d(Function):
@@ -65,13 +118,26 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
-        check_pool_shapes("avg_pool2d", x.shape, kernel_size, stride)
-        ctx.x_shape = x.shape
-        return _windows(x, kernel_size, stride).mean(axis=(-2, -1))
+        out_hw = check_pool_shapes("avg_pool2d", x.shape, kernel_size, stride)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)  # the mean of integers, as numpy's mean gives
+        slices = offset_slices(x, kernel_size, stride, out_hw)
+        out = slices[0].copy()
+        for s in slices[1:]:
+            out += s
+        out *= x.dtype.type(1.0 / len(slices))
+        ctx.x_layout = (x.shape, memory_order(x))
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        kh, kw = ctx.attrs["kernel_size"]
-        share = grad / grad.dtype.type(kh * kw)
-        return _scatter_windows(lambda i, j: share, ctx.x_shape, ctx.attrs["kernel_size"],
-                                ctx.attrs["stride"], grad.shape[2:], grad.dtype)
+        kernel, stride = ctx.attrs["kernel_size"], ctx.attrs["stride"]
+        x_shape, order = ctx.x_layout
+        share = grad * grad.dtype.type(1.0 / (kernel[0] * kernel[1]))
+        gx, assign = grad_buffer(x_shape, order, kernel, stride, share.shape[2:], grad.dtype)
+        for target in offset_slices(gx, kernel, stride, share.shape[2:]):
+            if assign:
+                target[...] = share
+            else:
+                target += share
+        return gx

@@ -1,0 +1,294 @@
+"""The fast conv/pool kernels agree with straightforward references.
+
+conv2d runs im2col in batch-innermost memory order with blocked matrix
+products; max/avg pooling work on strided offset slices. Each is checked here
+against a direct, loop-level formulation (forward and backward), on random
+geometries including stride, padding, overlapping windows, gaps, ties and
+input arrays in either memory order (contiguous NCHW, or the batch-innermost
+views the convolution hands on)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import strategies as S
+from tinygrad_lenet import Tensor
+from tinygrad_lenet import functional as F
+from tinygrad_lenet.ops.conv import matmul_deep, matmul_wide
+
+
+def batch_innermost(x: np.ndarray) -> np.ndarray:
+    """The same NCHW values, stored with the batch axis innermost in memory."""
+    return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+def layouts(x: np.ndarray) -> list[np.ndarray]:
+    return [np.ascontiguousarray(x), batch_innermost(x)]
+
+
+# ------------------------------------------------------------------ references
+def conv2d_reference(x, w, b, stride, padding):
+    """out[n, o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, y*sh + i, x*sw + j]."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    o, _, kh, kw = w.shape
+    ho, wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
+    out = np.zeros((x.shape[0], o, ho, wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+            out += np.einsum("ncyx,oc->noyx", patch, w[:, :, i, j])
+    if b is not None:
+        out += b[None, :, None, None]
+    return out
+
+
+def conv2d_grads_reference(x, w, grad, stride, padding):
+    """(d/dx, d/dw, d/db) of sum(grad * conv2d(x, w, b)), by the same loops."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    gxp = np.zeros_like(xp)
+    gw = np.zeros_like(w)
+    _, _, kh, kw = w.shape
+    ho, wo = grad.shape[2:]
+    for i in range(kh):
+        for j in range(kw):
+            region = (slice(None), slice(None), slice(i, i + sh * (ho - 1) + 1, sh),
+                      slice(j, j + sw * (wo - 1) + 1, sw))
+            gxp[region] += np.einsum("noyx,oc->ncyx", grad, w[:, :, i, j])
+            gw[:, :, i, j] = np.einsum("noyx,ncyx->oc", grad, xp[region])
+    gx = gxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+    return gx, gw, grad.sum(axis=(0, 2, 3))
+
+
+def pool_reference(x, kernel, stride, mode):
+    """Window by window: the max (gradient to the first maximum in row-major
+    order; NaN counts as the maximum) or the mean."""
+    (kh, kw), (sh, sw) = kernel, stride
+    n, c, h, w = x.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.zeros((n, c, ho, wo), dtype=x.dtype)
+    routes = np.zeros((n, c, ho, wo, 2), dtype=np.int64)
+    for a in range(n):
+        for ch in range(c):
+            for y in range(ho):
+                for z in range(wo):
+                    win = x[a, ch, y * sh:y * sh + kh, z * sw:z * sw + kw]
+                    if mode == "max":
+                        k = int(np.argmax(win.ravel()))
+                        out[a, ch, y, z] = win.ravel()[k]
+                        routes[a, ch, y, z] = (y * sh + k // kw, z * sw + k % kw)
+                    else:
+                        out[a, ch, y, z] = win.mean()
+    return out, routes
+
+
+def pool_grad_reference(x, kernel, stride, mode, grad):
+    (kh, kw), (sh, sw) = kernel, stride
+    _, routes = pool_reference(x, kernel, stride, mode)
+    gx = np.zeros_like(x)
+    n, c, ho, wo = grad.shape
+    for a in range(n):
+        for ch in range(c):
+            for y in range(ho):
+                for z in range(wo):
+                    if mode == "max":
+                        gx[a, ch, routes[a, ch, y, z, 0], routes[a, ch, y, z, 1]] += grad[a, ch, y, z]
+                    else:
+                        gx[a, ch, y * sh:y * sh + kh, z * sw:z * sw + kw] += grad[a, ch, y, z] / (kh * kw)
+    return gx
+
+
+# ------------------------------------------------------------------ helpers
+def run_conv(x, w, b, stride, padding, grad, wanted=(True, True, True)):
+    tx = Tensor(x, requires_grad=wanted[0], dtype=x.dtype)
+    tw = Tensor(w, requires_grad=wanted[1], dtype=w.dtype)
+    tb = None if b is None else Tensor(b, requires_grad=wanted[2], dtype=b.dtype)
+    assert tx.data.strides == x.strides  # the memory order under test reaches the op
+    out = F.conv2d(tx, tw, tb, stride=stride, padding=padding)
+    out.backward(grad)
+    return out.data, tx.grad, tw.grad, None if tb is None else tb.grad
+
+
+def run_pool(x, kernel, stride, mode, grad):
+    tx = Tensor(x, requires_grad=True, dtype=x.dtype)
+    assert tx.data.strides == x.strides
+    out = getattr(F, f"{mode}_pool2d")(tx, kernel, stride)
+    out.backward(grad)
+    return out.data, tx.grad
+
+
+@st.composite
+def conv_problem(draw):
+    g = draw(S.conv2d_geometry())
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    stride, padding = S.pair(g["stride"]), S.pair(g["padding"])
+    x = rng.standard_normal(g["x_shape"])
+    w = rng.standard_normal(g["w_shape"])
+    b = rng.standard_normal(g["w_shape"][0]) if draw(st.booleans()) else None
+    return x, w, b, stride, padding, rng
+
+
+# ------------------------------------------------------------------ conv2d
+@given(conv_problem(), st.booleans())
+def test_conv2d_matches_direct_loops(problem, input_batch_innermost):
+    x, w, b, stride, padding, rng = problem
+    ref = conv2d_reference(x, w, b, stride, padding)
+    grad = rng.standard_normal(ref.shape)
+    gx_ref, gw_ref, gb_ref = conv2d_grads_reference(x, w, grad, stride, padding)
+    xin = batch_innermost(x) if input_batch_innermost else x
+    out, gx, gw, gb = run_conv(xin, w, b, stride, padding, grad)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-12, atol=1e-12)
+    if b is not None:
+        np.testing.assert_allclose(gb, gb_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding", [((1, 1), (2, 2)), ((1, 1), (0, 0)), ((2, 1), (1, 0))])
+def test_conv2d_blocked_products_match_direct_loops(stride, padding):
+    """Shapes large enough that the patch products run in column blocks."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 6, 14, 13))
+    w = rng.standard_normal((16, 6, 5, 5))
+    b = rng.standard_normal(16)
+    ref = conv2d_reference(x, w, b, stride, padding)
+    grad = rng.standard_normal(ref.shape)
+    gx_ref, gw_ref, gb_ref = conv2d_grads_reference(x, w, grad, stride, padding)
+    for xin in layouts(x):
+        out, gx, gw, gb = run_conv(xin, w, b, stride, padding, grad)
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gx, gx_ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gb, gb_ref, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_float32_stays_float32_and_close_to_float64():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    w = (rng.standard_normal((6, 1, 5, 5)) / 5).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    grad = rng.standard_normal((4, 6, 28, 28)).astype(np.float32)
+    out, gx, gw, gb = run_conv(x, w, b, (1, 1), (2, 2), grad)
+    assert out.dtype == gx.dtype == gw.dtype == gb.dtype == np.float32
+    ref = conv2d_reference(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), (1, 1), (2, 2))
+    gx_ref, gw_ref, _ = conv2d_grads_reference(x.astype(np.float64), w.astype(np.float64),
+                                               grad.astype(np.float64), (1, 1), (2, 2))
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-3)
+
+
+def test_conv2d_computes_only_the_wanted_gradients():
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    grad = rng.standard_normal((2, 4, 4, 4))
+    _, gx, gw, gb = run_conv(x, w, b, (1, 1), (0, 0), grad, wanted=(False, True, False))
+    assert gx is None and gb is None
+    np.testing.assert_allclose(gw, conv2d_grads_reference(x, w, grad, (1, 1), (0, 0))[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("m,k,p", [(6, 25, 20_000), (16, 150, 1_000), (3, 7, 50), (40, 40, 1_300)])
+def test_blocked_matmuls_match_numpy(m, k, p):
+    rng = np.random.default_rng(3)
+    a, b, g = rng.standard_normal((m, k)), rng.standard_normal((k, p)), rng.standard_normal((m, p))
+    np.testing.assert_allclose(matmul_wide(a, b), a @ b, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(matmul_deep(g, b), g @ b.T, rtol=1e-12, atol=1e-9)
+
+
+# ------------------------------------------------------------------ pooling
+@st.composite
+def pool_problem(draw, mode):
+    g = draw(S.pool2d_geometry())
+    kernel = S.pair(g["kernel_size"])
+    stride = kernel if g["stride"] is None else S.pair(g["stride"])
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if mode == "max" and draw(st.booleans()):
+        x = rng.integers(-2, 3, g["x_shape"]).astype(np.float64)  # many ties
+    else:
+        x = rng.standard_normal(g["x_shape"])
+    return x, kernel, stride, rng
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@given(data=st.data(), input_batch_innermost=st.booleans(), grad_batch_innermost=st.booleans())
+def test_pooling_matches_window_loops(mode, data, input_batch_innermost, grad_batch_innermost):
+    x, kernel, stride, rng = data.draw(pool_problem(mode))
+    ref, _ = pool_reference(x, kernel, stride, mode)
+    grad = rng.standard_normal(ref.shape)
+    gx_ref = pool_grad_reference(x, kernel, stride, mode, grad)
+    xin = batch_innermost(x) if input_batch_innermost else x
+    gin = batch_innermost(grad) if grad_batch_innermost else grad
+    out, gx = run_pool(xin, kernel, stride, mode, gin)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel,stride", [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((2, 3), (3, 2))])
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum(kernel, stride):
+    x = np.zeros((2, 3, 7, 7))  # every window is one big tie
+    x[0, 0, 3, 3] = 1.0
+    grad = np.random.default_rng(4).standard_normal(pool_reference(x, kernel, stride, "max")[0].shape)
+    for xin in layouts(x):
+        out, gx = run_pool(xin, kernel, stride, "max", grad)
+        np.testing.assert_array_equal(gx, pool_grad_reference(x, kernel, stride, "max", grad))
+
+
+def test_max_pool_nan_is_the_maximum_and_takes_the_gradient():
+    x = np.arange(2 * 1 * 4 * 4, dtype=np.float64).reshape(2, 1, 4, 4)
+    x[0, 0, 0, 1] = np.nan
+    x[1, 0, 3, 2] = np.nan
+    grad = np.arange(1.0, 9.0).reshape(2, 1, 2, 2)
+    out, gx = run_pool(x, (2, 2), (2, 2), "max", grad)
+    ref, _ = pool_reference(x, (2, 2), (2, 2), "max")
+    np.testing.assert_array_equal(out, ref)  # NaN where the window holds one
+    np.testing.assert_array_equal(gx, pool_grad_reference(x, (2, 2), (2, 2), "max", grad))
+    assert gx[0, 0, 0, 1] == 1.0 and gx[1, 0, 3, 2] == 8.0
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pooling_float32_stays_float32(mode):
+    x = np.random.default_rng(5).standard_normal((3, 6, 28, 28)).astype(np.float32)
+    out, gx = run_pool(batch_innermost(x), (2, 2), (2, 2), mode, np.ones((3, 6, 14, 14), np.float32))
+    assert out.dtype == gx.dtype == np.float32
+    np.testing.assert_allclose(out, pool_reference(x, (2, 2), (2, 2), mode)[0], rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------------ malloc tuning
+_FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+from tinygrad_lenet.memory import freed_memory_retained, retain_freed_memory
+if sys.argv[1] == "retain":
+    assert retain_freed_memory() and freed_memory_retained()
+def cycle():  # arrays the size of a LeNet-5 step's patch matrices and activations
+    kept = []
+    for n in (2_500_000, 600_000, 1_900_000, 150_000, 600_000):
+        kept.append(np.ones(n, np.float32))
+cycle()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    cycle()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
+def test_retained_memory_is_reused_without_page_faults():
+    """In a fresh process: by default glibc hands large freed arrays back to the
+    OS, so allocating them again page-faults (thousands of faults for ~23 MB
+    per cycle); with retain_freed_memory() the freed blocks are reused."""
+    def faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True,
+                              timeout=60, cwd=Path(__file__).resolve().parents[1])
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.strip())
+    assert faults("default") > 1000
+    assert faults("retain") < 100
