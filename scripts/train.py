@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: $TINYGRAD_LENET_DATA, then the cache, else download)")
     p.add_argument("--out", type=Path, default=Path("runs/lenet5"), help="output directory")
     p.add_argument("--resume", type=existing_file, default=None, help="checkpoint to continue from")
+    p.add_argument("--stop-after", type=positive_int, default=None,
+                   help="stop after this epoch, as an interrupted run would; --resume continues it")
     p.add_argument("--train-subset", type=positive_int, default=None, help="use only the first N training images")
     p.add_argument("--test-subset", type=positive_int, default=None, help="use only the first N test images")
     p.add_argument("--target-accuracy", type=float, default=0.99,
@@ -111,7 +113,7 @@ def make_scheduler(args: argparse.Namespace, optimizer: Any, steps_per_epoch: in
 
 def run_config(args: argparse.Namespace) -> dict[str, Any]:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    for machine_specific in ("data_dir", "out", "resume", "no_progress"):
+    for machine_specific in ("data_dir", "out", "resume", "no_progress", "stop_after"):
         config.pop(machine_specific, None)
     config["normalize_mean"], config["normalize_std"] = NORMALIZATION[args.dataset]
     return config
@@ -129,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as e:
             parser.error(f"--resume: cannot load {args.resume}: {e}")
         saved = ckpt["extra"]["config"]
-        mismatched = [k for k in ("model", "dataset", "batch_size", "optimizer", "schedule", "seed", "augment")
-                      if saved.get(k) != config.get(k)]
+        mismatched = [k for k in sorted(config) if saved.get(k) != config.get(k)]
         if mismatched:
             parser.error("--resume: the checkpoint was trained with different settings: " + ", ".join(
                 f"{k}={saved.get(k)!r} (now {config.get(k)!r})" for k in mismatched))
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{' | augment' if args.augment else ''}")
 
     train_seconds = sum(h["train_seconds"] for h in history)
-    for epoch in range(start_epoch, args.epochs):
+    last_epoch = min(args.epochs, args.stop_after or args.epochs)
+    for epoch in range(start_epoch, last_epoch):
         loader.set_epoch(epoch)
         bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
                    disable=args.no_progress, leave=True, dynamic_ncols=True)

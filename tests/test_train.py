@@ -1,0 +1,136 @@
+"""End-to-end tests of scripts/train.py and scripts/evaluate.py on real MNIST
+(TINYGRAD_LENET_DATA points at the files; CI sets it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_lenet.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture(scope="module")
+def mnist_dir() -> str:
+    path = os.environ.get("TINYGRAD_LENET_DATA")
+    if not path or not Path(path).is_dir():
+        message = "real MNIST needed: set TINYGRAD_LENET_DATA to a directory with the IDX files"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def run_script(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="error")
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{name} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def small_run(out: Path, *extra: str) -> list[str]:
+    return ["--train-subset", "512", "--test-subset", "256", "--batch-size", "64", "--epochs", "2",
+            "--no-progress", "--out", str(out), *extra]
+
+
+@pytest.mark.slow
+def test_short_training_on_real_mnist_is_clearly_above_chance(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    proc = run_script("train.py", "--train-subset", "10000", "--test-subset", "2000", "--epochs", "2",
+                      "--optimizer", "adam", "--lr", "0.002", "--schedule", "none", "--weight-decay", "0",
+                      "--no-progress", "--out", str(out))
+    metrics = json.loads((out / "metrics.json").read_text())
+    accuracy = metrics["final_test_accuracy"]
+    assert accuracy >= 0.95, proc.stdout
+    assert len(metrics["epochs"]) == 2
+    assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds", "images_per_s",
+            "lr"} <= set(metrics["epochs"][0])
+    assert metrics["config"]["model"] == "lenet5"
+
+    evaluated = run_script("evaluate.py", "--checkpoint", str(out / "checkpoint.npz"), "--test-subset", "2000")
+    line = next(l for l in evaluated.stdout.splitlines() if l.startswith("accuracy: "))
+    assert float(line.split()[1]) == pytest.approx(accuracy, abs=1e-4)
+    assert "confusion matrix" in evaluated.stdout
+
+
+def test_same_seed_gives_the_same_weights_and_losses(mnist_dir, tmp_path):
+    run_script("train.py", *small_run(tmp_path / "a"))
+    run_script("train.py", *small_run(tmp_path / "b"))
+    a, b = load_checkpoint(tmp_path / "a" / "checkpoint.npz"), load_checkpoint(tmp_path / "b" / "checkpoint.npz")
+    for key in a["model_state"]:
+        np.testing.assert_array_equal(a["model_state"][key], b["model_state"][key])
+    losses = [[e["train_loss"] for e in json.loads((tmp_path / r / "metrics.json").read_text())["epochs"]]
+              for r in ("a", "b")]
+    assert losses[0] == losses[1]
+
+    run_script("train.py", *small_run(tmp_path / "c", "--seed", "1"))
+    c = load_checkpoint(tmp_path / "c" / "checkpoint.npz")
+    assert not np.array_equal(a["model_state"]["features.0.weight"], c["model_state"]["features.0.weight"])
+
+
+@pytest.mark.parametrize("extra", [(), ("--augment", "--optimizer", "adam", "--schedule", "step")])
+def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, extra):
+    run_script("train.py", *small_run(tmp_path / "full", *extra))
+    # The same run stopped after one epoch (its checkpoint), then resumed for the second.
+    first = small_run(tmp_path / "part", *extra)
+    first[first.index("--epochs") + 1] = "1"
+    run_script("train.py", *first)
+    partial = load_checkpoint(tmp_path / "part" / "checkpoint.npz")
+    assert partial["extra"]["epoch"] == 1
+    # a stopped run has a schedule of its own length; resuming asks for the full length
+    full_cfg = small_run(tmp_path / "part", *extra)
+    ckpt_file = tmp_path / "part" / "checkpoint.npz"
+    proc = run_script("train.py", *full_cfg, "--resume", str(ckpt_file), check=False)
+    assert proc.returncode == 2 and "epochs" in proc.stderr, proc.stderr
+
+    # resuming a run that was configured for 2 epochs and stopped after 1
+    run_script("train.py", *small_run(tmp_path / "stopped", *extra), "--stop-after", "1")
+    stopped = tmp_path / "stopped" / "checkpoint.npz"
+    assert load_checkpoint(stopped)["extra"]["epoch"] == 1
+    run_script("train.py", *small_run(tmp_path / "stopped", *extra), "--resume", str(stopped))
+    full, resumed = load_checkpoint(tmp_path / "full" / "checkpoint.npz"), load_checkpoint(stopped)
+    assert resumed["extra"]["epoch"] == 2
+    for key in full["model_state"]:
+        np.testing.assert_array_equal(full["model_state"][key], resumed["model_state"][key], err_msg=key)
+    full_hist = [{k: v for k, v in e.items() if k not in ("train_seconds", "images_per_s")}
+                 for e in full["extra"]["history"]]
+    resumed_hist = [{k: v for k, v in e.items() if k not in ("train_seconds", "images_per_s")}
+                    for e in resumed["extra"]["history"]]
+    assert full_hist == resumed_hist
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume", "does/not/exist.npz"], "no such checkpoint file"),
+    (["--lr", "-0.1"], "must be a positive number"),
+    (["--batch-size", "0"], "must be a positive integer"),
+    (["--epochs", "0"], "must be a positive integer"),
+    (["--weight-decay", "-1"], "must be >= 0"),
+    (["--model", "nope"], "invalid choice"),
+])
+def test_bad_arguments_are_argparse_errors(args, message):
+    proc = run_script("train.py", *args, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_resume_of_a_file_that_is_not_a_checkpoint(tmp_path):
+    bogus = tmp_path / "bogus.npz"
+    bogus.write_bytes(b"not a checkpoint")
+    proc = run_script("train.py", "--resume", str(bogus), "--out", str(tmp_path / "o"), check=False)
+    assert proc.returncode == 2
+    assert str(bogus) in proc.stderr
+
+
+def test_evaluate_of_a_missing_checkpoint(tmp_path):
+    proc = run_script("evaluate.py", "--checkpoint", str(tmp_path / "missing.npz"), check=False)
+    assert proc.returncode == 2 and "missing.npz" in proc.stderr
