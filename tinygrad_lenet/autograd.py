@@ -148,6 +148,7 @@ class Function:
         record = _grad_enabled and cls.differentiable and any(t.requires_grad for t in inputs)
         ctx = Context(cls, inputs, attrs)
         out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        record = record and out.dtype.kind == "f"  # e.g. a cast to int carries no gradient
         result = Tensor._wrap(out, requires_grad=record)
         if record:
             result._ctx = ctx

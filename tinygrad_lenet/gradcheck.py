@@ -59,18 +59,19 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
         flat = a.reshape(-1)
         for i in range(a.size):
             orig = flat[i]
+            # copies: an output may be a view of the input (reshape, slicing)
             flat[i] = orig + eps
-            plus, _ = run(*arrays, grad=False)
+            plus = run(*arrays, grad=False)[0].data.copy()
             flat[i] = orig - eps
-            minus, _ = run(*arrays, grad=False)
+            minus = run(*arrays, grad=False)[0].data.copy()
             flat[i] = orig
-            numeric[j][:, i] = (plus.data.ravel() - minus.data.ravel()) / (2 * eps)
+            numeric[j][:, i] = (plus.ravel() - minus.ravel()) / (2 * eps)
 
     for j, (an, nu) in enumerate(zip(analytic, numeric)):
         err = np.abs(an - nu) - (atol + rtol * np.abs(nu))
         if err.size and err.max() > 0:
             k, i = np.unravel_index(int(np.argmax(err)), err.shape)
-            idx = np.unravel_index(i, arrays[j].shape) if arrays[j].ndim else ()
+            idx = tuple(int(v) for v in np.unravel_index(i, arrays[j].shape))
             msg = (f"gradcheck failed for op '{op}': input {j} (shape {arrays[j].shape}) element {idx}, "
                    f"output element {k}: autodiff {an[k, i]:.6g} vs finite difference {nu[k, i]:.6g} "
                    f"(atol={atol}, rtol={rtol})")

@@ -171,43 +171,59 @@ class Tensor:
 
     # ------------------------------------------------------- operand coercion
     def _operand(self, other: Any, op: str) -> "Tensor":
-        """`other` as a tensor for a binary op: scalars and arrays take this
-        tensor's dtype; two tensors of different float types are an error."""
+        """`other` as a tensor for a binary op: scalars, arrays and integer tensors
+        take this tensor's float dtype; two tensors of different float types are
+        an error, and so are operands of unsupported dtypes (complex, strings...)."""
         if isinstance(other, Tensor):
             if other.dtype != self.dtype and self.dtype.kind == "f" and other.dtype.kind == "f":
                 raise TypeError(f"{op}: dtype mismatch {self.dtype} vs {other.dtype}; "
                                 "convert one explicitly with .float() or .double()")
+            if self.dtype.kind == "f" and other.dtype.kind != "f":
+                return Tensor._wrap(other.data.astype(self.dtype))
             return other
-        dt = self.dtype if self.dtype.kind == "f" else None
-        arr = np.asarray(other, dtype=dt)
-        if dt is None and arr.dtype.kind == "f":
-            arr = arr.astype(DEFAULT_FLOAT)
+        arr = np.asarray(other)
+        if arr.dtype.kind not in _SUPPORTED_KINDS:
+            raise TypeError(f"{op}: unsupported operand of dtype {arr.dtype} ({type(other).__name__})")
+        if self.dtype.kind == "f":
+            arr = arr.astype(self.dtype, copy=False)
+        elif arr.dtype.kind == "f":
+            arr = arr.astype(DEFAULT_FLOAT, copy=False)
         return Tensor._wrap(arr)
+
+    def _operands(self, other: Any, op: str, reflected: bool = False) -> tuple["Tensor", "Tensor"]:
+        """(self, other) coerced to one dtype, swapped for reflected operators; an
+        integer tensor meeting a float operand becomes float, so numpy never
+        promotes the result to float64 behind the caller's back."""
+        b = self._operand(other, op)
+        a = self
+        if a.dtype.kind != "f" and b.dtype.kind == "f":
+            a = Tensor._wrap(a.data.astype(b.dtype))
+        return (b, a) if reflected else (a, b)
 
     # ------------------------------------------------------------ elementwise
     def __add__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(self, self._operand(other, "add"))
+        return ops.Add.apply(*self._operands(other, "add"))
 
     def __radd__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(self._operand(other, "add"), self)
+        return ops.Add.apply(*self._operands(other, "add", reflected=True))
 
     def __sub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(self, self._operand(other, "sub"))
+        return ops.Sub.apply(*self._operands(other, "sub"))
 
     def __rsub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(self._operand(other, "sub"), self)
+        return ops.Sub.apply(*self._operands(other, "sub", reflected=True))
 
     def __mul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(self, self._operand(other, "mul"))
+        return ops.Mul.apply(*self._operands(other, "mul"))
 
     def __rmul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(self._operand(other, "mul"), self)
+        return ops.Mul.apply(*self._operands(other, "mul", reflected=True))
 
     def __truediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(self, self._operand(other, "div"))
+        return ops.Div.apply(*self._operands(other, "div"))
 
     def __rtruediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(self._operand(other, "div"), self)
+        return ops.Div.apply(*self._operands(other, "div", reflected=True))
 
     def __pow__(self, exponent: float) -> "Tensor":
         if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
@@ -218,10 +234,10 @@ class Tensor:
         return ops.Neg.apply(self)
 
     def __matmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(self, self._operand(other, "matmul"))
+        return ops.MatMul.apply(*self._operands(other, "matmul"))
 
     def __rmatmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(self._operand(other, "matmul"), self)
+        return ops.MatMul.apply(*self._operands(other, "matmul", reflected=True))
 
     def matmul(self, other: Any) -> "Tensor":
         return self @ other
@@ -245,10 +261,10 @@ class Tensor:
         return ops.Sigmoid.apply(self)
 
     def maximum(self, other: Any) -> "Tensor":
-        return ops.Maximum.apply(self, self._operand(other, "maximum"))
+        return ops.Maximum.apply(*self._operands(other, "maximum"))
 
     def minimum(self, other: Any) -> "Tensor":
-        return ops.Minimum.apply(self, self._operand(other, "minimum"))
+        return ops.Minimum.apply(*self._operands(other, "minimum"))
 
     # ---------------------------------------------- comparisons (no gradient)
     def _compare(self, other: Any, fn: Any) -> "Tensor":
