@@ -1,0 +1,262 @@
+"""The recording machinery and the Tensor API: gradient accumulation, graph
+release, grad mode, what each recorded op remembers, dtypes and basic properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinygrad_lenet import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from tinygrad_lenet import functional as F
+from tinygrad_lenet.autograd import module_scope
+
+
+def leaf(values, dtype=None) -> Tensor:
+    return Tensor(values, requires_grad=True, dtype=dtype)
+
+
+# ------------------------------------------------------------------ accumulation
+def test_a_tensor_used_twice_accumulates_both_paths() -> None:
+    x = leaf([1.0, -2.0, 3.0])
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, -4.0, 6.0])
+
+    y = leaf([1.0, 2.0])
+    (y + y).sum().backward()
+    np.testing.assert_array_equal(y.grad, [2.0, 2.0])
+
+
+def test_diamond_graph_sums_every_path() -> None:
+    x = leaf(2.0)
+    a = x * 3.0
+    b = x.exp()
+    (a * b + a).backward()  # d/dx (3x e^x + 3x) = 3e^x + 3x e^x + 3
+    assert x.grad == pytest.approx(3 * np.exp(2) + 6 * np.exp(2) + 3, rel=1e-6)
+
+
+def test_gradients_accumulate_across_backward_calls_until_zero_grad() -> None:
+    x = leaf([1.0, 2.0])
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])
+    x.zero_grad()
+    assert x.grad is None
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grad_has_the_data_shape_and_dtype(dtype) -> None:
+    bias = leaf(np.ones(3), dtype=dtype)          # broadcast over a batch
+    scale = leaf(np.ones((2, 1)), dtype=dtype)
+    x = Tensor(np.arange(6.0).reshape(2, 3), dtype=dtype)
+    ((x + bias) * scale).sum().backward()
+    assert bias.grad.shape == (3,) and bias.grad.dtype == dtype
+    assert scale.grad.shape == (2, 1) and scale.grad.dtype == dtype
+    np.testing.assert_array_equal(bias.grad, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(scale.grad, [[6.0], [15.0]])
+
+
+def test_constants_get_no_grad() -> None:
+    x, c = leaf([1.0, 2.0]), Tensor([3.0, 4.0])
+    (x * c).sum().backward()
+    assert c.grad is None and not c.requires_grad
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_backward_with_an_explicit_grad_for_a_non_scalar() -> None:
+    x = leaf([1.0, 2.0, 3.0])
+    (x * x).backward(np.array([1.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, 12.0])
+
+
+def test_non_scalar_backward_without_grad_is_a_clear_error() -> None:
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"scalar output, got shape \(2,\)"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\), expected \(2,\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_backward_of_a_tensor_without_a_graph_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor([1.0]).sum().backward()
+
+
+def test_ten_thousand_op_chain_backprops_without_recursion_error() -> None:
+    x = leaf(1.0, dtype=np.float64)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    assert x.grad == pytest.approx(1.0001 ** 10_000, rel=1e-9)
+    del y  # freeing the long chain must not overflow the stack either
+
+
+# ------------------------------------------------------------------ graph release
+def test_second_backward_raises_instead_of_doubling() -> None:
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        loss.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # untouched by the failed call
+
+
+def test_retain_graph_allows_a_second_backward_that_accumulates() -> None:
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, [4.0, 8.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+def test_released_graph_keeps_its_structure() -> None:
+    x = leaf([1.0, 2.0])
+    y = x.exp()
+    loss = y.sum()
+    loss.backward()
+    assert loss.grad_fn.op == "sum" and loss.grad_fn.parents[0] is y and y.grad_fn.op == "exp"
+
+
+# ------------------------------------------------------------------ grad mode
+def test_no_grad_context_records_nothing() -> None:
+    x = leaf([1.0, 2.0])
+    with no_grad():
+        assert not is_grad_enabled()
+        y = (x * 2).exp()
+    assert is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    assert (x * 2).requires_grad  # recording resumes afterwards
+
+
+def test_no_grad_decorator_records_nothing_and_restores_after_errors() -> None:
+    @no_grad()
+    def forward(t: Tensor) -> Tensor:
+        return t.relu() + 1
+
+    @no_grad()
+    def fails() -> None:
+        raise KeyError("boom")
+
+    y = forward(leaf([1.0, -1.0]))
+    assert not y.requires_grad and y.grad_fn is None
+    with pytest.raises(KeyError):
+        fails()
+    assert is_grad_enabled()
+
+
+def test_enable_grad_inside_no_grad_records() -> None:
+    x = leaf([1.0])
+    with no_grad():
+        with enable_grad():
+            y = x * 2
+        z = x * 2
+    assert y.requires_grad and y.grad_fn.op == "mul"
+    assert not z.requires_grad
+
+
+def test_detach_cuts_the_graph() -> None:
+    x = leaf([1.0, 2.0])
+    y = x * 3
+    d = y.detach()
+    assert not d.requires_grad and d.grad_fn is None and d.is_leaf
+    np.testing.assert_array_equal(d.data, y.data)
+    out = (d * x).sum()
+    out.backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 6.0])  # no path through d
+
+
+# ------------------------------------------------------------------ what a result remembers
+def test_each_result_remembers_op_attrs_and_parents() -> None:
+    x = leaf(np.zeros((1, 2, 5, 5)))
+    w, b = leaf(np.zeros((3, 2, 3, 3))), leaf(np.zeros(3))
+    y = F.conv2d(x, w, b, stride=2, padding=1)
+    ctx = y.grad_fn
+    assert ctx.op == "conv2d"
+    assert ctx.attrs == {"stride": (2, 2), "padding": (1, 1)}
+    assert len(ctx.parents) == 3 and all(p is q for p, q in zip(ctx.parents, (x, w, b)))
+    p = F.max_pool2d(y, 2)
+    assert p.grad_fn.op == "max_pool2d" and p.grad_fn.attrs == {"kernel_size": (2, 2), "stride": (2, 2)}
+    s = p.sum(axis=(1, -1), keepdims=True)
+    assert s.grad_fn.attrs == {"axis": (1, 3), "keepdims": True}
+    assert x.grad_fn is None and x.is_leaf and not y.is_leaf
+
+
+def test_module_scope_annotates_recorded_ops() -> None:
+    x = leaf([1.0])
+    with module_scope("features.0"):
+        y = x * 2
+    assert y.grad_fn.module == "features.0" and (y + 1).grad_fn.module is None
+
+
+def test_retain_grad_keeps_the_gradient_of_an_intermediate() -> None:
+    x = leaf([1.0, 2.0])
+    h = (x * 3).retain_grad()
+    other = x * 4
+    (h * h + other).sum().backward()
+    np.testing.assert_array_equal(h.grad, 2 * h.data)
+    assert other.grad is None  # intermediates do not keep .grad by default
+    np.testing.assert_array_equal(x.grad, 18 * x.data + 4)
+
+
+# ------------------------------------------------------------------ dtypes
+def test_float32_is_the_default_and_float64_is_kept() -> None:
+    assert Tensor([1.0, 2.0]).dtype == np.float32
+    assert Tensor(np.array([1.0], dtype=np.float64)).dtype == np.float32
+    x = Tensor([1.0, 2.0], dtype=np.float64)
+    assert x.dtype == np.float64
+    assert (x * 2.0 + np.ones(2, dtype=np.float32)).exp().sum().dtype == np.float64
+    assert (Tensor([1.0]) * np.float64(2.0)).dtype == np.float32  # constants adopt the tensor's dtype
+    assert Tensor([1, 2]).dtype == np.int64 and Tensor([True]).dtype == np.bool_
+    assert tensor([1.0], dtype="float64").double().dtype == np.float64
+
+
+def test_integer_operands_do_not_upcast_float32() -> None:
+    x, i = leaf([1.0, 2.0]), Tensor([3, 4])
+    for y in (x * i, i * x, i + 0.5, 0.5 - i, x @ i):
+        assert y.dtype == np.float32
+    (x * i + i * x).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [6.0, 8.0])
+
+
+def test_integer_tensors_cannot_require_grad() -> None:
+    with pytest.raises(TypeError, match="floating-point"):
+        Tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="floating-point"):
+        Tensor([True]).requires_grad_()
+    x = leaf([1.7, -2.2])
+    as_int = x.astype(np.int64)  # a cast to int leaves the graph
+    assert as_int.dtype == np.int64 and not as_int.requires_grad and as_int.grad_fn is None
+    np.testing.assert_array_equal(as_int.data, [1, -2])
+
+
+def test_cast_between_floats_is_recorded() -> None:
+    x = leaf([1.0, 2.0])
+    y = x.double()
+    assert y.dtype == np.float64 and y.grad_fn.op == "cast"
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    assert x.float() is x
+
+
+# ------------------------------------------------------------------ basic properties
+def test_item_numpy_shape_ndim_dtype_size_len() -> None:
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2 and x.dtype == np.float32
+    assert isinstance(x.numpy(), np.ndarray) and x.numpy() is x.data
+    assert x.sum().item() == 15.0 and isinstance(x.sum().item(), float)
+    assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    with pytest.raises(ValueError, match=r"6 elements.*\(2, 3\)"):
+        x.item()
+
+
+def test_repr_shows_shape_dtype_and_grad_fn() -> None:
+    x = leaf(np.zeros((2, 3)))
+    assert repr(x) == "Tensor(shape=(2, 3), dtype=float32, requires_grad=True)"
+    assert repr(x.relu()) == "Tensor(shape=(2, 3), dtype=float32, grad_fn=relu)"
+    assert repr(Tensor(1.0, dtype=np.float64)) == "Tensor(shape=(), dtype=float64)"

@@ -1,0 +1,444 @@
+"""Property tests: for every op in `OPS`, autodiff gradients match central finite
+differences over the full Jacobian in float64 (`gradcheck`), on random small
+shapes and hyperparameters, with values kept away from kinks and ties.
+
+Each op registers a Hypothesis strategy of `GradCase`s with `@grad_case(op)`;
+`test_op_coverage.py` fails when a registered op has none, or when a case does
+not actually record its op."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import strategies as S
+from tinygrad_lenet import OPS, Function, GradcheckError, Tensor, gradcheck
+from tinygrad_lenet import functional as F
+from tinygrad_lenet.autograd import topological_order
+
+
+@dataclass(frozen=True)
+class GradCase:
+    """`fn(*tensors)` for tensors made from `inputs`; gradcheck differentiates
+    with respect to every input. Constants live inside `fn`."""
+
+    description: str
+    fn: Callable[..., Tensor] = field(repr=False)
+    inputs: tuple[np.ndarray, ...]
+    tolerances: dict[str, float] = field(default_factory=dict)
+
+    def tensors(self, dtype: Any) -> list[Tensor]:
+        return [Tensor(a, requires_grad=True, dtype=dtype) for a in self.inputs]
+
+
+GRAD_CASES: dict[str, st.SearchStrategy[GradCase]] = {}
+
+
+def grad_case(*op_names: str) -> Callable:
+    """Register a `@st.composite`-style builder `(draw, op) -> GradCase` as the
+    property test of each named op."""
+    def register(builder: Callable[..., GradCase]) -> Callable[..., GradCase]:
+        for op in op_names:
+            if op in GRAD_CASES:
+                raise ValueError(f"op '{op}' already has a gradient case")
+            GRAD_CASES[op] = st.composite(builder)(op)
+        return builder
+    return register
+
+
+def recorded_ops(out: Tensor) -> set[str]:
+    """Names of the ops recorded in the graph that produced `out`."""
+    return {t.grad_fn.op for t in topological_order(out) if t.grad_fn is not None}
+
+
+# ------------------------------------------------------------------ elementwise
+ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+
+
+def _binary_case(draw: st.DrawFn, op: str, apply: Callable, a: np.ndarray, b: np.ndarray,
+                 forms: list[str]) -> GradCase:
+    """`apply(a, b)` with tensors on both sides, or a constant (python scalar,
+    numpy array or tensor without grad) on one side."""
+    form = draw(st.sampled_from(forms))
+    shapes = f"{a.shape} {b.shape}"
+    if form == "tensor,tensor":
+        return GradCase(f"{op} {form} {shapes}", lambda x, y: apply(x, y), (a, b))
+    if form == "tensor,scalar":
+        s = float(b.flat[0])
+        return GradCase(f"{op} {form} {s}", lambda x: apply(x, s), (a,))
+    if form == "scalar,tensor":
+        s = float(a.flat[0])
+        return GradCase(f"{op} {form} {s}", lambda y: apply(s, y), (b,))
+    if form == "tensor,ndarray":
+        return GradCase(f"{op} {form} {shapes}", lambda x: apply(x, b), (a,))
+    if form == "ndarray,tensor":
+        return GradCase(f"{op} {form} {shapes}", lambda y: apply(a, y), (b,))
+    assert form == "constant,tensor"
+    return GradCase(f"{op} {form} {shapes}", lambda y: apply(Tensor(a, dtype=y.dtype), y), (b,))
+
+
+ALL_FORMS = ["tensor,tensor", "tensor,scalar", "scalar,tensor", "tensor,ndarray", "ndarray,tensor",
+             "constant,tensor"]
+
+
+@grad_case("add", "sub", "mul", "div")
+def arithmetic_case(draw: st.DrawFn, op: str) -> GradCase:
+    sa, sb = draw(S.broadcast_pairs())
+    a = draw(S.smooth(sa))
+    b = draw(S.away_from_zero(sb, low=0.5) if op == "div" else S.smooth(sb))
+    return _binary_case(draw, op, ARITHMETIC[op], a, b, ALL_FORMS)
+
+
+@grad_case("maximum", "minimum")
+def extremum_case(draw: st.DrawFn, op: str) -> GradCase:
+    sa, sb = draw(S.broadcast_pairs())
+    # grids offset by half a step: |a - b| >= 0.1 everywhere, so no ties
+    a, b = draw(S.without_ties(sa, 0.2)), draw(S.without_ties(sb, 0.2, offset=0.1))
+    apply = (lambda x, y: x.maximum(y)) if op == "maximum" else (lambda x, y: x.minimum(y))
+    return _binary_case(draw, op, apply, a, b,
+                        ["tensor,tensor", "tensor,scalar", "tensor,ndarray", "constant,tensor"])
+
+
+@grad_case("pow")
+def pow_case(draw: st.DrawFn, op: str) -> GradCase:
+    exponent = draw(st.sampled_from([0, 1, 2, 3, -1, -2, 0.5, 1.5, -0.5, 2.5]))
+    shape = draw(S.shapes())
+    # negative bases only with integer exponents; never near 0 (pole or kink)
+    x = draw(S.away_from_zero(shape, low=0.3, positive=not float(exponent).is_integer()))
+    return GradCase(f"x ** {exponent}", lambda t: t ** exponent, (x,))
+
+
+UNARY = {
+    "neg": (operator.neg, S.smooth),
+    "exp": (Tensor.exp, S.smooth),
+    "log": (Tensor.log, lambda s: S.away_from_zero(s, positive=True)),
+    "sqrt": (Tensor.sqrt, lambda s: S.away_from_zero(s, positive=True)),
+    "relu": (Tensor.relu, lambda s: S.away_from_zero(s, low=0.1)),
+    "tanh": (Tensor.tanh, lambda s: S.smooth(s, bound=3.0)),
+    "sigmoid": (Tensor.sigmoid, lambda s: S.smooth(s, bound=8.0)),
+}
+
+
+@grad_case(*UNARY)
+def unary_case(draw: st.DrawFn, op: str) -> GradCase:
+    apply, values = UNARY[op]
+    x = draw(values(draw(S.shapes())))
+    return GradCase(op, apply, (x,))
+
+
+@grad_case("cast")
+def cast_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes())))
+
+    def round_trip(t: Tensor) -> Tensor:
+        other = np.float32 if t.dtype == np.float64 else np.float64
+        return t.astype(other).astype(t.dtype)
+
+    # float64 -> float32 -> float64: the float32 rounding (~1e-7) needs a larger eps
+    return GradCase("cast round trip", round_trip, (x,), dict(eps=1e-2, atol=1e-4))
+
+
+# ------------------------------------------------------------------ reductions
+REDUCTIONS = {"sum": S.smooth, "mean": S.smooth, "max": S.without_ties, "logsumexp": S.smooth}
+
+
+@grad_case(*REDUCTIONS)
+def reduction_case(draw: st.DrawFn, op: str) -> GradCase:
+    shape = draw(S.shapes())
+    axis, keepdims = draw(S.axes(len(shape))), draw(st.booleans())
+    x = draw(REDUCTIONS[op](shape))
+    return GradCase(f"{op}(axis={axis}, keepdims={keepdims})",
+                    lambda t: getattr(t, op)(axis=axis, keepdims=keepdims), (x,))
+
+
+# ------------------------------------------------------------------ shape ops
+@grad_case("reshape")
+def reshape_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes())))
+    target = draw(S.reshape_targets(x.size))
+    return GradCase(f"reshape {x.shape} -> {target}", lambda t: t.reshape(target), (x,))
+
+
+@grad_case("permute")
+def permute_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes(min_dims=1))))
+    axes = tuple(draw(st.permutations(range(x.ndim))))
+    if draw(st.booleans()):
+        axes = tuple(a - x.ndim for a in axes)  # negative axes
+    return GradCase(f"permute{axes}", lambda t: t.permute(axes), (x,))
+
+
+@grad_case("broadcast_to")
+def broadcast_to_case(draw: st.DrawFn, op: str) -> GradCase:
+    base, target = draw(S.broadcast_targets())
+    x = draw(S.smooth(base))
+    method = draw(st.sampled_from(["broadcast_to", "expand"]))
+    return GradCase(f"{method} {base} -> {target}", lambda t: getattr(t, method)(target), (x,))
+
+
+@grad_case("pad")
+def pad_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes(min_dims=1, max_side=3))))
+    width = draw(st.integers(0, 2) | st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                                              min_size=x.ndim, max_size=x.ndim))
+    return GradCase(f"pad {width}", lambda t: t.pad(width), (x,))
+
+
+@st.composite
+def _repeated_indices(draw: st.DrawFn, size: int, length: int | None = None) -> np.ndarray:
+    """Integer indices into an axis of `size` (negative allowed) with at least one repeat."""
+    n = length if length is not None else draw(st.integers(1, 5))
+    idx = draw(st.lists(st.integers(-size, size - 1), min_size=n, max_size=n))
+    idx.append(idx[0])
+    return np.array(draw(st.permutations(idx)))
+
+
+@grad_case("getitem")
+def getitem_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes(min_dims=1))))
+    kind = draw(st.sampled_from(["basic", "int array", "int tensor", "bool mask"] + ["two arrays"] * (x.ndim >= 2)))
+    if kind == "basic":
+        parts = []
+        for n in x.shape:
+            parts.append(draw(st.integers(-n, n - 1) | st.builds(
+                slice, st.none() | st.integers(-n, n), st.none() | st.integers(-n, n),
+                st.sampled_from([None, 1, 2, -1]))))
+        index: Any = tuple(parts)
+    elif kind in ("int array", "int tensor"):
+        axis = draw(st.integers(0, x.ndim - 1))
+        idx = draw(_repeated_indices(x.shape[axis]))
+        index = (slice(None),) * axis + (Tensor(idx) if kind == "int tensor" else idx,)
+    elif kind == "two arrays":
+        n = draw(st.integers(1, 4))
+        index = (draw(_repeated_indices(x.shape[0], n)), draw(_repeated_indices(x.shape[1], n)))
+    else:
+        mask = draw(hnp.arrays(bool, x.shape))
+        mask.flat[0] = True
+        index = Tensor(mask)
+    return GradCase(f"getitem {kind} {index!r}", lambda t: t[index], (x,))
+
+
+@grad_case("concatenate", "stack")
+def join_case(draw: st.DrawFn, op: str) -> GradCase:
+    count = draw(st.integers(1, 3))
+    if op == "concatenate":
+        shape = draw(S.shapes(min_dims=1, max_side=3))
+        axis = draw(st.integers(-len(shape), len(shape) - 1))
+        xs = [draw(S.smooth(shape[:axis % len(shape)] + (draw(st.integers(1, 3)),)
+                            + shape[axis % len(shape) + 1:])) for _ in range(count)]
+        join = F.concatenate
+    else:
+        shape = draw(S.shapes(max_dims=2, max_side=3))
+        axis = draw(st.integers(-len(shape) - 1, len(shape)))
+        xs = [draw(S.smooth(shape)) for _ in range(count)]
+        join = F.stack
+    return GradCase(f"{op} axis={axis} {[a.shape for a in xs]}",
+                    lambda *ts: join(list(ts), axis=axis), tuple(xs))
+
+
+# ------------------------------------------------------------------ linear algebra
+@grad_case("matmul")
+def matmul_case(draw: st.DrawFn, op: str) -> GradCase:
+    m, k, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    form = draw(st.sampled_from(["1d@1d", "1d@2d", "2d@1d", "2d@2d", "batched", "batched@1d", "1d@batched"]))
+    ba, bb = draw(S.broadcast_pairs(max_dims=2, max_side=3))
+    a_shape = {"1d@1d": (k,), "1d@2d": (k,), "2d@1d": (m, k), "2d@2d": (m, k), "batched": ba + (m, k),
+               "batched@1d": ba + (m, k), "1d@batched": (k,)}[form]
+    b_shape = {"1d@1d": (k,), "1d@2d": (k, n), "2d@1d": (k,), "2d@2d": (k, n), "batched": bb + (k, n),
+               "batched@1d": (k,), "1d@batched": bb + (k, n)}[form]
+    a, b = draw(S.smooth(a_shape)), draw(S.smooth(b_shape))
+    return _binary_case(draw, op, operator.matmul, a, b,
+                        ["tensor,tensor", "tensor,ndarray", "ndarray,tensor", "constant,tensor"])
+
+
+# ------------------------------------------------------------------ conv and pooling
+@grad_case("conv2d")
+def conv2d_case(draw: st.DrawFn, op: str) -> GradCase:
+    g = draw(S.conv2d_geometry())
+    x, w = draw(S.smooth(g["x_shape"])), draw(S.smooth(g["w_shape"]))
+    b = draw(st.none() | S.smooth(g["w_shape"][:1]))
+    arrays = [x, w, b]
+    # which of x, weight, bias require grad (the others are constants)
+    present = [i for i, a in enumerate(arrays) if a is not None]
+    wanted = draw(st.lists(st.sampled_from(present), min_size=1, unique=True).map(set))
+    stride, padding = g["stride"], g["padding"]
+
+    def conv(*ts: Tensor) -> Tensor:
+        it = iter(ts)
+        x_, w_, b_ = [next(it) if i in wanted else (None if a is None else Tensor(a, dtype=ts[0].dtype))
+                      for i, a in enumerate(arrays)]
+        return F.conv2d(x_, w_, b_, stride=stride, padding=padding)
+
+    inputs = tuple(a for i, a in enumerate(arrays) if i in wanted)
+    return GradCase(f"conv2d {g} bias={b is not None} grad for {wanted}", conv, inputs)
+
+
+@grad_case("max_pool2d", "avg_pool2d")
+def pool_case(draw: st.DrawFn, op: str) -> GradCase:
+    g = draw(S.pool2d_geometry())
+    x = draw(S.without_ties(g["x_shape"]) if op == "max_pool2d" else S.smooth(g["x_shape"]))
+    pool = getattr(F, op)
+    k, s = g["kernel_size"], g["stride"]
+    return GradCase(f"{op} {g}", lambda t: pool(t, k, s), (x,))
+
+
+# ------------------------------------------------------------------ softmax and losses
+@grad_case("log_softmax", "softmax")
+def softmax_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes(min_dims=1)), bound=3.0))
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    return GradCase(f"{op}(axis={axis})", lambda t: getattr(t, op)(axis), (x,))
+
+
+@grad_case("cross_entropy", "nll_loss")
+def classification_loss_case(draw: st.DrawFn, op: str) -> GradCase:
+    n, c = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    scores = draw(S.smooth((n, c), bound=3.0))
+    targets = draw(S.class_targets(n, c))
+    target_arg = draw(st.sampled_from([targets, targets.tolist(), Tensor(targets)]))
+    loss = getattr(F, op)
+    return GradCase(f"{op} targets={targets.tolist()} as {type(target_arg).__name__}",
+                    lambda t: loss(t, target_arg), (scores,))
+
+
+@grad_case("mse_loss")
+def mse_case(draw: st.DrawFn, op: str) -> GradCase:
+    shape = draw(S.shapes())
+    a, b = draw(S.smooth(shape)), draw(S.smooth(shape))
+    form = draw(st.sampled_from(["tensor,tensor", "tensor,ndarray", "tensor,constant"]))
+    if form == "tensor,tensor":
+        return GradCase(f"mse_loss {form} {shape}", F.mse_loss, (a, b))
+    if form == "tensor,ndarray":
+        return GradCase(f"mse_loss {form} {shape}", lambda t: F.mse_loss(t, b), (a,))
+    return GradCase(f"mse_loss {form} {shape}", lambda t: F.mse_loss(t, Tensor(b, dtype=t.dtype)), (a,))
+
+
+@grad_case("dropout")
+def dropout_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes())))
+    p = draw(st.sampled_from([1.0, 0.5]) | st.floats(0.05, 0.95))
+    seed = draw(st.integers(0, 2**32 - 1))
+    # a fresh generator with the same seed per call: the same mask every time
+    return GradCase(f"dropout(p={p}, seed={seed})",
+                    lambda t: F.dropout(t, p, generator=np.random.default_rng(seed)), (x,))
+
+
+# ------------------------------------------------------------------ the property tests
+@pytest.mark.parametrize("op", sorted(GRAD_CASES))
+@given(data=st.data())
+def test_autodiff_matches_finite_differences(op: str, data: st.DataObject) -> None:
+    case = data.draw(GRAD_CASES[op], label=op)
+    assert op in recorded_ops(case.fn(*case.tensors(np.float64)))
+    assert gradcheck(case.fn, case.inputs, **case.tolerances)
+
+
+@pytest.mark.parametrize("op", sorted(GRAD_CASES))
+@given(data=st.data())
+def test_float32_inputs_give_float32_outputs_and_grads(op: str, data: st.DataObject) -> None:
+    """No op silently upcasts: float32 in, float32 out, float32 gradients of the inputs' shapes."""
+    case = data.draw(GRAD_CASES[op], label=op)
+    ts = case.tensors(np.float32)
+    out = case.fn(*ts)
+    assert out.dtype == np.float32
+    out.backward(np.ones(out.shape, dtype=np.float32))
+    for t in ts:
+        assert t.grad is not None and t.grad.dtype == np.float32 and t.grad.shape == t.shape
+
+
+# ------------------------------------------------------------------ a whole network
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_small_cnn_gradient(seed: int) -> None:
+    """conv -> relu -> max_pool -> reshape -> linear -> cross_entropy, all inputs checked at once."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 1, 6, 6))
+    w, b = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)
+    fc_w, fc_b = rng.standard_normal((3, 8)), rng.standard_normal(3)
+    targets = np.array([2, 0])
+
+    def net(x, w, b, fc_w, fc_b):
+        h = F.max_pool2d(F.conv2d(x, w, b).relu(), 2)
+        return F.cross_entropy(F.linear(h.reshape(2, -1), fc_w, fc_b), targets)
+
+    # the premise: no pre-activation near relu's kink, no near-tie inside a pooling window
+    pre = F.conv2d(*[Tensor(a, dtype=np.float64) for a in (x, w, b)]).data
+    assert np.abs(pre).min() > 1e-3
+    act = np.maximum(pre, 0).reshape(2, 2, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 2, 2, 2, 4)
+    top2 = np.sort(act, axis=-1)[..., -2:]
+    assert np.all((top2[..., 1] - top2[..., 0] > 1e-3) | (top2[..., 1] == 0))
+
+    out = net(*[Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, w, b, fc_w, fc_b)])
+    assert {"conv2d", "relu", "max_pool2d", "reshape", "matmul", "add", "cross_entropy"} <= recorded_ops(out)
+    assert gradcheck(net, [x, w, b, fc_w, fc_b])
+
+
+# ------------------------------------------------------------------ gradcheck itself
+@pytest.fixture
+def wrong_ops():
+    """Two ops with a deliberately wrong backward, unregistered afterwards."""
+
+    class WrongSquare(Function):
+        """x * x, but the gradient of element (1, 2) is off by half."""
+        name = "test_wrong_square"
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            g = 2 * x * grad
+            g[1, 2] *= 1.5
+            return g
+
+    class WrongMul(Function):
+        """a * b, but the gradient of b is missing."""
+        name = "test_wrong_mul"
+
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return grad * b, None
+
+    try:
+        yield WrongSquare, WrongMul
+    finally:
+        OPS.pop(WrongSquare.name, None)
+        OPS.pop(WrongMul.name, None)
+
+
+def test_gradcheck_detects_a_wrong_gradient_and_names_op_input_and_element(wrong_ops) -> None:
+    wrong_square, wrong_mul = wrong_ops
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    assert gradcheck(lambda t: t * t, [x])  # the control: the right gradient passes
+    with pytest.raises(GradcheckError) as err:
+        gradcheck(wrong_square.apply, [x])
+    msg = str(err.value)
+    assert "op 'test_wrong_square'" in msg and "input 0" in msg and "element (1, 2)" in msg
+    assert "output element 5" in msg
+    assert gradcheck(wrong_square.apply, [x], raise_exception=False) is False
+
+
+def test_gradcheck_detects_a_missing_gradient_of_the_second_input(wrong_ops) -> None:
+    _, wrong_mul = wrong_ops
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -4.0])
+    with pytest.raises(GradcheckError, match=r"op 'test_wrong_mul': input 1 \(shape \(2,\)\) element \(1,\)"):
+        gradcheck(wrong_mul.apply, [a, b])
+
+
+def test_gradcheck_needs_float64_output() -> None:
+    with pytest.raises(TypeError, match="float64"):
+        gradcheck(lambda t: t.float(), [np.ones(2)])
