@@ -260,3 +260,11 @@ def test_repr_shows_shape_dtype_and_grad_fn() -> None:
     assert repr(x) == "Tensor(shape=(2, 3), dtype=float32, requires_grad=True)"
     assert repr(x.relu()) == "Tensor(shape=(2, 3), dtype=float32, grad_fn=relu)"
     assert repr(Tensor(1.0, dtype=np.float64)) == "Tensor(shape=(), dtype=float64)"
+
+
+def test_floats_computed_from_integer_tensors_are_float32():
+    pred, y = Tensor(np.array([1, 2, 3])), Tensor(np.array([1, 0, 3]))
+    assert (pred == y).astype(np.int64).mean().dtype == np.float32
+    assert Tensor(np.arange(4)).exp().dtype == np.float32
+    assert (Tensor(np.arange(1, 4)) / Tensor(np.arange(1, 4))).dtype == np.float32
+    assert Tensor(np.arange(4)).astype(np.float64).dtype == np.float64  # an explicit cast is kept

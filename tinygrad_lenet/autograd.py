@@ -148,6 +148,8 @@ class Function:
         record = _grad_enabled and cls.differentiable and any(t.requires_grad for t in inputs)
         ctx = Context(cls, inputs, attrs)
         out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        if out.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype == np.float64 for t in inputs):
+            out = out.astype(np.float32)  # floats computed from integers get the default float type
         record = record and out.dtype.kind == "f"  # e.g. a cast to int carries no gradient
         result = Tensor._wrap(out, requires_grad=record)
         if record:
