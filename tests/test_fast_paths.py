@@ -22,6 +22,7 @@ import strategies as S
 from tinygrad_lenet import Tensor
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.ops.conv import matmul_deep, matmul_wide
+from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
 
 
 def batch_innermost(x: np.ndarray) -> np.ndarray:
@@ -292,3 +293,62 @@ def test_retained_memory_is_reused_without_page_faults():
         return int(done.stdout.strip())
     assert faults("default") > 1000
     assert faults("retain") < 100
+
+
+# ------------------------------------------------------------------ threads
+@pytest.fixture
+def threads():
+    """Set the op thread count inside a test; restored afterwards."""
+    before = get_num_threads()
+    yield set_num_threads
+    set_num_threads(before)
+
+
+def test_parallel_map_keeps_item_order_and_gives_each_thread_its_state(threads):
+    threads(3)
+    states = []
+
+    def make_state():
+        states.append([])
+        return states[-1]
+
+    def fn(item, seen):
+        seen.append(item)
+        return item * item
+
+    assert parallel_map(fn, list(range(50)), make_state) == [k * k for k in range(50)]
+    assert 1 <= len(states) <= 3
+    assert sorted(k for seen in states for k in seen) == list(range(50))
+
+
+def test_parallel_map_raises_a_failing_items_error(threads):
+    threads(2)
+
+    def fn(item):
+        if item == 7:
+            raise KeyError("item 7")
+        return item
+
+    with pytest.raises(KeyError, match="item 7"):
+        parallel_map(fn, list(range(20)))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_set_num_threads_rejects_non_positive_or_non_integers(bad):
+    with pytest.raises(ValueError, match="set_num_threads"):
+        set_num_threads(bad)
+
+
+def test_conv2d_is_bit_identical_across_thread_counts(threads):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((16, 6, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    grad = rng.standard_normal((16, 16, 12, 12)).astype(np.float32)
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(run_conv(x, w, b, (1, 1), (1, 1), grad))
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other):
+            np.testing.assert_array_equal(a, b_)

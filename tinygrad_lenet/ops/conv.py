@@ -13,8 +13,10 @@ finds its input already batch-innermost and skips the transposing copy.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Function
+from .parallel import get_num_threads, parallel_map
 
 # OpenBLAS multiplies without packing its operands when M*N*K is at most 1e6
 # ("small matrix" kernels); for LeNet's skinny products (6 or 16 rows, 25 or
@@ -22,6 +24,9 @@ from ..autograd import Function
 # measured up to 2x faster than a single call.
 _SMALL_GEMM = 1_000_000
 _MIN_BLOCK = 256
+# Patch matrices are built and consumed in blocks of about this size, so that
+# each block is still in the (1 MiB) L2 cache when it is multiplied.
+_BLOCK_BYTES = 512 * 1024
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -48,15 +53,16 @@ def check_conv2d_shapes(x_shape, w_shape, b_shape, stride, padding) -> None:
                          f"({hp}, {wp}) (input shape {x_shape}, padding {padding})")
 
 
-def matmul_wide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a (M, K) @ b (K, P) for P much larger than M and K, in column blocks small
-    enough for the BLAS's unpacked kernels (see _SMALL_GEMM)."""
+    enough for the BLAS's unpacked kernels (see _SMALL_GEMM); into `out` if given."""
     m, k = a.shape
     p = b.shape[1]
+    if out is None:
+        out = np.empty((m, p), dtype=np.result_type(a, b))
     block = _SMALL_GEMM // max(m * k, 1)
-    if block < _MIN_BLOCK or p <= block:
-        return a @ b
-    out = np.empty((m, p), dtype=np.result_type(a, b))
+    if block < _MIN_BLOCK:
+        block = max(p, 1)
     for s in range(0, p, block):
         np.matmul(a, b[:, s:s + block], out=out[:, s:s + block])
     return out
@@ -89,15 +95,73 @@ def to_chwn(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
     return out
 
 
-def im2col_chwn(xt: np.ndarray, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> np.ndarray:
-    """Patches of a padded (C, Hp, Wp, N) array as a (C*kh*kw, Ho*Wo*N) matrix:
-    row (c, i, j), column (y, x, n) holds xt[c, y*sh + i, x*sw + j, n]."""
-    c, _, _, n = xt.shape
-    cols = np.empty((c, kh, kw, ho, wo, n), dtype=xt.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = xt[:, i:i + sh * ho:sh, j:j + sw * wo:sw]
-    return cols.reshape(c * kh * kw, ho * wo * n)
+def patch_view(xt: np.ndarray, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> np.ndarray:
+    """Read-only (C, kh, kw, Ho, Wo, N) view of a padded (C, Hp, Wp, N) array:
+    [c, i, j, y, x, n] is xt[c, y*sh + i, x*sw + j, n]. Copying a block of it
+    is im2col for that block of output rows."""
+    s = xt.strides
+    return as_strided(xt, shape=(xt.shape[0], kh, kw, ho, wo, xt.shape[3]),
+                      strides=(s[0], s[1], s[2], s[1] * sh, s[2] * sw, s[3]), writeable=False)
+
+
+def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int) -> list[tuple[int, int]]:
+    """Output-row ranges whose patch block (rows_of_matrix x columns) fits _BLOCK_BYTES."""
+    per_row = rows_of_matrix * columns_per_row * itemsize
+    step = max(1, _BLOCK_BYTES // max(per_row, 1))
+    return [(y, min(ho, y + step)) for y in range(0, ho, step)]
+
+
+def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: int, sw: int,
+                      ho: int, wo: int) -> np.ndarray:
+    """conv2d of a padded (C, Hp, Wp, N) input as an (O, Ho*Wo*N) array. The
+    patch matrix is built and multiplied a few output rows at a time, in a
+    cache-sized buffer per thread, and never exists whole."""
+    o, c, kh, kw = w.shape
+    n = xt.shape[3]
+    w2 = w.reshape(o, -1)
+    patches = patch_view(xt, kh, kw, sh, sw, ho, wo)
+    row = wo * n
+    out = np.empty((o, ho * row), dtype=np.result_type(xt, w))
+    blocks = row_blocks(ho, row, c * kh * kw, xt.itemsize)
+    buf_shape = (c, kh, kw, blocks[0][1] - blocks[0][0], wo, n)
+
+    def run(block: tuple[int, int], buf: np.ndarray) -> None:
+        y0, y1 = block
+        blk = buf[:, :, :, :y1 - y0]
+        blk[...] = patches[:, :, :, y0:y1]
+        dest = out[:, y0 * row:y1 * row]
+        matmul_wide(w2, blk.reshape(w2.shape[1], -1), out=dest)
+        if b is not None:
+            dest += b[:, None]
+
+    parallel_map(run, blocks, lambda: np.empty(buf_shape, dtype=xt.dtype))
+    return out
+
+
+def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...], sh: int, sw: int,
+                          ho: int, wo: int) -> np.ndarray:
+    """d/dw from g (O, Ho*Wo*N): g @ patches.T, rebuilding the patch matrix
+    block by block from the saved padded input instead of keeping it. The
+    per-block products are summed in block order (deterministic)."""
+    o, c, kh, kw = w_shape
+    n = xt.shape[3]
+    ckk = c * kh * kw
+    patches = patch_view(xt, kh, kw, sh, sw, ho, wo)
+    row = wo * n
+    blocks = row_blocks(ho, row, ckk, xt.itemsize)
+    buf_shape = (c, kh, kw, blocks[0][1] - blocks[0][0], wo, n)
+
+    def run(block: tuple[int, int], buf: np.ndarray) -> np.ndarray:
+        y0, y1 = block
+        blk = buf[:, :, :, :y1 - y0]
+        blk[...] = patches[:, :, :, y0:y1]
+        return matmul_deep(g[:, y0 * row:y1 * row], blk.reshape(ckk, -1))
+
+    parts = parallel_map(run, blocks, lambda: np.empty(buf_shape, dtype=xt.dtype))
+    gw = parts[0].copy()
+    for part in parts[1:]:
+        gw += part
+    return gw.reshape(w_shape)
 
 
 def conv_input_grad_chwn(g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int,
@@ -105,15 +169,24 @@ def conv_input_grad_chwn(g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, 
     """Gradient of the padded (C, Hp, Wp, N) input from g (O, Ho*Wo*N): the
     patch gradients w.T @ g added back to where each patch came from (col2im;
     overlapping patches accumulate). One kernel row at a time, so each block of
-    patch gradients is added while it is still in cache."""
+    patch gradients is added while it is still in cache; threads take disjoint
+    groups of input channels."""
     o, c, kh, kw = w.shape
     n = padded_shape[3]
-    w_rows = np.ascontiguousarray(w.transpose(2, 1, 3, 0)).reshape(kh, c * kw, o)  # rows (c, j)
+    w_rows = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (C, kh, kw, O)
     out = np.zeros(padded_shape, dtype=g.dtype)
-    for i in range(kh):
-        part = matmul_wide(w_rows[i], g).reshape(c, kw, ho, wo, n)
-        for j in range(kw):
-            out[:, i:i + sh * ho:sh, j:j + sw * wo:sw] += part[:, j]
+    groups = min(c, get_num_threads())
+    bounds = [(c * k // groups, c * (k + 1) // groups) for k in range(groups)]
+
+    def run(channels: tuple[int, int]) -> None:
+        c0, c1 = channels
+        for i in range(kh):
+            w_i = w_rows[c0:c1, i].reshape((c1 - c0) * kw, o)  # rows (c, j)
+            part = matmul_wide(w_i, g).reshape(c1 - c0, kw, ho, wo, n)
+            for j in range(kw):
+                out[c0:c1, i:i + sh * ho:sh, j:j + sw * wo:sw] += part[:, j]
+
+    parallel_map(run, bounds)
     return out
 
 
@@ -128,28 +201,25 @@ class Conv2d(Function):
         o, _, kh, kw = w.shape
         ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(wd, kw, sw, pw)
         xt = to_chwn(x, ph, pw)
-        cols = im2col_chwn(xt, kh, kw, sh, sw, ho, wo)
-        out = matmul_wide(w.reshape(o, -1), cols)  # (O, Ho*Wo*N)
-        if b is not None:
-            out += b[:, None]
-        ctx.save_for_backward(cols, w)
-        ctx.geometry = (xt.shape, ho, wo)
+        out = conv_forward_chwn(xt, w, b, sh, sw, ho, wo)
+        ctx.save_for_backward(xt, w)
+        ctx.out_hw = (ho, wo)
         return out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):
-        cols, w = ctx.saved_tensors
-        padded_shape, ho, wo = ctx.geometry
+        xt, w = ctx.saved_tensors
+        ho, wo = ctx.out_hw
         (sh, sw), (ph, pw) = ctx.attrs["stride"], ctx.attrs["padding"]
-        o, c, kh, kw = w.shape
+        o = w.shape[0]
         g = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(o, -1)  # (O, Ho*Wo*N)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gxt = conv_input_grad_chwn(g, w, padded_shape, sh, sw, ho, wo)
-            _, hp, wp, _ = padded_shape
+            gxt = conv_input_grad_chwn(g, w, xt.shape, sh, sw, ho, wo)
+            _, hp, wp, _ = xt.shape
             gx = gxt[:, ph:hp - ph, pw:wp - pw].transpose(3, 0, 1, 2)
         if ctx.needs_input_grad[1]:
-            gw = matmul_deep(g, cols).reshape(w.shape)
+            gw = conv_weight_grad_chwn(g, xt, w.shape, sh, sw, ho, wo)
         if len(ctx.parents) == 3:
             gb = g.sum(axis=1) if ctx.needs_input_grad[2] else None
             return gx, gw, gb
