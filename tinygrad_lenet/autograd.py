@@ -23,6 +23,7 @@ broadcast inputs are summed back to the input's shape by the engine.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
@@ -35,6 +36,10 @@ OPS: dict[str, type["Function"]] = {}
 
 _grad_enabled = True
 _module_stack: list[str] = []
+
+# Set by `tinygrad_lenet.profiler.profile_ops` while it runs: called as
+# op_timer(op_name, "forward" | "backward", seconds) after each op kernel.
+op_timer: Callable[[str, str, float], None] | None = None
 
 
 def is_grad_enabled() -> bool:
@@ -147,7 +152,12 @@ class Function:
 
         record = _grad_enabled and cls.differentiable and any(t.requires_grad for t in inputs)
         ctx = Context(cls, inputs, attrs)
-        out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        if op_timer is None:
+            out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        else:
+            start = time.perf_counter()
+            out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+            op_timer(cls.name, "forward", time.perf_counter() - start)
         if out.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype == np.float64 for t in inputs):
             out = out.astype(np.float32)  # floats computed from integers get the default float type
         record = record and out.dtype.kind == "f"  # e.g. a cast to int carries no gradient
@@ -210,7 +220,12 @@ def run_backward(root: "Tensor", grad: np.ndarray, retain_graph: bool) -> None:
             node._accumulate_grad(g)
         if ctx is None:
             continue
-        parent_grads = ctx.fn.backward(ctx, g)
+        if op_timer is None:
+            parent_grads = ctx.fn.backward(ctx, g)
+        else:
+            start = time.perf_counter()
+            parent_grads = ctx.fn.backward(ctx, g)
+            op_timer(ctx.op, "backward", time.perf_counter() - start)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
         if len(parent_grads) != len(ctx.parents):

@@ -7,8 +7,12 @@ every block writes its own output, so results do not depend on which thread
 ran what: they are bit-identical to a single-threaded run.
 
 The thread count is `set_num_threads(n)`, else the environment variable
-TINYGRAD_LENET_NUM_THREADS, else OMP_NUM_THREADS, else the number of CPUs
-this process may run on (at most 4: LeNet's ops split into ~10-30 blocks).
+TINYGRAD_LENET_NUM_THREADS, else OMP_NUM_THREADS, else 1. One is the default
+because on a shared machine a second thread only pays off when a core is
+idle: measured on 2 busy cores, 2 threads made a LeNet-5 step 25% faster at
+best and no faster at the median. Give the BLAS one thread when using more
+here (e.g. OPENBLAS_NUM_THREADS=1): its own threads spin while waiting and
+stacked on these they oversubscribe the cores.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from typing import Callable, Iterator, Sequence, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-_MAX_DEFAULT_THREADS = 4
 _num_threads: int | None = None
 _executor: ThreadPoolExecutor | None = None
 _executor_size = 0
@@ -39,11 +42,7 @@ def _default_num_threads() -> int:
             if n < 1:
                 raise ValueError(f"parallel: {var}={value!r} must be >= 1")
             return n
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not available on macOS / Windows
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, _MAX_DEFAULT_THREADS))
+    return 1
 
 
 def get_num_threads() -> int:

@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""Benchmark LeNet-5 training and inference, against PyTorch when installed.
+
+    python scripts/benchmark.py                   # full run, table on stdout
+    python scripts/benchmark.py --quick           # smoke run in a few seconds
+    python scripts/benchmark.py --threads 1 --json bench.json
+
+Measures on MNIST-shaped random float32 data (28x28, 10 classes):
+  * training (forward + backward + SGD momentum step) at batch sizes 32, 128,
+    256: ms/step, images/s, time for an epoch of 60,000 images;
+  * inference at batch 1000: time for 10,000 images, images/s;
+  * the same model (same layers and initial weights) in PyTorch, measured
+    interleaved with ours in the same run, and the ratio ours / PyTorch;
+  * a per-op profile at batch 128 (tinygrad_lenet.profiler): forward and
+    backward ms per op, and the share of a step spent outside op kernels;
+  * peak resident memory while training and RSS after each epoch-worth of
+    steps, each batch size in its own subprocess so numbers stay separate.
+
+Every timing is a median over repeated blocks of steps after a warm-up, with
+its spread (10th-90th percentile). Threads: --threads N (default 1) sets
+OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and
+TINYGRAD_LENET_NUM_THREADS before numpy loads, and PyTorch gets the same
+count; OMP_WAIT_POLICY defaults to PASSIVE so idle OpenMP threads sleep
+instead of spinning. The default is 1 because on a shared 2-core machine
+OpenBLAS's default threads (which spin while waiting) made steps 10-50x slower
+whenever the other core was busy; --threads 2 uses both cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TINYGRAD_LENET_NUM_THREADS")
+EPOCH_IMAGES = 60_000
+TEST_IMAGES = 10_000
+INFERENCE_BATCH = 1000
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="few repetitions and steps: a smoke run")
+    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for BLAS, OpenMP, PyTorch and our ops (default 1; see the module docstring)")
+    p.add_argument("--batch-sizes", default="32,128,256", help="training batch sizes (comma-separated)")
+    p.add_argument("--repeats", type=int, help="timed blocks per measurement (default 15, quick 3)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--no-retain-memory", action="store_true",
+                   help="leave glibc malloc's defaults (see tinygrad_lenet.memory)")
+    p.add_argument("--memory-probe", type=int, metavar="BATCH", help=argparse.SUPPRESS)
+    p.add_argument("--memory-epochs", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--memory-steps-per-epoch", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    try:
+        args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        p.error(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}")
+    if not args.batch_sizes or min(args.batch_sizes) < 1:
+        p.error(f"--batch-sizes must be positive integers, got {args.batch_sizes}")
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 15
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    return args
+
+
+def configure_threads(threads: int) -> None:
+    """Must run before numpy (and its BLAS) is imported."""
+    for var in THREAD_VARS:
+        os.environ[var] = str(threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+# Parse and set the thread environment before anything imports numpy.
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    configure_threads(ARGS.threads)
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from models import get_model  # noqa: E402
+from tinygrad_lenet import Tensor, manual_seed, no_grad, optim  # noqa: E402
+from tinygrad_lenet import functional as F  # noqa: E402
+from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
+from tinygrad_lenet.ops.parallel import get_num_threads  # noqa: E402
+from tinygrad_lenet.profiler import profile_ops  # noqa: E402
+
+LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 5e-4  # the default training recipe's SGD
+
+
+# ------------------------------------------------------------------ data and models
+def random_batches(batch: int, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` batches of normalized-looking float32 images and int64 labels."""
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch))
+            for _ in range(count)]
+
+
+def make_ours(seed: int = 0) -> tuple[Any, Callable[[np.ndarray, np.ndarray], None]]:
+    manual_seed(seed)
+    model = get_model("lenet5")
+    model.train()
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+    def step(x: np.ndarray, y: np.ndarray) -> None:
+        loss = F.cross_entropy(model(Tensor(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, step
+
+
+def make_torch(ours_model: Any, threads: int) -> tuple[Any, Any, Callable[[Any, Any], None]]:
+    """PyTorch's LeNet-5 with the same layers and our model's initial weights."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    ours = [p.data for p in ours_model.parameters()]
+    theirs = list(model.parameters())
+    if [a.shape for a in ours] != [tuple(t.shape) for t in theirs]:
+        raise RuntimeError(f"benchmark: parameter shapes differ: ours {[a.shape for a in ours]}, "
+                           f"PyTorch {[tuple(t.shape) for t in theirs]}")
+    with torch.no_grad():
+        for a, t in zip(ours, theirs):
+            t.copy_(torch.from_numpy(a))
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+    def step(x: Any, y: Any) -> None:
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return torch, model, step
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ timing
+def summarize(seconds: list[float]) -> dict[str, float]:
+    a = np.asarray(seconds) * 1e3
+    return {"median_ms": float(np.median(a)), "p10_ms": float(np.percentile(a, 10)),
+            "p90_ms": float(np.percentile(a, 90)), "min_ms": float(a.min()), "samples": len(a)}
+
+
+def interleaved(runs: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, dict[str, float]]:
+    """Median per call of each runner, timed in alternating blocks so that a
+    change in machine load hits every runner alike."""
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: summarize(t) for name, t in times.items()}
+
+
+def training_runner(step: Callable, batches: list, steps: int) -> Callable[[], None]:
+    """A block of `steps` training steps cycling through `batches`; the
+    summary divides by `steps` afterwards."""
+    state = {"k": 0}
+
+    def run() -> None:
+        for _ in range(steps):
+            x, y = batches[state["k"] % len(batches)]
+            state["k"] += 1
+            step(x, y)
+    return run
+
+
+def per_step(stats: dict[str, float], steps: int) -> dict[str, float]:
+    return {k: (v / steps if k.endswith("_ms") else v) for k, v in stats.items()}
+
+
+def bench_training(batch: int, args: argparse.Namespace, with_torch: bool) -> dict[str, Any]:
+    steps = 2 if args.quick else max(2, 1280 // batch)
+    batches = random_batches(batch, 4, seed=batch)
+    model, step = make_ours()
+    runs = {"ours": training_runner(step, batches, steps)}
+    if with_torch:
+        torch, _, tstep = make_torch(model, get_num_threads())
+        tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+        runs["torch"] = training_runner(tstep, tbatches, steps)
+    stats = interleaved(runs, args.repeats, warmup=1 if args.quick else 3)
+    out: dict[str, Any] = {"batch_size": batch, "steps_per_sample": steps}
+    for name, s in stats.items():
+        s = per_step(s, steps)
+        out[name] = {**s, "images_per_s": batch / (s["median_ms"] / 1e3),
+                     "epoch_s": EPOCH_IMAGES / batch * s["median_ms"] / 1e3}
+    if with_torch:
+        out["ratio_ours_over_torch"] = out["ours"]["median_ms"] / out["torch"]["median_ms"]
+    return out
+
+
+def bench_inference(args: argparse.Namespace, with_torch: bool) -> dict[str, Any]:
+    count = 2 * INFERENCE_BATCH if args.quick else TEST_IMAGES
+    images = random_batches(count, 1, seed=1)[0][0]
+    model, _ = make_ours()
+    model.eval()
+
+    @no_grad()
+    def ours() -> None:
+        for i in range(0, count, INFERENCE_BATCH):
+            model(Tensor(images[i:i + INFERENCE_BATCH]))
+    runs = {"ours": ours}
+    if with_torch:
+        torch, tmodel, _ = make_torch(model, get_num_threads())
+        tmodel.eval()
+        timages = torch.from_numpy(images)
+
+        def theirs() -> None:
+            with torch.inference_mode():
+                for i in range(0, count, INFERENCE_BATCH):
+                    tmodel(timages[i:i + INFERENCE_BATCH])
+        runs["torch"] = theirs
+    stats = interleaved(runs, max(2, args.repeats // 2), warmup=1)
+    out: dict[str, Any] = {"batch_size": INFERENCE_BATCH, "images": count,
+                           "extrapolated_to_10k": count != TEST_IMAGES}
+    for name, s in stats.items():
+        seconds = s["median_ms"] / 1e3
+        out[name] = {**s, "seconds_for_10k": seconds * TEST_IMAGES / count, "images_per_s": count / seconds}
+    if with_torch:
+        out["ratio_ours_over_torch"] = out["ours"]["median_ms"] / out["torch"]["median_ms"]
+    return out
+
+
+def bench_profile(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-op times at batch 128, with the optimizer step timed on its own, so
+    that what is left (autograd bookkeeping, Python) shows separately."""
+    batch, steps = 128, (5 if args.quick else 50)
+    batches = random_batches(batch, 4, seed=2)
+    manual_seed(0)
+    model = get_model("lenet5")
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    optimizer_s = 0.0
+
+    def step(k: int) -> None:
+        nonlocal optimizer_s
+        x, y = batches[k % len(batches)]
+        loss = F.cross_entropy(model(Tensor(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        start = time.perf_counter()
+        opt.step()
+        optimizer_s += time.perf_counter() - start
+
+    for k in range(3):  # warm-up
+        step(k)
+    optimizer_s = 0.0
+    with profile_ops() as prof:
+        for k in range(steps):
+            step(k)
+    result = prof.as_dict(per=steps)
+    result["batch_size"] = batch
+    result["optimizer_ms"] = optimizer_s * 1e3 / steps
+    overhead = result["wall_ms"] - result["kernel_ms"] - result["optimizer_ms"]
+    result["autograd_python_ms"] = overhead
+    result["autograd_python_share"] = overhead / result["wall_ms"]
+    result["table"] = prof.table(per=steps)
+    return result
+
+
+# ------------------------------------------------------------------ memory
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def memory_probe(batch: int, epochs: int, steps_per_epoch: int) -> dict[str, Any]:
+    """Train `epochs` x `steps_per_epoch` steps in this (fresh) process and
+    record RSS after each epoch-worth and the peak."""
+    batches = random_batches(batch, 4, seed=batch)
+    _, step = make_ours()
+    rss_start = rss_bytes()
+    after = []
+    for _ in range(epochs):
+        for k in range(steps_per_epoch):
+            step(*batches[k % len(batches)])
+        after.append(rss_bytes())
+    return {"batch_size": batch, "steps_per_epoch": steps_per_epoch, "epochs": epochs,
+            "rss_before_mb": rss_start / 2**20, "rss_after_each_epoch_mb": [a / 2**20 for a in after],
+            "peak_rss_mb": peak_rss_bytes() / 2**20,
+            "growth_after_first_epoch_mb": (after[-1] - after[0]) / 2**20}
+
+
+def bench_memory(batch: int, args: argparse.Namespace) -> dict[str, Any]:
+    epochs = 2 if args.quick else 3
+    steps = 3 if args.quick else -(-EPOCH_IMAGES // batch)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-probe", str(batch),
+           "--memory-epochs", str(epochs), "--memory-steps-per-epoch", str(steps)]
+    if args.no_retain_memory:
+        cmd.append("--no-retain-memory")
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark: memory probe at batch {batch} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ environment
+def environment(with_torch: bool, retained: bool) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
+        "cpus": os.cpu_count(), "our_op_threads": get_num_threads(), "malloc_retains_freed_memory": retained,
+        "env": {var: os.environ.get(var) for var in THREAD_VARS + ("OMP_WAIT_POLICY",)},
+    }
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        env["numpy_blas"] = {k: blas.get(k) for k in ("name", "version", "openblas configuration")}
+    except Exception as e:  # show_config's layout is not a stable API
+        env["numpy_blas"] = f"unavailable ({type(e).__name__})"
+    try:
+        from threadpoolctl import threadpool_info
+        env["threadpools"] = threadpool_info()
+    except ImportError:
+        pass
+    if with_torch:
+        import torch
+        env["torch"] = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
+                        "num_interop_threads": torch.get_num_interop_threads()}
+    return env
+
+
+# ------------------------------------------------------------------ report
+def fmt_ms(s: dict[str, float]) -> str:
+    return f"{s['median_ms']:8.2f} ms [{s['p10_ms']:.2f}-{s['p90_ms']:.2f}]"
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = ["LeNet-5 benchmark (random MNIST-shaped data; median [p10-p90])"]
+    env = results["environment"]
+    lines.append(f"threads: ours {env['our_op_threads']}, " + ", ".join(f"{k}={v}" for k, v in env["env"].items())
+                 + (f", torch {env['torch']['num_threads']}" if "torch" in env else ""))
+    lines.append(f"numpy {env['numpy']} BLAS: {env['numpy_blas']}; malloc retains freed memory: "
+                 f"{env['malloc_retains_freed_memory']}")
+    lines.append("")
+    lines.append("training step (forward + backward + SGD momentum)")
+    for t in results["training"]:
+        b = t["batch_size"]
+        o = t["ours"]
+        line = (f"  batch {b:4d}: ours {fmt_ms(o)}  {o['images_per_s']:8.0f} img/s  epoch {o['epoch_s']:6.2f} s")
+        if "torch" in t:
+            line += f" | torch {fmt_ms(t['torch'])}  ratio {t['ratio_ours_over_torch']:.2f}"
+        lines.append(line)
+    inf = results["inference"]
+    scope = f"extrapolated from {inf['images']:,}" if inf["extrapolated_to_10k"] else "measured"
+    line = (f"inference, 10,000 images ({scope}) at batch {inf['batch_size']}: "
+            f"ours {inf['ours']['seconds_for_10k']:.3f} s "
+            f"({inf['ours']['images_per_s']:.0f} img/s)")
+    if "torch" in inf:
+        line += f" | torch {inf['torch']['seconds_for_10k']:.3f} s  ratio {inf['ratio_ours_over_torch']:.2f}"
+    lines.append(line)
+    prof = results["profile"]
+    lines.append("")
+    lines.append(f"per-op profile, batch {prof['batch_size']} (ms per step; the profiled step took "
+                 f"{prof['wall_ms']:.2f} ms)")
+    lines.extend("  " + row for row in prof["table"].splitlines())
+    lines.append(f"  optimizer.step {prof['optimizer_ms']:.3f} ms; autograd + Python overhead "
+                 f"{prof['autograd_python_ms']:.3f} ms = {prof['autograd_python_share']:.1%} of the step")
+    if results.get("memory"):
+        lines.append("")
+        lines.append("memory while training (fresh process per batch size)")
+        for m in results["memory"]:
+            after = ", ".join(f"{a:.0f}" for a in m["rss_after_each_epoch_mb"])
+            lines.append(f"  batch {m['batch_size']:4d}: peak RSS {m['peak_rss_mb']:.0f} MiB; RSS after each of "
+                         f"{m['epochs']} x {m['steps_per_epoch']} steps: {after} MiB "
+                         f"(growth after the first: {m['growth_after_first_epoch_mb']:+.1f} MiB)")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    retained = False if args.no_retain_memory else retain_freed_memory()
+    if args.memory_probe is not None:
+        print(json.dumps(memory_probe(args.memory_probe, args.memory_epochs, args.memory_steps_per_epoch)))
+        return 0
+    with_torch = not args.no_torch and torch_available()
+    if with_torch:
+        import torch
+        torch.set_num_threads(get_num_threads())
+    results: dict[str, Any] = {"quick": args.quick, "repeats": args.repeats}
+    results["environment"] = environment(with_torch, retained)
+    results["training"] = [bench_training(b, args, with_torch) for b in args.batch_sizes]
+    results["inference"] = bench_inference(args, with_torch)
+    results["profile"] = bench_profile(args)
+    results["memory"] = [] if args.no_memory else [bench_memory(b, args) for b in args.batch_sizes]
+    print(report(results))
+    if args.json is not None:
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(ARGS))

@@ -1,0 +1,86 @@
+"""The op profiler, and a smoke run of scripts/benchmark.py (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_lenet import Tensor, autograd, no_grad
+from tinygrad_lenet import functional as F
+from tinygrad_lenet.profiler import profile_ops
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_step() -> None:
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 1, 8, 8)).astype(np.float32))
+    w = Tensor(rng.standard_normal((3, 1, 3, 3)).astype(np.float32), requires_grad=True)
+    h = F.max_pool2d(F.conv2d(x, w, padding=1).relu(), 2)
+    F.cross_entropy(h.reshape(2, -1)[:, :4], np.array([0, 3])).backward()
+
+
+def test_profile_counts_every_op_kernel_call():
+    with profile_ops() as prof:
+        small_step()
+        small_step()
+    ops = prof.ops
+    assert {"conv2d", "relu", "max_pool2d", "reshape", "getitem", "cross_entropy"} <= set(ops)
+    for name in ("conv2d", "relu", "max_pool2d", "cross_entropy"):
+        assert ops[name].forward_calls == 2 and ops[name].backward_calls == 2, name
+    assert 0 < prof.kernel_s() <= prof.wall_s
+    assert 0 <= prof.outside_share() < 1
+    table = prof.table(per=2)
+    assert "conv2d" in table and "(outside ops)" in table
+    per_step = prof.as_dict(per=2)
+    assert per_step["ops"]["conv2d"]["forward_calls"] == 1
+    assert per_step["kernel_ms"] == pytest.approx(prof.kernel_s() * 1e3 / 2)
+
+
+def test_forward_only_ops_have_no_backward_time():
+    with profile_ops() as prof, no_grad():
+        Tensor(np.ones((2, 3), np.float32)).relu()
+    assert prof.ops["relu"].forward_calls == 1 and prof.ops["relu"].backward_calls == 0
+
+
+def test_profile_unhooks_on_exit_and_on_error_and_does_not_nest():
+    with pytest.raises(ZeroDivisionError):
+        with profile_ops():
+            1 / 0
+    assert autograd.op_timer is None
+    with profile_ops():
+        with pytest.raises(RuntimeError, match="do not nest"):
+            with profile_ops():
+                pass
+    assert autograd.op_timer is None
+
+
+def test_benchmark_quick_run_writes_the_expected_json(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--quick", "--batch-sizes", "8",
+                           "--repeats", "1", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "training step" in done.stdout and "per-op profile" in done.stdout
+    results = json.loads(out.read_text())
+    assert set(results) >= {"environment", "training", "inference", "profile", "memory"}
+    env = results["environment"]
+    assert env["env"]["OMP_NUM_THREADS"] == "1" and env["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert env["our_op_threads"] == 1
+    (train,) = results["training"]
+    assert train["batch_size"] == 8
+    assert {"median_ms", "p10_ms", "p90_ms", "images_per_s", "epoch_s"} <= set(train["ours"])
+    assert {"seconds_for_10k", "images_per_s"} <= set(results["inference"]["ours"])
+    prof = results["profile"]
+    assert {"conv2d", "max_pool2d", "relu", "matmul", "cross_entropy"} <= set(prof["ops"])
+    assert {"kernel_ms", "wall_ms", "outside_share", "optimizer_ms", "autograd_python_share"} <= set(prof)
+    (mem,) = results["memory"]
+    assert mem["batch_size"] == 8 and mem["peak_rss_mb"] > 0 and len(mem["rss_after_each_epoch_mb"]) == 2
+    if "torch" in env:
+        assert env["torch"]["num_threads"] == 1
+        assert train["ratio_ours_over_torch"] > 0 and "torch" in results["inference"]
