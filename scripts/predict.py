@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Predict the class of a test-set image or of picture files with a trained checkpoint.
+
+    python scripts/predict.py --index 0 1 2                  # MNIST test images, with their labels
+    python scripts/predict.py --image my_digit.png scan.pgm  # any size, either polarity
+    python scripts/predict.py --image my_digit.png --json --show
+
+Pictures (PNG or PGM/PPM; grayscale, RGB or with transparency; dark-on-light or
+light-on-dark) are turned into MNIST-style 28x28 inputs first: the ink is cropped,
+scaled to fit 20x20 and centered by its center of mass. `--show` prints that input.
+Prints the predicted class and the probabilities of all classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import get_model
+from tinygrad_lenet import Tensor, functional as F, no_grad
+from tinygrad_lenet.checkpoint import load_checkpoint
+from tinygrad_lenet.data import NORMALIZATION, get_dataset_spec, load_mnist, normalize_images
+from tinygrad_lenet.image import ImageError, read_digit
+from tinygrad_lenet.training import predict_logits
+
+BAR_WIDTH = 40
+SHADES = " .:-=+*#%@"  # --show: ink from none to full
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--index", type=non_negative_int, nargs="+", metavar="I", help="data set image(s) by index")
+    what.add_argument("--image", type=Path, nargs="+", metavar="FILE", help="PNG or PGM/PPM picture(s)")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default=None,
+                   help="data set for --index (default: the one the checkpoint was trained on)")
+    p.add_argument("--split", choices=["test", "train"], default="test", help="split for --index")
+    p.add_argument("--data-dir", type=Path, default=None, help="directory with the IDX files")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--show", action="store_true", help="also print each 28x28 model input as text")
+    return p
+
+
+def load_model(path: Path) -> tuple[Any, dict[str, Any]]:
+    """The model stored in checkpoint `path`, in eval mode, and its run config."""
+    ckpt = load_checkpoint(path)
+    config = dict(ckpt["extra"].get("config") or {})
+    model = get_model(config.get("model", "lenet5"))
+    model.load_state_dict(ckpt["model_state"])
+    model.eval()
+    return model, config
+
+
+def normalization(config: dict[str, Any]) -> tuple[float, float]:
+    """(mean, std) the model was trained with: from the run config, else the data set's statistics."""
+    if "normalize_mean" in config and "normalize_std" in config:
+        return float(config["normalize_mean"]), float(config["normalize_std"])
+    return NORMALIZATION.get(config.get("dataset", "mnist"), NORMALIZATION["mnist"])
+
+
+def probabilities(model: Any, images: np.ndarray, mean_std: tuple[float, float]) -> np.ndarray:
+    """Softmax probabilities (N, classes) for uint8 images (N, 28, 28)."""
+    logits = predict_logits(model, normalize_images(images, normalize=mean_std))
+    with no_grad():
+        return F.softmax(Tensor(logits), axis=1).data
+
+
+def format_result(result: dict[str, Any], classes: tuple[str, ...]) -> str:
+    probs = result["probabilities"]
+    predicted = result["predicted"]
+    head = f"{result['source']}: "
+    if result["label"] is not None:
+        verdict = "correct" if result["label"] == predicted else "WRONG"
+        head += f"label {classes[result['label']]}, "
+    head += f"predicted {classes[predicted]} (p={probs[predicted]:.4f})"
+    if result["label"] is not None:
+        head += f" {verdict}"
+    width = max(len(c) for c in classes)
+    lines = [head]
+    for k, p in enumerate(probs):
+        bar = "#" * int(round(p * BAR_WIDTH))
+        lines.append(f"  {classes[k]:>{width}}  {p:.4f}  {bar}{'  <-' if k == predicted else ''}")
+    return "\n".join(lines)
+
+
+def format_input(image: np.ndarray) -> str:
+    """The 28x28 uint8 model input as text, two characters per pixel."""
+    levels = (image.astype(np.int32) * len(SHADES)) // 256
+    return "\n".join("".join(SHADES[v] * 2 for v in row) for row in levels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.checkpoint.is_file():
+        parser.error(f"--checkpoint: no such file: {args.checkpoint} (train one with scripts/train.py)")
+    try:
+        model, config = load_model(args.checkpoint)
+    except (OSError, ValueError, KeyError) as e:
+        parser.error(f"--checkpoint: cannot load {args.checkpoint}: {e}")
+    trained_on = config.get("dataset", "mnist")
+    dataset = args.dataset or trained_on
+
+    if args.index is not None:
+        try:
+            all_images, all_labels = load_mnist(args.split, root=args.data_dir, dataset=dataset)
+        except (OSError, ValueError) as e:
+            parser.error(f"cannot load {dataset} {args.split}: {e}")
+        bad = [i for i in args.index if i >= len(all_images)]
+        if bad:
+            parser.error(f"--index {bad[0]} is out of range: {dataset} {args.split} has {len(all_images)} images "
+                         f"(0..{len(all_images) - 1})")
+        images = all_images[args.index]
+        labels: list[int | None] = [int(all_labels[i]) for i in args.index]
+        sources = [f"{dataset} {args.split} #{i}" for i in args.index]
+    else:
+        images_list, errors = [], []
+        for path in args.image:
+            try:
+                images_list.append(read_digit(path))
+            except ImageError as e:
+                errors.append(str(e))
+        if errors:
+            for message in errors:
+                print(f"predict.py: error: {message}", file=sys.stderr)
+            return 1
+        images = np.stack(images_list)
+        labels = [None] * len(images)
+        sources = [str(p) for p in args.image]
+
+    probs = probabilities(model, images, normalization(config))
+    results = [dict(source=source, index=(args.index[n] if args.index is not None else None),
+                    image=(str(args.image[n]) if args.image is not None else None), label=labels[n],
+                    predicted=int(probs[n].argmax()), probabilities=[float(p) for p in probs[n]])
+               for n, source in enumerate(sources)]
+
+    if args.json:
+        out: dict[str, Any] = dict(checkpoint=str(args.checkpoint), model=config.get("model", "lenet5"),
+                                   dataset=trained_on, predictions=results)
+        if args.show:
+            for result, image in zip(results, images):
+                result["input"] = image.tolist()
+        print(json.dumps(out, indent=2))
+        return 0
+    classes = get_dataset_spec(trained_on).classes
+    print(f"checkpoint: {args.checkpoint} ({config.get('model', 'lenet5')}, trained on {trained_on})")
+    for result, image in zip(results, images):
+        print(format_result(result, classes))
+        if args.show:
+            print(format_input(image))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
