@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from models import available_models, get_model
 from tinygrad_lenet import manual_seed, optim
-from tinygrad_lenet.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from tinygrad_lenet.atomic import atomic_write_text
+from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint
 from tinygrad_lenet.data import NORMALIZATION, DataLoader, RandomAffine, load_mnist, normalize_images
 from tinygrad_lenet.training import evaluate, train_one_epoch
 

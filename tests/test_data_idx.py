@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_lenet.data import IDXError, atomic_write, encode_idx, parse_idx, read_idx, write_idx
+from tinygrad_lenet.atomic import atomic_write
+from tinygrad_lenet.data import IDXError, encode_idx, parse_idx, read_idx, write_idx
 
 IDX_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 

@@ -15,17 +15,16 @@ mid-write leaves the previous checkpoint intact (at worst a stray hidden
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
-from typing import IO, Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from numpy.lib.npyio import NpzFile
 
+from .atomic import atomic_write
 from .tensor import Tensor
 
 FORMAT = "tinygrad_lenet.checkpoint"
@@ -87,47 +86,6 @@ def _decode(node: Any, npz: Any, path: str) -> Any:
     return node
 
 
-# ------------------------------------------------------------ atomic writing
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call `write(file)` on a temporary file next to `path`, fsync it and move
-    it over `path` in one `os.replace`; on any error the temp file is removed
-    and `path` is untouched."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable; not supported everywhere
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
-    """Write `text` to `path` atomically (e.g. a metrics file read while training runs)."""
-    data = text.encode(encoding)
-    atomic_write(path, lambda f: f.write(data))
-
-
 # ------------------------------------------------------------------ save/load
 def save(path: PathLike, tree: Mapping[str, Any]) -> None:
     """Write a nested dict of arrays and JSON values to `path` (exactly that name), atomically."""
@@ -139,13 +97,11 @@ def save(path: PathLike, tree: Mapping[str, Any]) -> None:
         raise CheckpointError(f"checkpoint: the key '{META_ENTRY}' is reserved")
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": skeleton})
 
-    def write(f: IO[bytes]) -> None:
+    with atomic_write(path) as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, arr in [*arrays.items(), (META_ENTRY, np.array(meta))]:
                 with zf.open(name + ".npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
-
-    atomic_write(path, write)
 
 
 def load(path: PathLike) -> dict[str, Any]:

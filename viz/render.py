@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import graphviz
 
-from tinygrad_lenet.checkpoint import atomic_write
+from tinygrad_lenet.atomic import atomic_write_bytes
 
 FORMATS = ("svg", "png", "pdf", "dot")
 INSTALL_HINT = ("the graphviz 'dot' program is not installed, so the DOT source was written instead; "
@@ -38,7 +38,7 @@ def infer_format(path: str | os.PathLike, format: str | None = None) -> str:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write_bytes(path, data)
 
 
 def save_graph(graph: graphviz.Digraph, path: str | os.PathLike, format: str | None = None) -> Saved:

@@ -1,6 +1,5 @@
 """MNIST and Fashion-MNIST: IDX files, verified loading and download, batching, augmentation."""
 
-from .atomic import atomic_write, atomic_write_bytes
 from .augment import RandomAffine, affine_transform
 from .datasets import (DATASETS, ENV_VAR, ChecksumError, DatasetNotFoundError, DatasetSpec, IDXFile, cache_dir,
                        get_dataset_spec, load_mnist, locate_files, search_dirs)
@@ -11,6 +10,6 @@ from .synthetic import fake_images_labels, write_fake_dataset
 
 __all__ = ["DATASETS", "ENV_VAR", "NORMALIZATION", "ChecksumError", "DataLoader", "DatasetNotFoundError",
            "DatasetSpec", "DownloadError", "IDXError", "IDXFile", "RandomAffine", "affine_transform",
-           "atomic_write", "atomic_write_bytes", "cache_dir", "download_file", "encode_idx",
+           "cache_dir", "download_file", "encode_idx",
            "fake_images_labels", "get_dataset_spec", "load_mnist", "locate_files", "normalize_images",
            "parse_idx", "read_idx", "search_dirs", "write_fake_dataset", "write_idx"]

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 from .idx import gunzip
 
 _CHUNK = 1 << 16

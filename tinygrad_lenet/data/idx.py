@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 # Type code -> dtype of the stored values (big-endian, as the format prescribes).
 IDX_DTYPES: dict[int, np.dtype] = {

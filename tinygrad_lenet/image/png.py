@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from tinygrad_lenet.data.atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 from .raster import Image, ImageError, as_pixels
 
