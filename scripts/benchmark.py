@@ -17,13 +17,16 @@ Measures on MNIST-shaped random float32 data (28x28, 10 classes):
     steps, each batch size in its own subprocess so numbers stay separate.
 
 Every timing is a median over repeated blocks of steps after a warm-up, with
-its spread (10th-90th percentile). Threads: --threads N (default 1) sets
-OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and
-TINYGRAD_LENET_NUM_THREADS before numpy loads, and PyTorch gets the same
-count; OMP_WAIT_POLICY defaults to PASSIVE so idle OpenMP threads sleep
-instead of spinning. The default is 1 because on a shared 2-core machine
-OpenBLAS's default threads (which spin while waiting) made steps 10-50x slower
-whenever the other core was busy; --threads 2 uses both cores.
+its spread (10th-90th percentile).
+
+Threads are set before numpy loads: --threads N (default 1) for our ops
+(TINYGRAD_LENET_NUM_THREADS), OpenMP (OMP_NUM_THREADS) and PyTorch
+(torch.set_num_threads); --blas-threads M (default 1) for numpy's BLAS
+(OPENBLAS_NUM_THREADS, MKL_NUM_THREADS); OMP_WAIT_POLICY defaults to PASSIVE
+so idle OpenMP threads sleep instead of spinning. numpy's BLAS gets one
+thread because our ops parallelize themselves, and on a shared 2-core machine
+OpenBLAS's own threads (which spin while waiting) made steps 3-50x slower
+whenever the other core was busy. --threads 2 uses both cores.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TINYGRAD_LENET_NUM_THREADS")
+OP_THREAD_VARS = ("OMP_NUM_THREADS", "TINYGRAD_LENET_NUM_THREADS")
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = OP_THREAD_VARS + BLAS_THREAD_VARS
 EPOCH_IMAGES = 60_000
 TEST_IMAGES = 10_000
 INFERENCE_BATCH = 1000
@@ -50,7 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="few repetitions and steps: a smoke run")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     p.add_argument("--threads", type=int, default=1,
-                   help="threads for BLAS, OpenMP, PyTorch and our ops (default 1; see the module docstring)")
+                   help="threads for our ops, OpenMP and PyTorch (default 1; see the module docstring)")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="threads of numpy's BLAS (default 1; see the module docstring)")
     p.add_argument("--batch-sizes", default="32,128,256", help="training batch sizes (comma-separated)")
     p.add_argument("--repeats", type=int, help="timed blocks per measurement (default 15, quick 3)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
@@ -61,8 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory-epochs", type=int, help=argparse.SUPPRESS)
     p.add_argument("--memory-steps-per-epoch", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.threads < 1:
-        p.error(f"--threads must be >= 1, got {args.threads}")
+    if args.threads < 1 or args.blas_threads < 1:
+        p.error(f"--threads and --blas-threads must be >= 1, got {args.threads} and {args.blas_threads}")
     try:
         args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     except ValueError:
@@ -76,17 +83,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def configure_threads(threads: int) -> None:
+def configure_threads(threads: int, blas_threads: int) -> None:
     """Must run before numpy (and its BLAS) is imported."""
-    for var in THREAD_VARS:
+    for var in OP_THREAD_VARS:
         os.environ[var] = str(threads)
+    for var in BLAS_THREAD_VARS:
+        os.environ[var] = str(blas_threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # Parse and set the thread environment before anything imports numpy.
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
-    configure_threads(ARGS.threads)
+    configure_threads(ARGS.threads, ARGS.blas_threads)
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
