@@ -204,6 +204,17 @@ def test_blocked_matmuls_match_numpy(m, k, p):
     np.testing.assert_allclose(matmul_deep(g, b), g @ b.T, rtol=1e-12, atol=1e-9)
 
 
+def test_conv2d_and_pooling_accept_an_empty_batch():
+    x = np.zeros((0, 2, 6, 6), np.float32)
+    w = np.ones((3, 2, 3, 3), np.float32)
+    out, gx, gw, _ = run_conv(x, w, None, (1, 1), (1, 1), np.zeros((0, 3, 6, 6), np.float32))
+    assert out.shape == (0, 3, 6, 6) and gx.shape == x.shape
+    np.testing.assert_array_equal(gw, np.zeros_like(w))
+    for mode in ("max", "avg"):
+        out, gx = run_pool(x, (2, 2), (2, 2), mode, np.zeros((0, 2, 3, 3), np.float32))
+        assert out.shape == (0, 2, 3, 3) and gx.shape == x.shape
+
+
 # ------------------------------------------------------------------ pooling
 @st.composite
 def pool_problem(draw, mode):

@@ -91,7 +91,8 @@ class MaxPool2d(Function):
         gx, assign = grad_buffer(x.shape, memory_order(x), kernel, stride, out_hw, grad.dtype)
         slices = offset_slices(x, kernel, stride, out_hw)
         targets = offset_slices(gx, kernel, stride, out_hw)
-        with_nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+        # max() propagates NaN: one pass, no temporary mask
+        with_nan = out.dtype.kind == "f" and out.size > 0 and bool(np.isnan(out.max()))
         last = len(slices) - 1
         free = None  # windows whose gradient has not been routed yet
         for k, (s, target) in enumerate(zip(slices, targets)):
