@@ -1,13 +1,15 @@
 """2-D convolution (cross-correlation, as in PyTorch) on NCHW tensors via im2col
-and one matrix product per pass.
+and matrix products.
 
 Internally the batch axis is innermost ("CHWN" memory order): the patch matrix
 is (C*kh*kw, Ho*Wo*N), so building it, and adding patch gradients back (col2im),
-moves runs of Wo*N contiguous numbers instead of runs of Wo. The output is the
-(O, Ho, Wo, N) product seen through a transposed view: an ordinary
-(N, O, Ho, Wo) array whose memory happens to be CHWN. Elementwise ops and
-pooling keep that memory order, so the next convolution (and the backward pass)
-finds its input already batch-innermost and skips the transposing copy.
+moves runs of Wo*N contiguous numbers instead of runs of Wo. It is built and
+multiplied a few output rows at a time in a cache-sized buffer, never whole;
+backward rebuilds it from the saved padded input for the weight gradient.
+The output is the (O, Ho, Wo, N) product seen through a transposed view: an
+ordinary (N, O, Ho, Wo) array whose memory happens to be CHWN. Elementwise ops
+and pooling keep that memory order, so the next convolution (and the backward
+pass) finds its input already batch-innermost and skips the transposing copy.
 """
 
 from __future__ import annotations
