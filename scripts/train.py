@@ -13,21 +13,29 @@ continues exactly as the uninterrupted one would have.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import os
+
+# Before numpy loads: OpenBLAS's own threads spin while they wait, which makes
+# LeNet-5's small matrix products slower, not faster (see the README's speed
+# section). Set OPENBLAS_NUM_THREADS / TINYGRAD_LENET_NUM_THREADS to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm import tqdm
+from tqdm import tqdm  # noqa: E402
 
-from models import available_models, get_model
-from tinygrad_lenet import manual_seed, optim
-from tinygrad_lenet.atomic import atomic_write_text
-from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint
-from tinygrad_lenet.data import NORMALIZATION, DataLoader, RandomAffine, load_mnist, normalize_images
-from tinygrad_lenet.training import evaluate, train_one_epoch
+from models import available_models, get_model  # noqa: E402
+from tinygrad_lenet import manual_seed, optim  # noqa: E402
+from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
+from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from tinygrad_lenet.data import NORMALIZATION, DataLoader, RandomAffine, load_mnist, normalize_images  # noqa: E402
+from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
+from tinygrad_lenet.training import evaluate, train_one_epoch  # noqa: E402
 
 DEFAULTS = dict(model="lenet5", dataset="mnist", epochs=12, batch_size=128, optimizer="sgd", lr=0.05,
                 momentum=0.9, schedule="onecycle", weight_decay=5e-4, seed=0)
@@ -138,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{k}={saved.get(k)!r} (now {config.get(k)!r})" for k in mismatched))
         start_epoch, history = ckpt["extra"]["epoch"], ckpt["extra"]["history"]
 
+    retain_freed_memory()  # reuse freed arrays instead of page-faulting them back every step
     manual_seed(args.seed)
     train_x, train_y = load_mnist("train", root=args.data_dir, dataset=args.dataset)
     test_x, test_y = load_mnist("test", root=args.data_dir, dataset=args.dataset)
