@@ -35,6 +35,7 @@ from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from tinygrad_lenet.data import NORMALIZATION, DataLoader, RandomAffine, load_mnist, normalize_images  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
+from tinygrad_lenet.nn.lenet_layers import count_trainable_parameters  # noqa: E402
 from tinygrad_lenet.training import evaluate, train_one_epoch  # noqa: E402
 
 DEFAULTS = dict(model="lenet5", dataset="mnist", epochs=12, batch_size=128, optimizer="sgd", lr=0.05,
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             scheduler.load_state_dict(ckpt["scheduler_state"])
 
     args.out.mkdir(parents=True, exist_ok=True)
-    n_params = sum(p.size for p in model.parameters())
+    n_params = count_trainable_parameters(model)
     print(f"{args.model}: {n_params:,} parameters | {args.dataset}: {len(train_x):,} train / {len(test_x):,} test "
           f"| {args.optimizer} lr={args.lr} schedule={args.schedule} batch={args.batch_size}"
           f"{' | augment' if args.augment else ''}")
