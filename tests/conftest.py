@@ -21,11 +21,25 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "d
 def require_tool(program: str, install_hint: str) -> str:
     """Path of `program`; skip the test on a user's machine without it, fail in CI."""
     path = shutil.which(program)
-    if path is None:
-        message = f"'{program}' is not installed ({install_hint})"
-        if IN_CI:
-            pytest.fail(message + "; .ci/run must install it", pytrace=False)
-        pytest.skip(message)
+    require(path is not None, f"'{program}' is not installed ({install_hint})")
+    return path
+
+
+def require(available: bool, message: str) -> None:
+    """Skip the test on a user's machine when something optional is missing; fail in CI."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(message + "; .ci/run must provide it", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_mnist_dir() -> str:
+    """The directory of the real MNIST files, from $TINYGRAD_LENET_DATA (CI sets it)."""
+    path = os.environ.get("TINYGRAD_LENET_DATA", "")
+    require(bool(path) and os.path.isdir(path),
+            "real MNIST needed: set TINYGRAD_LENET_DATA to a directory with the IDX files")
     return path
 
 

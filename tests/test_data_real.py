@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import require
 from tinygrad_lenet.data import DATASETS, ENV_VAR, NORMALIZATION, load_mnist, locate_files
 
-IN_CI = bool(os.environ.get("CI"))
 MNIST_DIR = os.environ.get(ENV_VAR)  # read before any test changes the environment
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -35,14 +35,6 @@ def unit_mean_std(images: np.ndarray) -> tuple[float, float]:
     return mean, float(np.sqrt(int(squares.sum(dtype=np.uint64)) / n / 255**2 - mean**2))
 
 
-def require_data(available: bool, message: str) -> None:
-    """Skip on a user's machine without the data; fail in CI, where it must be there."""
-    if not available:
-        if IN_CI:
-            pytest.fail(message + "; .ci/run must provide it", pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
     """No download, no cache: only the real directory can satisfy a load."""
@@ -53,7 +45,7 @@ def offline(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def mnist():
-    require_data(bool(MNIST_DIR), f"{ENV_VAR} is not set (point it at the MNIST folder, e.g. ../shared/mnist)")
+    require(bool(MNIST_DIR), f"{ENV_VAR} is not set (point it at the MNIST folder, e.g. ../shared/mnist)")
     return {split: load_mnist(split, download=False) for split in ("train", "test")}
 
 
@@ -89,7 +81,7 @@ def test_mnist_files_match_the_checksum_constants(mnist, offline):
 
 
 def test_fashion_mnist_from_debian_package(offline, monkeypatch):
-    require_data(FASHION_DIR.is_dir(), f"{FASHION_DIR} is missing (apt-get install dataset-fashion-mnist)")
+    require(FASHION_DIR.is_dir(), f"{FASHION_DIR} is missing (apt-get install dataset-fashion-mnist)")
     monkeypatch.delenv(ENV_VAR, raising=False)
     images, labels = load_mnist("test", dataset="fashion-mnist", download=False)
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
@@ -103,8 +95,8 @@ def test_fashion_mnist_from_debian_package(offline, monkeypatch):
 
 def test_fashion_mnist_is_found_past_an_mnist_directory(offline, monkeypatch):
     """$TINYGRAD_LENET_DATA pointing at MNIST (same file names) must not hide Fashion-MNIST."""
-    require_data(bool(MNIST_DIR), f"{ENV_VAR} is not set")
-    require_data(FASHION_DIR.is_dir(), f"{FASHION_DIR} is missing (apt-get install dataset-fashion-mnist)")
+    require(bool(MNIST_DIR), f"{ENV_VAR} is not set")
+    require(FASHION_DIR.is_dir(), f"{FASHION_DIR} is missing (apt-get install dataset-fashion-mnist)")
     monkeypatch.setenv(ENV_VAR, MNIST_DIR)
     images_path, _ = locate_files("test", dataset="fashion-mnist", download=False)
     assert images_path.parent == FASHION_DIR

@@ -9,7 +9,6 @@ with its adaptive filter choice and ancillary chunks), embedded below.
 from __future__ import annotations
 
 import base64
-import os
 import struct
 import zlib
 
@@ -25,8 +24,6 @@ from tinygrad_lenet.image import (Image, ImageError, decode_image, decode_pgm, d
 from tinygrad_lenet.image.mnist_style import ink_bounding_box
 from tinygrad_lenet.image.resize import resample_matrix
 
-IN_CI = bool(os.environ.get("CI"))
-MNIST_DIR = os.environ.get("TINYGRAD_LENET_DATA")
 
 # ---------------------------------------------------------------- PNG building blocks, written independently
 
@@ -470,14 +467,9 @@ def test_fully_transparent_image_has_no_ink():
 
 
 @pytest.fixture(scope="module")
-def mnist_test_images() -> np.ndarray:
-    if not MNIST_DIR:
-        message = "real MNIST needed: set TINYGRAD_LENET_DATA to a directory with the IDX files"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+def mnist_test_images(real_mnist_dir: str) -> np.ndarray:
     from tinygrad_lenet.data import load_mnist
-    return load_mnist("test", download=False)[0][:100]
+    return load_mnist("test", root=real_mnist_dir, download=False)[0][:100]
 
 
 def test_real_mnist_digits_survive_a_file_round_trip(mnist_test_images, tmp_path):

@@ -5,8 +5,6 @@ criterion and a short training run on real MNIST."""
 from __future__ import annotations
 
 import contextlib
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +19,6 @@ from tinygrad_lenet.nn import (EuclideanRBF, MaskedConv2d, ScaledTanh, ScaleShif
                                count_trainable_parameters)
 from tinygrad_lenet.training import evaluate, train_one_epoch
 
-IN_CI = bool(os.environ.get("CI"))
 
 
 def images(n: int, seed: int = 0) -> Tensor:
@@ -320,15 +317,9 @@ def test_model_gradient_matches_finite_differences_on_a_few_weights():
 
 
 # ------------------------------------------------------------ real training
-@pytest.fixture(scope="module")
-def mnist_dir() -> str:
-    path = os.environ.get("TINYGRAD_LENET_DATA")
-    if not path or not Path(path).is_dir():
-        message = "real MNIST needed: set TINYGRAD_LENET_DATA to a directory with the IDX files"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+@pytest.fixture
+def mnist_dir(real_mnist_dir: str) -> str:
+    return real_mnist_dir
 
 
 @pytest.mark.slow

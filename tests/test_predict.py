@@ -25,8 +25,6 @@ from tinygrad_lenet.image import encode_png, read_digit, write_image
 from tinygrad_lenet.training import predict_logits
 
 ROOT = Path(__file__).resolve().parents[1]
-IN_CI = bool(os.environ.get("CI"))
-MNIST_DIR = os.environ.get("TINYGRAD_LENET_DATA")
 MNIST_MEAN_STD = (0.1307, 0.3081)
 
 _spec = importlib.util.spec_from_file_location("predict_script", ROOT / "scripts" / "predict.py")
@@ -99,12 +97,7 @@ def test_pictures_end_to_end(checkpoint, tmp_path):
     assert [r["image"] for r in out["predictions"]] == [str(tmp_path / "two.png"), str(tmp_path / "two.pgm")]
 
 
-def test_real_mnist_index_end_to_end(checkpoint):
-    if not MNIST_DIR:
-        message = "real MNIST needed: set TINYGRAD_LENET_DATA to a directory with the IDX files"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+def test_real_mnist_index_end_to_end(checkpoint, real_mnist_dir):
     path, state = checkpoint
     proc = run_script("--checkpoint", str(path), "--index", "0", "7")
     assert proc.returncode == 0, proc.stderr

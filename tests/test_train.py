@@ -15,18 +15,11 @@ import pytest
 from tinygrad_lenet.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-IN_CI = bool(os.environ.get("CI"))
 
 
-@pytest.fixture(scope="module")
-def mnist_dir() -> str:
-    path = os.environ.get("TINYGRAD_LENET_DATA")
-    if not path or not Path(path).is_dir():
-        message = "real MNIST needed: set TINYGRAD_LENET_DATA to a directory with the IDX files"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+@pytest.fixture
+def mnist_dir(real_mnist_dir: str) -> str:
+    return real_mnist_dir
 
 
 def run_script(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
