@@ -268,3 +268,20 @@ def test_floats_computed_from_integer_tensors_are_float32():
     assert Tensor(np.arange(4)).exp().dtype == np.float32
     assert (Tensor(np.arange(1, 4)) / Tensor(np.arange(1, 4))).dtype == np.float32
     assert Tensor(np.arange(4)).astype(np.float64).dtype == np.float64  # an explicit cast is kept
+
+
+def test_nn_ops_as_tensor_methods_match_functional():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 6, 6)))
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)))
+    np.testing.assert_array_equal(x.conv2d(w, stride=2, padding=1).data, F.conv2d(x, w, stride=2, padding=1).data)
+    np.testing.assert_array_equal(x.max_pool2d(2).data, F.max_pool2d(x, 2).data)
+    np.testing.assert_array_equal(x.avg_pool2d(3, 1).data, F.avg_pool2d(x, 3, 1).data)
+    logits, y = Tensor(rng.standard_normal((4, 5))), np.array([0, 4, 2, 1])
+    np.testing.assert_array_equal(logits.log_softmax(1).data, F.log_softmax(logits, 1).data)
+    np.testing.assert_array_equal(logits.softmax().data, F.softmax(logits).data)
+    assert logits.cross_entropy(y).item() == F.cross_entropy(logits, y).item()
+    assert logits.log_softmax().nll_loss(y).item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+    assert logits.mse_loss(np.zeros((4, 5))).item() == F.mse_loss(logits, np.zeros((4, 5))).item()
+    gen = lambda: np.random.default_rng(3)  # noqa: E731
+    np.testing.assert_array_equal(logits.dropout(0.5, True, gen()).data, F.dropout(logits, 0.5, True, gen()).data)

@@ -158,8 +158,8 @@ class Function:
             start = time.perf_counter()
             out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
             op_timer(cls.name, "forward", time.perf_counter() - start)
-        if out.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype == np.float64 for t in inputs):
-            out = out.astype(np.float32)  # floats computed from integers get the default float type
+        if out.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype.kind == "f" for t in inputs):
+            out = out.astype(np.float32)  # floats computed from integers only get the default float type
         record = record and out.dtype.kind == "f"  # e.g. a cast to int carries no gradient
         result = Tensor._wrap(out, requires_grad=record)
         if record:

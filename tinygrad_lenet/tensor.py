@@ -387,6 +387,18 @@ class Tensor:
     def softmax(self, axis: int = -1) -> "Tensor":
         return ops.Softmax.apply(self, axis=_norm_axis(axis, self.ndim, "softmax"))
 
+    def cross_entropy(self, targets: Any) -> "Tensor":
+        from .functional import cross_entropy
+        return cross_entropy(self, targets)
+
+    def nll_loss(self, targets: Any) -> "Tensor":
+        from .functional import nll_loss
+        return nll_loss(self, targets)
+
+    def mse_loss(self, target: Any) -> "Tensor":
+        from .functional import mse_loss
+        return mse_loss(self, target)
+
     def dropout(self, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> "Tensor":
         from .functional import dropout
         return dropout(self, p, training, generator)
