@@ -6,10 +6,8 @@ from .tensor import Tensor, tensor
 from . import functional
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from . import checkpoint, nn, optim
 
-__all__ = ["OPS", "Function", "GradcheckError", "Tensor", "enable_grad", "functional", "gradcheck",
-           "is_grad_enabled", "manual_seed", "no_grad", "tensor"]
+__all__ = ["OPS", "Function", "GradcheckError", "Tensor", "checkpoint", "enable_grad", "functional", "gradcheck",
+           "is_grad_enabled", "manual_seed", "nn", "no_grad", "optim", "tensor"]
 __version__ = "0.1.0"
-
-from . import checkpoint, nn, optim  # noqa: E402
-__all__ += ["checkpoint", "nn", "optim"]

@@ -351,11 +351,11 @@ class Tensor:
     def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
         shape = tuple(int(s) for s in shape)
         try:
-            np.broadcast_shapes(self.shape, shape)
-            if np.broadcast_shapes(self.shape, shape) != shape:
-                raise ValueError
-        except ValueError as e:
-            raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}") from e
+            ok = np.broadcast_shapes(self.shape, shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}")
         return ops.BroadcastTo.apply(self, shape=shape)
 
     def pad(self, pad_width: Any) -> "Tensor":
