@@ -21,12 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from models import get_model
-from tinygrad_lenet import Tensor, functional as F, no_grad
-from tinygrad_lenet.checkpoint import load_checkpoint
-from tinygrad_lenet.data import NORMALIZATION, get_dataset_spec, load_mnist, normalize_images
+from tinygrad_lenet.data import get_dataset_spec, load_mnist
 from tinygrad_lenet.image import ImageError, read_digit
-from tinygrad_lenet.training import predict_logits
+from tinygrad_lenet.inference import load_model, normalization, probabilities
 
 BAR_WIDTH = 40
 SHADES = " .:-=+*#%@"  # --show: ink from none to full
@@ -52,30 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--show", action="store_true", help="also print each 28x28 model input as text")
     return p
-
-
-def load_model(path: Path) -> tuple[Any, dict[str, Any]]:
-    """The model stored in checkpoint `path`, in eval mode, and its run config."""
-    ckpt = load_checkpoint(path)
-    config = dict(ckpt["extra"].get("config") or {})
-    model = get_model(config.get("model", "lenet5"))
-    model.load_state_dict(ckpt["model_state"])
-    model.eval()
-    return model, config
-
-
-def normalization(config: dict[str, Any]) -> tuple[float, float]:
-    """(mean, std) the model was trained with: from the run config, else the data set's statistics."""
-    if "normalize_mean" in config and "normalize_std" in config:
-        return float(config["normalize_mean"]), float(config["normalize_std"])
-    return NORMALIZATION.get(config.get("dataset", "mnist"), NORMALIZATION["mnist"])
-
-
-def probabilities(model: Any, images: np.ndarray, mean_std: tuple[float, float]) -> np.ndarray:
-    """Softmax probabilities (N, classes) for uint8 images (N, 28, 28)."""
-    logits = predict_logits(model, normalize_images(images, normalize=mean_std))
-    with no_grad():
-        return F.softmax(Tensor(logits), axis=1).data
 
 
 def format_result(result: dict[str, Any], classes: tuple[str, ...]) -> str:

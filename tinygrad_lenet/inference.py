@@ -1,0 +1,81 @@
+"""Using a trained checkpoint: load its model, normalize inputs as in training, get
+class probabilities, and record what chosen layers output along the way."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+from models import get_model  # the model zoo, installed beside this package
+
+from . import functional as F
+from .autograd import no_grad
+from .checkpoint import load_checkpoint
+from .data import NORMALIZATION, normalize_images
+from .nn import Module
+from .tensor import Tensor
+from .training import predict_logits
+
+
+def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
+    """The model stored in checkpoint `path`, in eval mode, and its run config."""
+    ckpt = load_checkpoint(path)
+    config = dict(ckpt["extra"].get("config") or {})
+    model = get_model(config.get("model", "lenet5"))
+    model.load_state_dict(ckpt["model_state"])
+    model.eval()
+    return model, config
+
+
+def normalization(config: dict[str, Any]) -> tuple[float, float]:
+    """(mean, std) the model was trained with: from the run config, else the data set's statistics."""
+    if "normalize_mean" in config and "normalize_std" in config:
+        return float(config["normalize_mean"]), float(config["normalize_std"])
+    return NORMALIZATION.get(config.get("dataset", "mnist"), NORMALIZATION["mnist"])
+
+
+def probabilities(model: Module, images: np.ndarray, mean_std: tuple[float, float]) -> np.ndarray:
+    """Softmax probabilities (N, classes) for uint8 images (N, 28, 28)."""
+    logits = predict_logits(model, normalize_images(images, normalize=mean_std))
+    with no_grad():
+        return F.softmax(Tensor(logits), axis=1).data
+
+
+@contextmanager
+def capture_outputs(model: Module, names: tuple[str, ...] | list[str]) -> Iterator[dict[str, np.ndarray]]:
+    """Record the output arrays of `model`'s submodules `names` (`named_modules()` paths)
+    on every call inside the block, like PyTorch forward hooks.
+
+        with capture_outputs(model, ["features.1"]) as outputs:
+            model(x)
+        outputs["features.1"]  # the first ReLU's output, a numpy array
+    """
+    modules = dict(model.named_modules())
+    missing = [name for name in names if name not in modules]
+    if missing:
+        raise KeyError(f"capture_outputs: {type(model).__name__} has no submodule {missing[0]!r}; "
+                       f"it has: {', '.join(n for n in modules if n)}")
+    outputs: dict[str, np.ndarray] = {}
+    wrapped: list[Module] = []
+    try:
+        for name in names:
+            module = modules[name]
+            if "forward" in module.__dict__:
+                raise RuntimeError(f"capture_outputs: submodule {name!r} is already being captured")
+            module.forward = _recording(module.forward, name, outputs)
+            wrapped.append(module)
+        yield outputs
+    finally:
+        for module in wrapped:
+            del module.forward
+
+
+def _recording(forward: Any, name: str, outputs: dict[str, np.ndarray]) -> Any:
+    def record(*args: Any, **kwargs: Any) -> Any:
+        result = forward(*args, **kwargs)
+        outputs[name] = result.data if isinstance(result, Tensor) else np.asarray(result)
+        return result
+    return record
