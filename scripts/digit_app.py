@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The digit app: draw a digit in the browser, see LeNet-5's prediction and look inside.
+
+    python scripts/digit_app.py                  # then open http://127.0.0.1:8000/
+    python scripts/digit_app.py --checkpoint runs/lenet5_1998/checkpoint.npz --port 8080
+
+Serves a page (no internet needed) with a drawing pad; after every stroke it shows the
+predicted digit, the probabilities of all classes, the 28x28 MNIST-style input the model
+saw and the feature maps of its two convolution blocks. Only this machine can connect
+unless --host says otherwise. Stop it with Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+from tinygrad_lenet.app import DigitPredictor, make_server
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 0..65535 (0: any free port), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=port_number, default=8000, help="0 picks a free port")
+    p.add_argument("--quiet", action="store_true", help="do not log every request")
+    return p
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.checkpoint.is_file():
+        parser.error(f"--checkpoint: no such file: {args.checkpoint}; train a model first with "
+                     "`python scripts/train.py` (it writes runs/lenet5/checkpoint.npz)")
+    try:
+        predictor = DigitPredictor.from_checkpoint(args.checkpoint)
+    except (OSError, ValueError, KeyError) as e:
+        parser.error(f"--checkpoint: cannot load {args.checkpoint}: {e}")
+    try:
+        server = make_server(predictor, args.host, args.port, quiet=args.quiet)
+    except OSError as e:
+        parser.error(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+    if not is_loopback(args.host):
+        print(f"digit_app.py: warning: listening on {args.host}: other machines that can reach it can use the app",
+              file=sys.stderr)
+    print(f"digit app: {predictor.model_name} trained on {predictor.dataset}, from {args.checkpoint}", flush=True)
+    print(f"open {server.url}  (Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,524 @@
+"""The digit app: its server (POST /predict, the page's files, errors), the script, and
+the page itself in headless Chromium driven over chromedriver's W3C WebDriver HTTP API.
+
+The checkpoints here hold random weights (made with the real model and checkpoint code),
+with LeNet-5's output layer scaled up so probabilities differ visibly between inputs:
+the tests check the plumbing against the model run directly, not accuracy.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import require_tool
+from models import available_models, get_model
+from tinygrad_lenet import Tensor, manual_seed, no_grad
+from tinygrad_lenet.app import FEATURE_LAYERS, MAX_BODY_BYTES, DigitPredictor, make_server
+from tinygrad_lenet.app.server import STATIC_FILES, read_static
+from tinygrad_lenet.checkpoint import save_checkpoint
+from tinygrad_lenet.data import load_mnist, normalize_images
+from tinygrad_lenet.image import ImageError, decode_png, to_mnist
+from tinygrad_lenet.inference import capture_outputs, load_model, probabilities
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "digit_app.py"
+MNIST_MEAN_STD = (0.1307, 0.3081)
+PAD = 280  # the page's canvas size
+MAP_ATOL = 0.6e-4  # maps are sent rounded to 4 decimals
+
+
+def make_checkpoint(path: Path, model: str = "lenet5") -> None:
+    """A checkpoint of `model` with random weights (seed 1); LeNet-5's last layer scaled x40."""
+    manual_seed(1)
+    state = get_model(model).state_dict()
+    if model == "lenet5":
+        state["classifier.5.weight"] = state["classifier.5.weight"] * np.float32(40)
+    config = dict(model=model, dataset="mnist", normalize_mean=MNIST_MEAN_STD[0], normalize_std=MNIST_MEAN_STD[1])
+    save_checkpoint(path, model_state=state, extra=dict(epoch=1, config=config))
+
+
+def draw_strokes(points: list[tuple[float, float]], size: int = PAD, width: float = 20.0) -> np.ndarray:
+    """uint8 (size, size) white-on-black polyline through `points` (fractions of the side)."""
+    y, x = (np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5))
+    ink = np.zeros((size, size), np.float32)
+    for (y0, x0), (y1, x1) in zip(points[:-1], points[1:]):
+        a, b = np.array([y0, x0], np.float32) * size, np.array([y1, x1], np.float32) * size
+        d = b - a
+        t = np.clip(((y - a[0]) * d[0] + (x - a[1]) * d[1]) / max(float(d @ d), 1e-6), 0, 1)
+        dist = np.hypot(y - (a[0] + t * d[0]), x - (a[1] + t * d[1]))
+        ink = np.maximum(ink, np.clip(width / 2 + 0.5 - dist, 0, 1))
+    return np.rint(ink * 255).astype(np.uint8)
+
+
+SEVEN = [(0.2, 0.25), (0.2, 0.75), (0.85, 0.4)]
+FOUR = [(0.15, 0.35), (0.55, 0.25), (0.55, 0.75), (0.55, 0.6), (0.15, 0.6), (0.9, 0.6)]
+
+
+def drawing_body(pixels: np.ndarray) -> bytes:
+    height, width = pixels.shape
+    return json.dumps(dict(width=width, height=height, pixels=base64.b64encode(pixels.tobytes()).decode())).encode()
+
+
+def request(url: str, body: bytes | None = None, method: str | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, dict(e.headers), e.read()
+
+
+def predict(server_url: str, pixels: np.ndarray) -> dict[str, Any]:
+    status, _, body = request(server_url + "predict", drawing_body(pixels))
+    assert status == 200, body
+    return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("digit_app") / "checkpoint.npz"
+    make_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint):
+    """The app on 127.0.0.1, an ephemeral port, served from a thread."""
+    app = make_server(DigitPredictor.from_checkpoint(checkpoint), "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=app.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True)
+    thread.start()
+    try:
+        yield app
+    finally:
+        app.shutdown()
+        app.server_close()
+        thread.join(timeout=5)
+
+
+def expected_answer(checkpoint: Path, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(input, probabilities, [conv1+ReLU, conv2+ReLU maps]) from the model run directly."""
+    model, config = load_model(checkpoint)
+    image = to_mnist(pixels.astype(np.float32) / np.float32(255))
+    probs = probabilities(model, image[None], MNIST_MEAN_STD)[0]
+    x = Tensor(normalize_images(image[None], normalize=MNIST_MEAN_STD))
+    with no_grad():
+        conv1 = model.features[:2](x).data[0]
+        conv2 = model.features[:5](x).data[0]
+    return image, probs, [conv1, conv2]
+
+
+def check_answer(answer: dict[str, Any], checkpoint: Path, pixels: np.ndarray) -> None:
+    image, probs, maps = expected_answer(checkpoint, pixels)
+    got = np.array(answer["probabilities"])
+    assert got.shape == (10,) and abs(got.sum() - 1) < 1e-5
+    np.testing.assert_allclose(got, probs, rtol=1e-5, atol=1e-7)
+    assert answer["digit"] == int(probs.argmax()) == int(got.argmax())
+    assert answer["label"] == str(answer["digit"]) and answer["classes"] == [str(d) for d in range(10)]
+    assert (answer["model"], answer["dataset"]) == ("lenet5", "mnist")
+    np.testing.assert_array_equal(np.array(answer["input"], dtype=np.uint8), image)
+    assert [layer["name"] for layer in answer["layers"]] == ["features.1", "features.4"]
+    for layer, expected, shape in zip(answer["layers"], maps, [[6, 28, 28], [16, 10, 10]]):
+        assert layer["shape"] == list(expected.shape) == shape
+        np.testing.assert_allclose(np.array(layer["maps"]), expected, rtol=0, atol=MAP_ATOL)
+
+
+# ---------------------------------------------------------------- the server
+def test_page_files_are_served_and_self_contained(server):
+    for path, (name, kind) in STATIC_FILES.items():
+        status, headers, body = request(server.url + path.lstrip("/"))
+        assert status == 200 and headers["Content-Type"] == kind and body == read_static(name)
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        # Offline: nothing is loaded from another host (no CDN, no fonts, no analytics).
+        assert not re.search(rb"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", body), f"{name} refers to another host"
+    page = read_static("index.html").decode()
+    for needed in ('<canvas id="pad"', 'id="clear"', 'id="digit"', 'id="bars"', 'id="input"', 'id="layers"',
+                   'src="app.js"', 'href="app.css"'):
+        assert needed in page
+
+
+def test_synthetic_strokes_either_polarity(server, checkpoint):
+    seven = draw_strokes(SEVEN)
+    answer = predict(server.url, seven)
+    check_answer(answer, checkpoint, seven)
+    inverted = predict(server.url, 255 - seven)  # black on white: the same ink, the same input
+    assert inverted["input"] == answer["input"] and inverted["probabilities"] == answer["probabilities"]
+    four = draw_strokes(FOUR)
+    other = predict(server.url, four)
+    check_answer(other, checkpoint, four)
+    assert np.abs(np.array(other["probabilities"]) - answer["probabilities"]).max() > 1e-3
+
+
+def test_real_mnist_digits(server, checkpoint, real_mnist_dir):
+    images, _ = load_mnist("test", root=real_mnist_dir, download=False)
+    for digit in images[:3]:
+        drawn = np.kron(digit, np.ones((10, 10), np.uint8))  # as if drawn on the 280x280 pad
+        answer = predict(server.url, drawn)
+        check_answer(answer, checkpoint, drawn)
+        # MNIST digits are already size-normalized and centered: the input is the digit again.
+        seen = np.array(answer["input"], np.float32)
+        assert np.corrcoef(seen.ravel(), digit.astype(np.float32).ravel())[0, 1] > 0.9
+
+
+# Each model's first and second convolution block (after the nonlinearity), computed step by step.
+CONV_BLOCKS = {
+    "lenet5": lambda m, x: (m.features[:2](x), m.features[:5](x)),
+    "lenet5_1998": lambda m, x: (h1 := m.c1_squash(m.c1(m.scale_input(x))),
+                                 m.c3_squash(m.c3(m.s2_squash(m.s2(h1))))),
+}
+
+
+@pytest.mark.parametrize("model", available_models())
+def test_feature_layers_of_every_model(tmp_path, model):
+    path = tmp_path / "checkpoint.npz"
+    make_checkpoint(path, model)
+    predictor = DigitPredictor.from_checkpoint(path)
+    answer = predictor.predict(draw_strokes(SEVEN).astype(np.float32) / np.float32(255))
+    assert [(layer["name"], layer["title"]) for layer in answer["layers"]] == list(FEATURE_LAYERS[model])
+    assert answer["model"] == model
+    x = Tensor(normalize_images(np.array(answer["input"], np.uint8)[None], normalize=MNIST_MEAN_STD))
+    with no_grad():
+        expected = [h.data[0] for h in CONV_BLOCKS[model](predictor.model, x)]
+    for layer, maps, shape in zip(answer["layers"], expected, [[6, 28, 28], [16, 10, 10]], strict=True):
+        assert layer["shape"] == list(maps.shape) == shape
+        assert np.abs(maps).max() > 0.01  # each layer shows something
+        np.testing.assert_allclose(np.array(layer["maps"]), maps, rtol=0, atol=MAP_ATOL)
+
+
+def test_capture_outputs_records_and_restores(checkpoint):
+    model, _ = load_model(checkpoint)
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 1, 28, 28), dtype=np.float32))
+    with no_grad():
+        with capture_outputs(model, ["features.2", "classifier"]) as outputs:
+            logits = model(x)
+        np.testing.assert_array_equal(outputs["classifier"], logits.data)
+        np.testing.assert_array_equal(outputs["features.2"], model.features[:3](x).data)
+        assert outputs["features.2"].shape == (2, 6, 14, 14)
+        with pytest.raises(ZeroDivisionError), capture_outputs(model, ["features.0"]):
+            1 / 0
+        with pytest.raises(RuntimeError, match="'features.0' is already being captured"):
+            with capture_outputs(model, ["features.0"]), capture_outputs(model, ["features.0"]):
+                pass
+    with pytest.raises(KeyError, match="LeNet5 has no submodule 'features.9'; it has: features, features.0"):
+        with capture_outputs(model, ["features.0", "features.9"]):
+            pass
+    assert all("forward" not in m.__dict__ for m in model.modules())  # every wrapper removed
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b"not json", 400, "request body is not JSON"),
+    (b"\xff\xfe\x00", 400, "request body is not JSON"),
+    (b"[1, 2]", 400, "request body must be a JSON object with width, height and pixels, got list"),
+    (b'{"width": 0, "height": 4, "pixels": ""}', 400, "width must be an integer in 1..1024, got 0"),
+    (b'{"width": true, "height": 4, "pixels": ""}', 400, "width must be an integer in 1..1024, got True"),
+    (b'{"width": 4, "height": 2000, "pixels": ""}', 400, "height must be an integer in 1..1024, got 2000"),
+    (b'{"width": 4, "height": 4}', 400, "pixels must be a base64 string of width*height bytes, got NoneType"),
+    (b'{"width": 4, "height": 4, "pixels": "@@@@"}', 400, "pixels is not valid base64"),
+    (b'{"width": 4, "height": 4, "pixels": "AAAA"}', 400, "pixels holds 3 bytes, expected width*height = 4*4 = 16"),
+    (drawing_body(np.zeros((40, 30), np.uint8)), 422, "drawing: no ink found"),
+    (drawing_body(np.full((40, 30), 255, np.uint8)), 422, "drawing: no ink found"),
+])
+def test_bad_drawings_get_json_errors(server, body, status, message):
+    code, headers, answer = request(server.url + "predict", body)
+    assert (code, headers["Content-Type"]) == (status, "application/json")
+    assert json.loads(answer)["error"].startswith(message)
+
+
+def raw_request(server, lines: list[str], body: bytes = b"", close_write: bool = False) -> tuple[int, dict]:
+    """Send a hand-made HTTP request; (status, JSON answer)."""
+    with socket.create_connection(server.server_address[:2], timeout=10) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        if close_write:
+            conn.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(conn)
+        response.begin()
+        return response.status, json.loads(response.read())
+
+
+def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, checkpoint):
+    status, answer = raw_request(server, ["POST /predict HTTP/1.1", "Host: x", f"Content-Length: {MAX_BODY_BYTES + 1}"])
+    assert status == 413 and answer["error"] == (f"request body of {MAX_BODY_BYTES + 1} bytes is larger than the "
+                                                 f"{MAX_BODY_BYTES} allowed")
+    assert raw_request(server, ["POST /predict HTTP/1.1", "Host: x"]) == (
+        411, {"error": "a Content-Length header is required"})
+    assert raw_request(server, ["POST /predict HTTP/1.1", "Host: x", "Content-Length: -5"]) == (
+        400, {"error": "invalid Content-Length: '-5'"})
+    truncated = ["POST /predict HTTP/1.1", "Host: x", "Content-Length: 100"]
+    assert raw_request(server, truncated, b"{}", close_write=True) == (
+        400, {"error": "request body ended after 2 of 100 bytes"})
+    assert raw_request(server, ["PUT / HTTP/1.1", "Host: x"]) == (501, {"error": "Unsupported method ('PUT')"})
+    status, headers, answer = request(server.url + "predict")
+    assert (status, headers["Allow"]) == (405, "POST")
+    assert json.loads(answer) == {"error": "use POST /predict with a JSON drawing"}
+    status, _, answer = request(server.url + "secret.txt")
+    assert (status, json.loads(answer)) == (404, {"error": "no such page: /secret.txt"})
+    assert request(server.url + "app.py")[0] == 404  # only the page's files are served
+    status, _, answer = request(server.url + "other", b"{}")
+    assert (status, json.loads(answer)) == (404, {"error": "no such endpoint: POST /other; use POST /predict"})
+    check_answer(predict(server.url, draw_strokes(SEVEN)), checkpoint, draw_strokes(SEVEN))
+
+
+def test_concurrent_predictions_agree(server):
+    drawings = [draw_strokes(SEVEN), draw_strokes(FOUR)] * 3
+    expected = [predict(server.url, d) for d in drawings[:2]]
+    results: list[dict | None] = [None] * len(drawings)
+
+    def worker(i: int) -> None:
+        results[i] = predict(server.url, drawings[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(drawings))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [expected[i % 2] for i in range(len(drawings))]
+
+
+def test_predictor_rejects_blank_drawings(checkpoint):
+    with pytest.raises(ImageError, match="drawing: no ink found"):
+        DigitPredictor.from_checkpoint(checkpoint).predict(np.zeros((28, 28), np.float32))
+
+
+# ---------------------------------------------------------------- the script
+def load_script():
+    spec = importlib.util.spec_from_file_location("digit_app_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_needs_a_checkpoint(tmp_path, capsys):
+    script = load_script()
+    with pytest.raises(SystemExit) as info:
+        script.main(["--checkpoint", str(tmp_path / "none.npz")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--checkpoint: no such file: {tmp_path / 'none.npz'}; train a model first with " \
+           "`python scripts/train.py`" in err
+    (tmp_path / "bad.npz").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit):
+        script.main(["--checkpoint", str(tmp_path / "bad.npz")])
+    assert f"--checkpoint: cannot load {tmp_path / 'bad.npz'}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--port", "70000"])
+    assert "must be in 0..65535" in capsys.readouterr().err
+
+
+def test_loopback_hosts():
+    script = load_script()
+    assert all(script.is_loopback(host) for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
+    assert not any(script.is_loopback(host) for host in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
+
+
+def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen, timeout: float) -> re.Match:
+    """The first match of `pattern` in the growing file `path`; fails if `proc` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        match = re.search(pattern, text)
+        if match:
+            return match
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args[0]} exited with {proc.returncode} before printing {pattern!r}:\n{text}")
+        time.sleep(0.05)
+    pytest.fail(f"{proc.args[0]} did not print {pattern!r} within {timeout} s:\n{text}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate `proc` and its process group (started with start_new_session), bounded."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever it started and left behind
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait(timeout=5)
+
+
+def test_script_serves_until_interrupted(checkpoint, tmp_path):
+    log = tmp_path / "out.txt"
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="error", PYTHONUNBUFFERED="1")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), "--checkpoint", str(checkpoint), "--port", "0",
+                                 "--quiet"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        url = wait_for_line(log, r"open (http://127\.0\.0\.1:\d+/)", proc, timeout=30).group(1)
+        assert request(url)[0] == 200
+        assert predict(url, draw_strokes(SEVEN))["layers"][0]["shape"] == [6, 28, 28]
+        proc.send_signal(signal.SIGINT)  # Ctrl+C
+        assert proc.wait(timeout=10) == 0
+    finally:
+        stop(proc)
+    assert log.read_text().splitlines() == [f"digit app: lenet5 trained on mnist, from {checkpoint}",
+                                            f"open {url}  (Ctrl+C to stop)", "stopped"]
+
+
+# ---------------------------------------------------------------- the page in Chromium
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C WebDriver element reference key
+WINDOW = (1100, 1000)
+
+
+class WebDriver:
+    """A minimal W3C WebDriver client: JSON over HTTP to chromedriver on loopback."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.session = ""
+
+    def call(self, method: str, path: str, payload: Any = None, timeout: float = 15) -> Any:
+        body = None if payload is None else json.dumps(payload).encode()
+        url = f"{self.base}/session/{self.session}{path}" if self.session else f"{self.base}{path}"
+        status, _, answer = request_with_timeout(url, body, method, timeout)
+        value = json.loads(answer)["value"]
+        if status != 200:
+            raise AssertionError(f"WebDriver {method} {path}: {status} {value}")
+        return value
+
+    def execute(self, script: str, *args: Any) -> Any:
+        return self.call("POST", "/execute/sync", dict(script=script, args=list(args)))
+
+    def element(self, css: str) -> dict[str, str]:
+        return self.call("POST", "/element", dict(using="css selector", value=css))
+
+
+def request_with_timeout(url: str, body: bytes | None, method: str, timeout: float) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, dict(e.headers), e.read()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A headless Chromium session (fresh profile) driven through chromedriver."""
+    chromium = require_tool("chromium", "apt-get install chromium")
+    chromedriver = require_tool("chromedriver", "apt-get install chromium-driver")
+    log = tmp_path / "chromedriver.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([chromedriver, "--port=0"], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    driver = None
+    try:
+        port = wait_for_line(log, r"started successfully on port (\d+)", proc, timeout=20).group(1)
+        driver = WebDriver(f"http://127.0.0.1:{port}")
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--force-device-scale-factor=1", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                f"--user-data-dir={tmp_path / 'profile'}"]
+        session = driver.call("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": args}}}}, timeout=60)
+        driver.session = session["sessionId"]
+        driver.call("POST", "/timeouts", dict(script=10_000, pageLoad=20_000))
+        yield driver
+    finally:
+        if driver is not None and driver.session:
+            try:
+                driver.call("DELETE", "", timeout=10)
+            except (OSError, AssertionError):
+                pass
+        stop(proc)
+
+
+PAGE_STATE = """
+const bars = [...document.querySelectorAll('#bars li')];
+const pad = document.getElementById('pad');
+const rgba = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;
+let text = '';
+for (let i = 0; i < rgba.length; i += 4) text += String.fromCharCode(rgba[i]);
+const red = (canvas) => {
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  return Array.from(data.filter((_, i) => i % 4 === 0));
+};
+const width = (el) => el.getBoundingClientRect().width;
+return {
+  digit: document.getElementById('digit').textContent,
+  status: document.getElementById('status').textContent,
+  labels: bars.map(li => li.querySelector('.label').textContent),
+  values: bars.map(li => li.querySelector('.value').textContent),
+  fractions: bars.map(li => width(li.querySelector('.fill')) / width(li.querySelector('.track'))),
+  top: bars.map(li => li.classList.contains('top')),
+  pixels: btoa(text),
+  input: red(document.getElementById('input')),
+  layers: [...document.querySelectorAll('#layers figure')].map(f => [...f.querySelectorAll('canvas')].map(red)),
+};
+"""
+
+
+def page_shows(state: dict[str, Any], answer: dict[str, Any]) -> bool:
+    probs = answer["probabilities"]
+    return (state["digit"] == answer["label"]
+            and state["top"] == [k == answer["digit"] for k in range(10)]
+            and all(v.endswith("%") and abs(float(v[:-1]) - 100 * p) <= 0.05 + 1e-9
+                    for v, p in zip(state["values"], probs))
+            and np.allclose(state["fractions"], probs, atol=0.01)
+            and state["input"] == np.array(answer["input"]).ravel().tolist())
+
+
+def test_page_draws_predicts_and_looks_inside(server, browser, tmp_path):
+    browser.call("POST", "/url", dict(url=server.url))
+    assert browser.execute("return document.title") == "LeNet-5 digit app"
+    pad = browser.element("#pad")
+    stroke = [(-70, -80), (70, -80), (45, -20), (20, 40), (-5, 100)]  # a 7, from the pad's center
+    moves = [dict(type="pointerMove", duration=0, origin={ELEMENT: pad[ELEMENT]}, x=x, y=y) for x, y in stroke]
+    actions = [moves[0], dict(type="pointerDown", button=0), *moves[1:], dict(type="pointerUp", button=0)]
+    browser.call("POST", "/actions", dict(actions=[dict(type="pointer", id="mouse",
+                                                        parameters=dict(pointerType="mouse"), actions=actions)]))
+
+    # The page must come to show exactly the server's answer for the drawing on its pad.
+    deadline = time.monotonic() + 10
+    while True:
+        state = browser.execute(PAGE_STATE)
+        drawn = np.frombuffer(base64.b64decode(state["pixels"]), np.uint8).reshape(PAD, PAD)
+        assert (drawn > 128).sum() > 2000, "the stroke left (almost) no ink on the pad"
+        answer = predict(server.url, drawn)
+        if page_shows(state, answer) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert page_shows(state, answer), {k: state[k] for k in ("digit", "status", "values", "fractions", "top")}
+    assert state["labels"] == [str(d) for d in range(10)]
+    assert state["status"] == "Draw more strokes, or Clear and start again."
+    # Look inside: 6 and 16 maps, each pixel the layer's value scaled from [min(0, low), high] to [0, 255].
+    assert [len(maps) for maps in state["layers"]] == [6, 16]
+    for shown, layer in zip(state["layers"], answer["layers"]):
+        values = np.array(layer["maps"])
+        low, high = min(0.0, values.min()), values.max()
+        expected = (values - low) * (255 / (high - low))
+        assert np.abs(np.array(shown).reshape(values.shape) - expected).max() <= 1.0
+
+    png = base64.b64decode(browser.call("GET", "/screenshot"))
+    (tmp_path / "digit_app.png").write_bytes(png)
+    shot = decode_png(png).pixels
+    assert shot.shape[1] == WINDOW[0]  # the page at the window's width (the height excludes window borders)
+    assert shot.std() > 10  # not a blank page
+
+    browser.call("POST", f"/element/{browser.element('#clear')[ELEMENT]}/click", {})
+    cleared = browser.execute(PAGE_STATE)
+    assert cleared["digit"] == "?" and cleared["values"] == [""] * 10 and not any(cleared["top"])
+    assert base64.b64decode(cleared["pixels"]) == bytes(PAD * PAD) and not any(cleared["input"])

@@ -1,0 +1,9 @@
+"""The digit app: a local web page to draw a digit on, with LeNet-5's prediction and
+the feature maps behind it, served by the standard library's `http.server`."""
+
+from .drawing import MAX_SIDE, RequestError, parse_drawing
+from .predictor import FEATURE_LAYERS, DigitPredictor
+from .server import MAX_BODY_BYTES, DigitAppServer, make_server
+
+__all__ = ["FEATURE_LAYERS", "MAX_BODY_BYTES", "MAX_SIDE", "DigitAppServer", "DigitPredictor", "RequestError",
+           "make_server", "parse_drawing"]
