@@ -206,3 +206,8 @@ def test_pow_with_a_tensor_exponent_is_refused() -> None:
 def test_dropout_probability_out_of_range() -> None:
     with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\], got 1.5"):
         F.dropout(Tensor([1.0]), 1.5)
+
+
+def test_dropout_of_an_integer_tensor_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"dropout: needs a floating-point tensor, got dtype int64 \(shape \(4,\)\)"):
+        F.dropout(Tensor([1, 2, 3, 4]), 0.3)

@@ -3,6 +3,8 @@ release, grad mode, what each recorded op remembers, dtypes and basic properties
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -148,6 +150,41 @@ def test_no_grad_decorator_records_nothing_and_restores_after_errors() -> None:
     assert is_grad_enabled()
 
 
+def test_no_grad_restores_the_mode_when_nested_recursive_or_reused() -> None:
+    @no_grad()
+    def countdown(n: int) -> None:  # the decorator's one instance is entered again inside itself
+        assert not is_grad_enabled()
+        if n:
+            countdown(n - 1)
+
+    countdown(2)
+    assert is_grad_enabled()
+    ctx = no_grad()
+    with ctx:
+        with ctx:
+            pass
+        assert not is_grad_enabled()
+    assert is_grad_enabled()
+
+
+def test_grad_mode_is_per_thread() -> None:
+    entered, leave = threading.Event(), threading.Event()
+
+    def inference() -> None:
+        with no_grad():
+            entered.set()
+            leave.wait(5)
+
+    worker = threading.Thread(target=inference)
+    worker.start()
+    try:
+        assert entered.wait(5)
+        assert is_grad_enabled() and (leaf([1.0]) * 2).requires_grad  # this thread still records
+    finally:
+        leave.set()
+        worker.join()
+
+
 def test_enable_grad_inside_no_grad_records() -> None:
     x = leaf([1.0])
     with no_grad():
@@ -253,6 +290,53 @@ def test_item_numpy_shape_ndim_dtype_size_len() -> None:
     assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     with pytest.raises(ValueError, match=r"6 elements.*\(2, 3\)"):
         x.item()
+
+
+def test_truth_value_is_the_single_element_or_an_error() -> None:
+    assert bool(Tensor(2.0)) and not bool(Tensor([0.0])) and not (Tensor(1.0) > 2)
+    for ambiguous in (Tensor([1.0, 2.0]), Tensor(np.zeros((0,)))):
+        with pytest.raises(ValueError, match=rf"truth value of a tensor with {ambiguous.size} elements"):
+            bool(ambiguous)
+
+
+def test_axis_arguments_of_shape_ops_are_checked() -> None:
+    x = Tensor(np.ones((2, 3, 4)))
+    assert x.flatten(1).shape == (2, 12) and x.flatten(-2, -1).shape == (2, 12) and x.flatten().shape == (24,)
+    assert x.transpose(0, -1).shape == (4, 3, 2)
+    assert F.concatenate([x, x], axis=-1).shape == (2, 3, 8) and F.stack([x, x], axis=-1).shape == (2, 3, 4, 2)
+    for call, message in [(lambda: x.flatten(5), "flatten: axis 5 is out of range"),
+                          (lambda: x.flatten(2, 1), r"flatten: start_dim 2 comes after end_dim 1 \(shape \(2, 3, 4\)\)"),
+                          (lambda: x.transpose(0, 3), "transpose: axis 3 is out of range"),
+                          (lambda: F.concatenate([x, x], axis=3), "concatenate: axis 3 is out of range"),
+                          (lambda: F.stack([x, x], axis=4), "stack: axis 4 is out of range"),
+                          (lambda: x.pad([(1, 1)] * 4), r"pad: pad_width .* does not fit shape \(2, 3, 4\)")]:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_expand_keeps_dimensions_given_as_minus_one() -> None:
+    x = leaf(np.ones((3, 1)))
+    y = x.expand(2, -1, 4)
+    assert y.shape == (2, 3, 4)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.full((3, 1), 8.0))
+    with pytest.raises(ValueError, match=r"broadcast_to: cannot broadcast shape \(3, 1\)"):
+        x.expand(-1, 3, 1)  # a new leading dimension has no size to keep
+
+
+def test_integer_tensors_in_float_only_ops_give_floats() -> None:
+    i = Tensor([0, 4])
+    np.testing.assert_allclose(i.sigmoid().data, [0.5, 1 / (1 + np.exp(-4.0))], rtol=1e-6)
+    np.testing.assert_array_equal((i ** 0.5).data, [0.0, 2.0])
+    np.testing.assert_array_equal((Tensor([1, 2]) ** -1).data, [1.0, 0.5])
+    assert (i ** 0.5).dtype == i.sigmoid().dtype == (Tensor([1, 2]) ** -1).dtype == np.float32
+    assert (i ** 2).dtype == np.int64 and (i ** 2).tolist() == [0, 16]  # integer powers stay integer
+
+
+def test_data_of_an_unsupported_dtype_is_refused_even_with_a_dtype() -> None:
+    for data in (np.array([1 + 2j]), np.array(["1.5"])):
+        with pytest.raises(TypeError, match=f"Tensor: cannot convert data of dtype {data.dtype}"):
+            Tensor(data, dtype=np.float32)
 
 
 def test_repr_shows_shape_dtype_and_grad_fn() -> None:

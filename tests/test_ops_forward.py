@@ -170,6 +170,15 @@ def test_logsumexp_matches_numpy(data: st.DataObject) -> None:
     np.testing.assert_allclose(out.data, ref, rtol=1e-12, atol=1e-12)
 
 
+def test_logsumexp_of_minus_infinity_is_minus_infinity_without_warnings() -> None:
+    x = Tensor([[-np.inf, -np.inf], [-np.inf, 0.0]], requires_grad=True)
+    out = x.logsumexp(axis=1)
+    np.testing.assert_array_equal(out.data, [-np.inf, 0.0])
+    out[1].backward()
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.0], [0.0, 1.0]])
+    assert Tensor([np.inf, 0.0]).logsumexp().item() == np.inf
+
+
 @given(data=st.data())
 def test_cross_entropy_and_nll_loss_match_numpy(data: st.DataObject) -> None:
     n, c = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6))
@@ -196,6 +205,17 @@ def test_max_reduction_splits_the_gradient_evenly_among_ties() -> None:
     np.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
 
 
+def test_max_reduction_sends_the_gradient_to_nan_and_reduces_empty_batches() -> None:
+    x = Tensor([[1.0, np.nan, 3.0, np.nan], [2.0, 0.0, -1.0, 1.0]], requires_grad=True)
+    out = x.max(axis=1)
+    assert np.isnan(out.data[0]) and out.data[1] == 2.0
+    out.backward(np.ones(2, dtype=np.float32))  # a NaN maximum is a tie among the NaNs, split evenly
+    np.testing.assert_array_equal(x.grad, [[0, 0.5, 0, 0.5], [1, 0, 0, 0]])
+    assert Tensor(np.zeros((0, 3))).max(axis=1).shape == (0,)  # nothing to reduce per row: fine
+    with pytest.raises(ValueError, match=r"max: cannot reduce over an empty axis \(tensor shape \(3, 0\), axis 1\)"):
+        Tensor(np.zeros((3, 0))).max(axis=1)
+
+
 @pytest.mark.parametrize("op", ["maximum", "minimum"])
 def test_elementwise_extremum_splits_ties_in_half(op: str) -> None:
     a, b = Tensor([1.0, 2.0, 5.0], requires_grad=True), Tensor([1.0, 3.0, 4.0], requires_grad=True)
@@ -216,6 +236,12 @@ SIGNED = np.concatenate([POSITIVE, -POSITIVE])
     ("__neg__", np.negative, SIGNED)])
 def test_unary_ops_match_numpy(method: str, ref: Any, x: np.ndarray) -> None:
     np.testing.assert_allclose(getattr(Tensor(x, dtype=np.float64), method)().data, ref(x), rtol=1e-12)
+
+
+def test_pow_with_exponent_zero_has_zero_gradient_even_at_zero() -> None:
+    x = Tensor([0.0, 2.0], requires_grad=True)
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
 
 
 def test_sigmoid_of_huge_inputs_is_exact_and_silent() -> None:

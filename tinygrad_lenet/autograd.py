@@ -23,6 +23,7 @@ broadcast inputs are summed back to the input's shape by the engine.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
@@ -34,7 +35,12 @@ if TYPE_CHECKING:
 # name -> Function subclass, for every op that can be recorded.
 OPS: dict[str, type["Function"]] = {}
 
-_grad_enabled = True
+
+class _GradState(threading.local):
+    enabled = True  # each thread starts with recording on, as in PyTorch
+
+
+_grad_state = _GradState()
 _module_stack: list[str] = []
 
 # Set by `tinygrad_lenet.profiler.profile_ops` while it runs: called as
@@ -43,35 +49,41 @@ op_timer: Callable[[str, str, float], None] | None = None
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _grad_state.enabled
 
 
-class no_grad(contextlib.ContextDecorator):
+class _GradMode(contextlib.ContextDecorator):
+    """Set the calling thread's grad mode for a block and restore it after. An
+    instance may be entered again while active (nested `with`, or recursion
+    into a decorated function): each exit restores what its own entry saw."""
+
+    mode: ClassVar[bool]
+
+    def __init__(self) -> None:
+        self._saved: list[bool] = []
+
+    def _recreate_cm(self) -> "_GradMode":
+        return type(self)()  # a decorated function gets a fresh instance per call (threads)
+
+    def __enter__(self) -> "_GradMode":
+        self._saved.append(_grad_state.enabled)
+        _grad_state.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _grad_state.enabled = self._saved.pop()
+
+
+class no_grad(_GradMode):
     """Context manager and decorator: ops run inside record nothing and hold nothing."""
 
-    def __enter__(self) -> "no_grad":
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = False
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._prev
+    mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_GradMode):
     """Turn recording back on inside a `no_grad` block."""
 
-    def __enter__(self) -> "enable_grad":
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._prev
+    mode = True
 
 
 @contextlib.contextmanager
@@ -150,7 +162,7 @@ class Function:
     def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
         from .tensor import Tensor
 
-        record = _grad_enabled and cls.differentiable and any(t.requires_grad for t in inputs)
+        record = _grad_state.enabled and cls.differentiable and any(t.requires_grad for t in inputs)
         ctx = Context(cls, inputs, attrs)
         if op_timer is None:
             out = cls.forward(ctx, *[t.data for t in inputs], **attrs)

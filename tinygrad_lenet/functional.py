@@ -8,7 +8,7 @@ import numpy as np
 
 from . import ops
 from .random import default_generator
-from .tensor import Tensor
+from .tensor import Tensor, _norm_axis
 
 
 def _pair(value: Any, op: str, what: str) -> tuple[int, int]:
@@ -97,6 +97,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: np.rand
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: needs a floating-point tensor, got dtype {x.dtype} (shape {x.shape})")
     return ops.Dropout.apply(x, p=float(p), generator=generator or default_generator())
 
 
@@ -104,14 +106,14 @@ def concatenate(tensors: list[Tensor], axis: int = 0) -> Tensor:
     tensors = list(tensors)
     _same_float_dtype("concatenate", *tensors)
     nd = tensors[0].ndim if tensors else 1
-    return ops.Concatenate.apply(*tensors, axis=axis % max(nd, 1))
+    return ops.Concatenate.apply(*tensors, axis=_norm_axis(axis, nd, "concatenate"))
 
 
 def stack(tensors: list[Tensor], axis: int = 0) -> Tensor:
     tensors = list(tensors)
     _same_float_dtype("stack", *tensors)
     nd = (tensors[0].ndim if tensors else 0) + 1
-    return ops.Stack.apply(*tensors, axis=axis % nd)
+    return ops.Stack.apply(*tensors, axis=_norm_axis(axis, nd, "stack"))
 
 
 cat = concatenate

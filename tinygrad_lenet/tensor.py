@@ -43,7 +43,10 @@ class Tensor:
             data = data.data
         if dtype is not None:
             dt = check_dtype(dtype)
-            arr = np.asarray(data, dtype=dt)
+            arr = np.asarray(data)
+            if arr.dtype.kind not in _SUPPORTED_KINDS:
+                raise TypeError(f"Tensor: cannot convert data of dtype {arr.dtype} to {dt}")
+            arr = arr.astype(dt, copy=False)
         else:
             arr = np.asarray(data)
             if arr.dtype.kind == "f":
@@ -96,6 +99,13 @@ class Tensor:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def __bool__(self) -> bool:
+        """The truth of the single element (as in `if loss < 1.0:`); ambiguous otherwise."""
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
+                             "is ambiguous; use .any() on .data, .all() on .data or .item()")
+        return bool(self.data)
 
     def __repr__(self) -> str:
         extra = f", grad_fn={self._ctx.op}" if self._ctx is not None else (
@@ -226,9 +236,12 @@ class Tensor:
         return ops.Div.apply(*self._operands(other, "div", reflected=True))
 
     def __pow__(self, exponent: float) -> "Tensor":
+        """x ** p for a scalar p; an integer tensor stays integer only for whole p >= 0."""
         if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
             raise TypeError("pow: only a scalar exponent is supported")
-        return ops.Pow.apply(self, exponent=float(exponent))
+        p = float(exponent)
+        base = self if self.dtype.kind == "f" or (p.is_integer() and p >= 0) else self.float()
+        return ops.Pow.apply(base, exponent=p)
 
     def __neg__(self) -> "Tensor":
         return ops.Neg.apply(self)
@@ -316,8 +329,9 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
-        nd = max(self.ndim, 1)
-        s, e = start_dim % nd, end_dim % nd
+        s, e = _norm_axis(start_dim, self.ndim, "flatten"), _norm_axis(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
         shape = self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:]
         return ops.Reshape.apply(self, shape=shape)
 
@@ -335,6 +349,7 @@ class Tensor:
             return self.permute(tuple(reversed(range(self.ndim))))
         if dim0 is None or dim1 is None:
             raise ValueError("transpose: give both axes or neither")
+        dim0, dim1 = _norm_axis(dim0, self.ndim, "transpose"), _norm_axis(dim1, self.ndim, "transpose")
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return self.permute(axes)
@@ -344,9 +359,11 @@ class Tensor:
         return self.transpose()
 
     def expand(self, *shape: Any) -> "Tensor":
+        """broadcast_to, where -1 keeps the size of an existing dimension (PyTorch's expand)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return self.broadcast_to(shape)
+        lead = len(shape) - self.ndim
+        return self.broadcast_to([self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape)])
 
     def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
         shape = tuple(int(s) for s in shape)
@@ -360,7 +377,11 @@ class Tensor:
 
     def pad(self, pad_width: Any) -> "Tensor":
         """Zero padding, numpy style: an int, a (before, after) pair, or one pair per axis."""
-        width = tuple((int(a), int(b)) for a, b in np.broadcast_to(np.asarray(pad_width), (self.ndim, 2)))
+        try:
+            pairs = np.broadcast_to(np.asarray(pad_width), (self.ndim, 2))
+        except ValueError:
+            raise ValueError(f"pad: pad_width {pad_width!r} does not fit shape {self.shape}") from None
+        width = tuple((int(a), int(b)) for a, b in pairs)
         if any(a < 0 or b < 0 for a, b in width):
             raise ValueError(f"pad: negative pad widths {width} for shape {self.shape}")
         return ops.Pad.apply(self, pad_width=width)

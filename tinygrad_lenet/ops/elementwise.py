@@ -64,7 +64,7 @@ class Div(Function):
 
 
 class Pow(Function):
-    """x ** exponent for a scalar exponent."""
+    """x ** exponent for a scalar exponent; x ** 0 has gradient 0 everywhere (also at x = 0)."""
     name = "pow"
 
     @staticmethod
@@ -76,6 +76,8 @@ class Pow(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         e = ctx.attrs["exponent"]
+        if e == 0:
+            return np.zeros_like(grad)
         return grad * (x.dtype.type(e) * np.power(x, x.dtype.type(e - 1)))
 
 
@@ -172,7 +174,7 @@ class Sigmoid(Function):
     def forward(ctx, x):
         # exp of a non-positive number only, so large |x| never overflows
         e = np.exp(-np.abs(x))
-        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))  # e's float type: x's, or float64 for integers
         ctx.save_for_backward(out)
         return out
 

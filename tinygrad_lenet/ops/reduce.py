@@ -49,14 +49,16 @@ class Mean(Function):
 
 
 class Max(Function):
-    """Maximum over axes; on ties the gradient is split evenly among the maxima."""
+    """Maximum over axes; on ties the gradient is split evenly among the maxima
+    (a NaN maximum counts as a tie among the NaNs)."""
     name = "max"
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        if x.size == 0:
-            raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-        out = np.asarray(x.max(axis=axis, keepdims=keepdims))
+        try:
+            out = np.asarray(x.max(axis=axis, keepdims=keepdims))
+        except ValueError:  # numpy: zero-size array to reduction operation maximum
+            raise ValueError(f"max: cannot reduce over an empty axis (tensor shape {x.shape}, axis {axis})") from None
         ctx.save_for_backward(x, out)
         return out
 
@@ -64,13 +66,18 @@ class Max(Function):
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
         axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
-        mask = (x == _expand_grad(out, x.shape, axis, keepdims)).astype(grad.dtype)
+        top = _expand_grad(out, x.shape, axis, keepdims)
+        hit = x == top
+        if out.dtype.kind == "f" and np.isnan(out).any():
+            hit |= np.isnan(x) & np.isnan(top)
+        mask = hit.astype(grad.dtype)
         mask /= mask.sum(axis=axis, keepdims=True)
         return mask * _expand_grad(grad, x.shape, axis, keepdims)
 
 
 class LogSumExp(Function):
-    """log(sum(exp(x))), computed with the max subtracted so it never overflows."""
+    """log(sum(exp(x))), computed with the max subtracted so it never overflows.
+    A slice of only -inf gives -inf and sends no gradient back."""
     name = "logsumexp"
 
     @staticmethod
@@ -79,8 +86,10 @@ class LogSumExp(Function):
         m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
         e = np.exp(x - m)
         s = e.sum(axis=axis, keepdims=True)
-        out = np.log(s) + m
-        ctx.save_for_backward(e / s)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf; inf / inf = nan, as in PyTorch
+            out = np.log(s) + m
+            softmax = np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+        ctx.save_for_backward(softmax)
         ctx.shape = x.shape
         return out if keepdims else _squeeze(out, axis)
 
