@@ -470,6 +470,15 @@ def test_clip_grad_norm_leaves_small_grads_and_handles_inf_norm():
         clip_grad_norm_(nan, 1.0, error_if_nonfinite=True)
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0])
+def test_clip_grad_norm_of_huge_finite_float32_grads_is_finite_and_clips(norm_type):
+    params = _params_with_grads([3e30, 0.0], [0.0, 4e30])  # squares overflow float32, the norm does not
+    total = clip_grad_norm_(params, 1.0, norm_type=norm_type)
+    assert total == pytest.approx(np.linalg.norm([3e30, 4e30], ord=norm_type), rel=1e-6)
+    grads = np.concatenate([p.grad for p in params])
+    assert grads.dtype == np.float32 and np.linalg.norm(grads.astype(np.float64), ord=norm_type) == pytest.approx(1.0)
+
+
 def test_clip_grad_value():
     params = _params_with_grads([-3.0, 0.5, 2.0])
     clip_grad_value_(params, 1.0)

@@ -143,6 +143,10 @@ def test_step_with_closure_returns_loss():
 # ----------------------------------------------------------------- validation
 @pytest.mark.parametrize("make, message", [
     (lambda ps: optim.SGD(ps, lr=-0.1), "invalid learning rate -0.1"),
+    (lambda ps: optim.SGD(ps, lr=float("nan")), "invalid learning rate nan"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=float("nan")), "invalid momentum nan"),
+    (lambda ps: optim.Adam(ps, weight_decay=float("nan")), "invalid weight_decay nan"),
+    (lambda ps: optim.Adam(ps, eps=float("nan")), "invalid eps nan"),
     (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5), "invalid momentum -0.5"),
     (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "nesterov momentum requires momentum > 0"),
     (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1), "invalid weight_decay -1"),

@@ -4,22 +4,15 @@ arguments, default initialisation and reprs."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from .. import functional as F
+from ..functional import _pair
 from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
-
-
-def _pair(value: Any, layer: str, what: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{layer}: {what} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _positive(layer: str, **values: int) -> None:

@@ -28,8 +28,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
         return 0.0
     if not (norm_type > 0):
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
-    # Per-gradient norms in the gradients' own dtype, combined in Python floats.
-    norms = [float(np.linalg.norm(g.ravel(), ord=norm_type)) if g.size else 0.0 for g in grads]
+    # Per-gradient norms in float64 (float32 squares of entries above ~1e19 overflow),
+    # combined in Python floats; the gradients themselves keep their dtype.
+    norms = [float(np.linalg.norm(g.astype(np.float64).ravel(), ord=norm_type)) if g.size else 0.0
+             for g in grads]
     if norm_type == math.inf:
         total = max(norms)
     elif norm_type == 2.0:

@@ -34,7 +34,7 @@ class Adam(Optimizer):
         betas = tuple(group["betas"])
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"{name}: invalid betas {betas} (need two values in [0, 1))")
-        if group["eps"] < 0:
+        if not group["eps"] >= 0:
             raise ValueError(f"{name}: invalid eps {group['eps']} (must be >= 0)")
 
     def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:

@@ -69,10 +69,10 @@ class Optimizer:
     def _validate(self, group: dict[str, Any]) -> None:
         """Raise ValueError for hyperparameters out of range (subclasses extend)."""
         lr = group.get("lr")
-        if not isinstance(lr, (int, float)) or lr < 0:
+        if not isinstance(lr, (int, float)) or not lr >= 0:  # NaN is refused too
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r} (must be a number >= 0)")
         wd = group.get("weight_decay", 0.0)
-        if wd < 0:
+        if not wd >= 0:
             raise ValueError(f"{type(self).__name__}: invalid weight_decay {wd} (must be >= 0)")
 
     # ------------------------------------------------------------------ stepping

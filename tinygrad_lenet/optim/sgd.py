@@ -32,7 +32,7 @@ class SGD(Optimizer):
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
-        if group["momentum"] < 0:
+        if not group["momentum"] >= 0:
             raise ValueError(f"SGD: invalid momentum {group['momentum']} (must be >= 0)")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0, got "
