@@ -211,3 +211,12 @@ def test_dropout_probability_out_of_range() -> None:
 def test_dropout_of_an_integer_tensor_is_refused() -> None:
     with pytest.raises(TypeError, match=r"dropout: needs a floating-point tensor, got dtype int64 \(shape \(4,\)\)"):
         F.dropout(Tensor([1, 2, 3, 4]), 0.3)
+
+
+def test_losses_of_integer_inputs_are_float32_not_truncated() -> None:
+    assert F.cross_entropy(Tensor([[1, 2]]), [0]).item() == pytest.approx(np.log1p(np.e))
+    assert F.mse_loss(Tensor([1, 2]), Tensor([2, 2])).item() == 0.5
+    assert F.nll_loss(Tensor([[-1, -2]]), [1]).item() == 2.0
+    for loss in (F.cross_entropy(Tensor([[1, 2]]), [0]), F.mse_loss(Tensor([1, 2]), Tensor([2, 2])),
+                 F.nll_loss(Tensor([[-1, -2]]), [1])):
+        assert loss.dtype == np.float32

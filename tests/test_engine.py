@@ -299,6 +299,12 @@ def test_truth_value_is_the_single_element_or_an_error() -> None:
             bool(ambiguous)
 
 
+def test_iteration_goes_over_the_first_axis_and_refuses_scalars() -> None:
+    assert [t.tolist() for t in Tensor([[1.0, 2.0], [3.0, 4.0]])] == [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(Tensor(5.0))
+
+
 def test_axis_arguments_of_shape_ops_are_checked() -> None:
     x = Tensor(np.ones((2, 3, 4)))
     assert x.flatten(1).shape == (2, 12) and x.flatten(-2, -1).shape == (2, 12) and x.flatten().shape == (24,)

@@ -77,6 +77,18 @@ def test_reassigning_and_deleting_attributes_updates_registries():
         m.weight = Tensor(np.zeros((2, 2)))
 
 
+def test_reassigning_a_parameter_or_child_keeps_its_place_in_the_order():
+    model = Small()
+    names = [n for n, _ in model.named_parameters()]
+    model.features[0].weight = nn.Parameter(np.zeros((2, 1, 3, 3), np.float32))  # e.g. a custom init
+    model.features = nn.Sequential(*model.features)
+    m = nn.Linear(2, 2)
+    m.bias = None
+    m.bias = nn.Parameter(np.zeros(2, np.float32))
+    assert [n for n, _ in model.named_parameters()] == names  # optimizer/checkpoint indices unchanged
+    assert list(model.state_dict()) == names and [n for n, _ in m.named_parameters()] == ["weight", "bias"]
+
+
 def test_assignment_before_init_is_a_clear_error():
     class Broken(nn.Module):
         def __init__(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -99,6 +99,13 @@ class Tensor:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        """The sub-tensors along the first axis (without this, Python would index
+        until IndexError, and a 0-d tensor would look like an empty sequence)."""
+        if self.ndim == 0:
+            raise TypeError(f"iteration over a 0-d tensor (shape {self.shape}); use .item()")
+        return (self[i] for i in range(len(self)))
 
     def __bool__(self) -> bool:
         """The truth of the single element (as in `if loss < 1.0:`); ambiguous otherwise."""

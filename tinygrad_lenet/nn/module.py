@@ -66,11 +66,11 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: cannot assign attribute '{name}' before "
                                  "Module.__init__() is called (call super().__init__() first)")
         if isinstance(value, Parameter):
-            self._unregister(name)
+            self._unregister(name, keep=self._parameters)
             self._parameters[name] = value
             _structure_changed()
         elif isinstance(value, Module):
-            self._unregister(name)
+            self._unregister(name, keep=self._modules)
             self._modules[name] = value
             _structure_changed()
         elif name in self._parameters:
@@ -95,10 +95,13 @@ class Module:
             _structure_changed()
         object.__delattr__(self, name)
 
-    def _unregister(self, name: str) -> bool:
+    def _unregister(self, name: str, keep: dict | None = None) -> bool:
+        """Remove `name` from every registry but `keep`: re-registering a name in the
+        same registry keeps its place in the order (as in PyTorch), so parameter
+        indices (optimizer state, checkpoints) do not depend on reassignments."""
         found = False
         for registry in (self._parameters, self._modules, self._buffers):
-            if name in registry:
+            if name in registry and registry is not keep:
                 del registry[name]
                 found = True
         self._non_persistent_buffers.discard(name)
@@ -116,7 +119,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"{type(self).__name__}: cannot register {type(param).__name__} as parameter "
                             f"'{name}' (a Parameter or None is expected)")
-        self._unregister(name)
+        self._unregister(name, keep=self._parameters)
         self._parameters[name] = param
         _structure_changed()
         object.__setattr__(self, name, param)
@@ -126,7 +129,7 @@ class Module:
         self._check_new_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}: {type(module).__name__} is not a Module (child '{name}')")
-        self._unregister(name)
+        self._unregister(name, keep=self._modules)
         self._modules[name] = module
         _structure_changed()
         object.__setattr__(self, name, module)
@@ -138,7 +141,7 @@ class Module:
         are part of `state_dict()`."""
         self._check_new_name(name, "buffer")
         value = _as_buffer(tensor, type(self).__name__, name)
-        self._unregister(name)
+        self._unregister(name, keep=self._buffers)
         self._buffers[name] = value
         if not persistent:
             self._non_persistent_buffers.add(name)

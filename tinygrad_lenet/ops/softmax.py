@@ -67,7 +67,7 @@ class CrossEntropy(Function):
         logp = stable_log_softmax(logits, 1)
         n = logits.shape[0]
         ctx.save_for_backward(logp, targets)
-        return np.asarray(-logp[np.arange(n), targets].mean(), dtype=logits.dtype)
+        return np.asarray(-logp[np.arange(n), targets].mean(), dtype=logp.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -88,7 +88,7 @@ class NLLLoss(Function):
         check_class_targets("nll_loss", logp, targets)
         ctx.save_for_backward(targets)
         ctx.shape = logp.shape
-        return np.asarray(-logp[np.arange(logp.shape[0]), targets].mean(), dtype=logp.dtype)
+        return np.asarray(-logp[np.arange(logp.shape[0]), targets].mean())  # integers: float64, made float32 by apply
 
     @staticmethod
     def backward(ctx, grad):
@@ -109,7 +109,7 @@ class MSELoss(Function):
             raise ValueError(f"mse_loss: input shape {a.shape} and target shape {b.shape} differ")
         diff = a - b
         ctx.save_for_backward(diff)
-        return np.asarray(np.mean(diff * diff), dtype=a.dtype)
+        return np.asarray(np.mean(diff * diff))  # integers: float64, made float32 by apply
 
     @staticmethod
     def backward(ctx, grad):
