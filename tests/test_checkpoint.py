@@ -233,6 +233,15 @@ def test_non_checkpoint_files_give_a_clear_error(tmp_path, write, message):
     assert str(path) in str(info.value)
 
 
+def test_a_file_of_another_kind_is_not_reported_as_pickled_data(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("hello, not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"not a readable checkpoint \(not an \.npz archive: it starts with "
+                                              r"b'hello, n'\)") as info:
+        load(path)
+    assert "pickle" not in str(info.value)
+
+
 def test_truncated_checkpoint_is_reported(tmp_path):
     path = tmp_path / "c.npz"
     save(path, {"a": np.arange(1000.0), "b": 1})

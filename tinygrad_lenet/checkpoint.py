@@ -32,6 +32,7 @@ VERSION = 1
 META_ENTRY = "__checkpoint__"
 _ARRAY_MARK = "__ndarray__"
 _SEP = "/"
+_ZIP_MAGIC, _NPY_MAGIC = b"PK\x03\x04", b"\x93NUMPY"
 
 PathLike = str | os.PathLike
 
@@ -111,6 +112,10 @@ def load(path: PathLike) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint file not found: {path}")
     with open(path, "rb") as f:  # our handle, so it is closed even when np.load fails
+        head = f.read(8)
+        f.seek(0)
+        if head and not head.startswith((_ZIP_MAGIC, _NPY_MAGIC)):  # else numpy's error suggests allow_pickle
+            raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz archive: it starts with {head!r})")
         try:
             archive = np.load(f, allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
