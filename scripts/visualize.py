@@ -23,7 +23,7 @@ from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="lenet5", help=f"one of: {', '.join(available_models())}")
+    p.add_argument("--model", choices=available_models(), default="lenet5")
     p.add_argument("--out", default=None, help="output file (default: <model>_graph.svg)")
     p.add_argument("--format", choices=FORMATS, default=None, help="default: from --out's suffix")
     p.add_argument("--level", choices=("op", "module"), default="op",
@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.max_nodes < 1:
+        p.error(f"--max-nodes must be at least 1, got {args.max_nodes}")
     if args.out is None:
         args.out = f"{args.model}_graph.{args.format or 'svg'}"
     try:

@@ -566,3 +566,13 @@ def test_script_without_dot_program_writes_dot_and_install_hint(tmp_path):
 def test_script_rejects_unknown_suffix(tmp_path):
     proc = run_script("--out", str(tmp_path / "g.jpg"))
     assert proc.returncode == 2 and "cannot use the suffix" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "nope"], "invalid choice: 'nope'"),
+    (["--max-nodes", "0"], "--max-nodes must be at least 1, got 0"),
+])
+def test_script_bad_arguments_are_argparse_errors(tmp_path, args, message):
+    proc = run_script("--out", str(tmp_path / "g.dot"), *args)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "g.dot").exists()
