@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from tinygrad_lenet.nn import Module
@@ -26,6 +27,18 @@ def get_model(name: str, **kwargs) -> Module:
     except KeyError:
         raise ValueError(f"unknown model '{name}'; available: {', '.join(sorted(MODELS))}") from None
     return builder(**kwargs)
+
+
+def get_model_for_data(name: str, mean_std: tuple[float, float], **kwargs) -> Module:
+    """Build the model `name` for inputs normalized as (pixel - mean) / std. A model
+    that maps its input back to pixels (its builder takes `input_mean` and `input_std`,
+    as lenet5_1998 does) is given the statistics; other models ignore them."""
+    builder = MODELS.get(name)
+    if builder is not None:  # an unknown name gets get_model's error
+        accepted = inspect.signature(builder).parameters
+        stats = {k: float(v) for k, v in zip(("input_mean", "input_std"), mean_std) if k in accepted}
+        kwargs = {**stats, **kwargs}
+    return get_model(name, **kwargs)
 
 
 def available_models() -> list[str]:

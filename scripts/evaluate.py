@@ -16,17 +16,26 @@ from pathlib import Path
 
 import numpy as np
 
-from models import get_model
+from models import get_model_for_data
 from tinygrad_lenet.checkpoint import load_checkpoint
 from tinygrad_lenet.data import get_dataset_spec, load_mnist, normalize_images
+from tinygrad_lenet.inference import normalization
+from tinygrad_lenet.nn import StateDictError
 from tinygrad_lenet.training import confusion_matrix, evaluate
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--test-subset", type=positive_int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     return p
 
@@ -45,17 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--checkpoint: no such file: {args.checkpoint}")
     try:
         ckpt = load_checkpoint(args.checkpoint)
-    except (OSError, ValueError) as e:
+        config = ckpt["extra"].get("config") or {}
+        model = get_model_for_data(config.get("model", "lenet5"), normalization(config))
+        model.load_state_dict(ckpt["model_state"])
+    except (OSError, ValueError, StateDictError) as e:
         parser.error(f"--checkpoint: cannot load {args.checkpoint}: {e}")
-    config = ckpt["extra"].get("config", {})
-    model = get_model(config.get("model", "lenet5"))
-    model.load_state_dict(ckpt["model_state"])
     dataset = config.get("dataset", "mnist")
 
-    images, labels = load_mnist("test", root=args.data_dir, dataset=dataset)
+    try:
+        images, labels = load_mnist("test", root=args.data_dir, dataset=dataset)
+    except (OSError, ValueError) as e:
+        parser.error(f"cannot load {dataset} test: {e}")
     if args.test_subset:
         images, labels = images[:args.test_subset], labels[:args.test_subset]
-    loss, accuracy, preds = evaluate(model, normalize_images(images, normalize=dataset), labels)
+    loss, accuracy, preds = evaluate(model, normalize_images(images, normalize=normalization(config)), labels)
     counts = confusion_matrix(labels, preds, num_classes=get_dataset_spec(dataset).num_classes)
     per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
 

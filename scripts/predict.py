@@ -24,6 +24,7 @@ import numpy as np
 from tinygrad_lenet.data import get_dataset_spec, load_mnist
 from tinygrad_lenet.image import ImageError, read_digit
 from tinygrad_lenet.inference import load_model, normalization, probabilities
+from tinygrad_lenet.nn import StateDictError
 
 BAR_WIDTH = 40
 SHADES = " .:-=+*#%@"  # --show: ink from none to full
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--checkpoint: no such file: {args.checkpoint} (train one with scripts/train.py)")
     try:
         model, config = load_model(args.checkpoint)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, StateDictError) as e:
         parser.error(f"--checkpoint: cannot load {args.checkpoint}: {e}")
     trained_on = config.get("dataset", "mnist")
     dataset = args.dataset or trained_on

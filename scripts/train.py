@@ -29,7 +29,7 @@ from typing import Any
 
 from tqdm import tqdm  # noqa: E402
 
-from models import available_models, get_model  # noqa: E402
+from models import available_models, get_model_for_data  # noqa: E402
 from tinygrad_lenet import manual_seed, optim  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -140,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             ckpt = load_checkpoint(args.resume)
         except (OSError, ValueError) as e:
             parser.error(f"--resume: cannot load {args.resume}: {e}")
-        saved = ckpt["extra"]["config"]
+        saved = ckpt["extra"].get("config")
+        if not isinstance(saved, dict) or "epoch" not in ckpt["extra"] or "history" not in ckpt["extra"]:
+            parser.error(f"--resume: {args.resume} has no run config, epoch and history: "
+                         "it was not written by scripts/train.py")
         mismatched = [k for k in sorted(config) if saved.get(k) != config.get(k)]
         if mismatched:
             parser.error("--resume: the checkpoint was trained with different settings: " + ", ".join(
@@ -149,15 +152,18 @@ def main(argv: list[str] | None = None) -> int:
 
     retain_freed_memory()  # reuse freed arrays instead of page-faulting them back every step
     manual_seed(args.seed)
-    train_x, train_y = load_mnist("train", root=args.data_dir, dataset=args.dataset)
-    test_x, test_y = load_mnist("test", root=args.data_dir, dataset=args.dataset)
+    try:
+        train_x, train_y = load_mnist("train", root=args.data_dir, dataset=args.dataset)
+        test_x, test_y = load_mnist("test", root=args.data_dir, dataset=args.dataset)
+    except (OSError, ValueError) as e:
+        parser.error(f"cannot load {args.dataset}: {e}")
     if args.train_subset:
         train_x, train_y = train_x[:args.train_subset], train_y[:args.train_subset]
     if args.test_subset:
         test_x, test_y = test_x[:args.test_subset], test_y[:args.test_subset]
     test_images = normalize_images(test_x, normalize=args.dataset)
 
-    model = get_model(args.model)
+    model = get_model_for_data(args.model, (config["normalize_mean"], config["normalize_std"]))
     augment = RandomAffine() if args.augment else None
     loader = DataLoader(train_x, train_y, batch_size=args.batch_size, shuffle=True, seed=args.seed,
                         normalize=args.dataset, augment=augment)

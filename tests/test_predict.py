@@ -196,3 +196,16 @@ def test_bad_checkpoints_and_arguments(tmp_path, capsys):
             predict.main(args)
         assert info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_architecture_lists_the_mismatches(tmp_path, capsys):
+    state = get_model("lenet5_1998").state_dict()
+    path = tmp_path / "other.npz"
+    save_checkpoint(path, model_state=state, extra=dict(epoch=1, config=dict(model="lenet5", dataset="mnist")))
+    write_image(tmp_path / "two.png", np.rint(draw_two() * 255).astype(np.uint8))
+    with pytest.raises(SystemExit) as info:
+        predict.main(["--checkpoint", str(path), "--image", str(tmp_path / "two.png")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--checkpoint: cannot load {path}" in err
+    assert "missing key: features.0.weight" in err and "unexpected key: c1.weight" in err

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_lenet.checkpoint import load_checkpoint
+from conftest import require
+from models import get_model
+from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint
+from tinygrad_lenet.data import DATASETS, NORMALIZATION, load_mnist, locate_files, normalize_images
+from tinygrad_lenet.data.idx import read_idx_bytes
+from tinygrad_lenet.inference import load_model
+from tinygrad_lenet.training import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,3 +133,91 @@ def test_resume_of_a_file_that_is_not_a_checkpoint(tmp_path):
 def test_evaluate_of_a_missing_checkpoint(tmp_path):
     proc = run_script("evaluate.py", "--checkpoint", str(tmp_path / "missing.npz"), check=False)
     assert proc.returncode == 2 and "missing.npz" in proc.stderr
+
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def test_lenet5_1998_on_fashion_mnist_is_built_for_its_normalization(tmp_path):
+    """lenet5_1998 maps its normalized input back to pixels, so train, evaluate and
+    predict must build it with the statistics the data were normalized with."""
+    require(FASHION_DIR.is_dir(), f"{FASHION_DIR} is missing (apt-get install dataset-fashion-mnist)")
+    out = tmp_path / "run"
+    run_script("train.py", "--model", "lenet5_1998", "--dataset", "fashion-mnist", "--train-subset", "256",
+               "--test-subset", "200", "--batch-size", "64", "--epochs", "1", "--no-progress", "--out", str(out))
+    ckpt = out / "checkpoint.npz"
+    state = load_checkpoint(ckpt)["model_state"]
+    images, labels = load_mnist("test", dataset="fashion-mnist", download=False)
+    x = normalize_images(images[:200], normalize="fashion-mnist")
+
+    def test_loss(model) -> float:
+        model.load_state_dict(state)
+        return evaluate(model, x, labels[:200])[0]
+
+    mean, std = NORMALIZATION["fashion-mnist"]
+    expected = test_loss(get_model("lenet5_1998", input_mean=mean, input_std=std))
+    assert abs(test_loss(get_model("lenet5_1998")) - expected) > 1e-4  # MNIST's statistics would show
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"][-1]["test_loss"] == pytest.approx(expected, rel=1e-6)
+    run_script("evaluate.py", "--checkpoint", str(ckpt), "--test-subset", "200", "--json", str(tmp_path / "e.json"))
+    assert json.loads((tmp_path / "e.json").read_text())["loss"] == pytest.approx(expected, rel=1e-6)
+    model, _ = load_model(ckpt)
+    assert test_loss(model) == pytest.approx(expected, rel=1e-6)
+
+
+def other_architecture_checkpoint(path: Path) -> None:
+    """A checkpoint whose config says lenet5 but whose weights are of another shape."""
+    state = get_model("lenet5").state_dict()
+    state["features.0.weight"] = state["features.0.weight"][:3]
+    del state["classifier.5.bias"]
+    save_checkpoint(path, model_state=state, extra=dict(epoch=1, config=dict(model="lenet5", dataset="mnist")))
+
+
+def test_evaluate_of_another_architecture_lists_the_mismatches(tmp_path):
+    ckpt = tmp_path / "other.npz"
+    other_architecture_checkpoint(ckpt)
+    proc = run_script("evaluate.py", "--checkpoint", str(ckpt), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot load {ckpt}" in proc.stderr
+    assert "missing key: classifier.5.bias" in proc.stderr
+    assert "size mismatch for features.0.weight: expected shape (6, 1, 5, 5), got (3, 1, 5, 5)" in proc.stderr
+
+
+def test_evaluate_rejects_an_empty_test_subset(tmp_path):
+    proc = run_script("evaluate.py", "--test-subset", "0", check=False)
+    assert proc.returncode == 2 and "--test-subset: must be a positive integer, got 0" in proc.stderr
+
+
+@pytest.fixture
+def corrupted_mnist(real_mnist_dir: str, tmp_path: Path) -> Path:
+    """Real MNIST with the test labels' last byte changed (a valid gzip of wrong bytes)."""
+    directory = tmp_path / "corrupted"
+    directory.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        (directory / name).write_bytes(read_idx_bytes(locate_files(
+            "train" if name.startswith("train") else "test", root=real_mnist_dir, download=False)[
+            0 if "images" in name else 1]))
+    labels = bytearray(read_idx_bytes(locate_files("test", root=real_mnist_dir, download=False)[1]))
+    labels[-1] = (labels[-1] + 1) % 10
+    (directory / "t10k-labels-idx1-ubyte").write_bytes(bytes(labels))
+    return directory
+
+
+def test_corrupted_data_is_a_clear_error_in_train_and_evaluate(corrupted_mnist, tmp_path):
+    expected_sha = DATASETS["mnist"].files["test"][1].sha256
+    ckpt = tmp_path / "ck.npz"
+    save_checkpoint(ckpt, model_state=get_model("lenet5").state_dict(),
+                    extra=dict(epoch=1, config=dict(model="lenet5", dataset="mnist")))
+    for script, args in [("train.py", ["--out", str(tmp_path / "o")]), ("evaluate.py", ["--checkpoint", str(ckpt)])]:
+        proc = run_script(script, "--data-dir", str(corrupted_mnist), *args, check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert str(corrupted_mnist / "t10k-labels-idx1-ubyte") in proc.stderr and expected_sha in proc.stderr
+    assert not (tmp_path / "o" / "checkpoint.npz").exists()
+
+
+def test_resume_of_a_checkpoint_not_written_by_train(tmp_path):
+    ckpt = tmp_path / "weights.npz"
+    save_checkpoint(ckpt, model_state=get_model("lenet5").state_dict())
+    proc = run_script("train.py", "--resume", str(ckpt), "--out", str(tmp_path / "o"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"--resume: {ckpt} has no run config" in proc.stderr

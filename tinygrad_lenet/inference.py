@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from models import get_model  # the model zoo, installed beside this package
+from models import get_model_for_data  # the model zoo, installed beside this package
 
 from . import functional as F
 from .autograd import no_grad
@@ -24,7 +24,7 @@ def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     """The model stored in checkpoint `path`, in eval mode, and its run config."""
     ckpt = load_checkpoint(path)
     config = dict(ckpt["extra"].get("config") or {})
-    model = get_model(config.get("model", "lenet5"))
+    model = get_model_for_data(config.get("model", "lenet5"), normalization(config))
     model.load_state_dict(ckpt["model_state"])
     model.eval()
     return model, config
