@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from models import get_model_for_data
+from tinygrad_lenet.atomic import atomic_write_text
 from tinygrad_lenet.checkpoint import load_checkpoint
 from tinygrad_lenet.data import get_dataset_spec, load_mnist, normalize_images
 from tinygrad_lenet.inference import normalization
@@ -79,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     print("confusion matrix:")
     print(format_confusion(counts))
     if args.json is not None:
-        args.json.write_text(json.dumps(dict(accuracy=accuracy, loss=loss, per_class_accuracy=per_class.tolist(),
-                                             confusion_matrix=counts.tolist()), indent=2) + "\n")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        results = dict(accuracy=accuracy, loss=loss, per_class_accuracy=per_class.tolist(),
+                       confusion_matrix=counts.tolist())
+        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0
 
 

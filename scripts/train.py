@@ -56,6 +56,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -86,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=non_negative_float, default=DEFAULTS["weight_decay"])
     p.add_argument("--clip-grad-norm", type=positive_float, default=None)
     p.add_argument("--augment", action="store_true", help="random shifts, small rotations and scaling")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--seed", type=non_negative_int, default=DEFAULTS["seed"])
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the IDX files "
                    "(default: $TINYGRAD_LENET_DATA, then the cache, else download)")
     p.add_argument("--out", type=Path, default=Path("runs/lenet5"), help="output directory")

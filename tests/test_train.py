@@ -115,6 +115,7 @@ def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, extra):
     (["--epochs", "0"], "must be a positive integer"),
     (["--weight-decay", "-1"], "must be >= 0"),
     (["--model", "nope"], "invalid choice"),
+    (["--seed", "-1"], "--seed: must be >= 0, got -1"),
 ])
 def test_bad_arguments_are_argparse_errors(args, message):
     proc = run_script("train.py", *args, check=False)
@@ -221,3 +222,14 @@ def test_resume_of_a_checkpoint_not_written_by_train(tmp_path):
     proc = run_script("train.py", "--resume", str(ckpt), "--out", str(tmp_path / "o"), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert f"--resume: {ckpt} has no run config" in proc.stderr
+
+
+def test_evaluate_json_goes_into_a_new_directory(mnist_dir, tmp_path):
+    ckpt = tmp_path / "ck.npz"
+    save_checkpoint(ckpt, model_state=get_model("lenet5").state_dict(),
+                    extra=dict(epoch=1, config=dict(model="lenet5", dataset="mnist")))
+    out = tmp_path / "new" / "dir" / "eval.json"
+    proc = run_script("evaluate.py", "--checkpoint", str(ckpt), "--test-subset", "100", "--json", str(out),
+                      check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(out.read_text())) == {"accuracy", "loss", "per_class_accuracy", "confusion_matrix"}
