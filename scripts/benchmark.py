@@ -103,6 +103,7 @@ import numpy as np  # noqa: E402
 from models import get_model  # noqa: E402
 from tinygrad_lenet import Tensor, manual_seed, no_grad, optim  # noqa: E402
 from tinygrad_lenet import functional as F  # noqa: E402
+from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.ops.parallel import get_num_threads  # noqa: E402
 from tinygrad_lenet.profiler import profile_ops  # noqa: E402
@@ -381,6 +382,8 @@ def report(results: dict[str, Any]) -> str:
                  + (f", torch {env['torch']['num_threads']}" if "torch" in env else ""))
     lines.append(f"numpy {env['numpy']} BLAS: {env['numpy_blas']}; malloc retains freed memory: "
                  f"{env['malloc_retains_freed_memory']}")
+    if "torch" not in env:
+        lines.append(f"PyTorch: {results['torch_missing']}")
     lines.append("")
     lines.append("training step (forward + backward + SGD momentum)")
     for t in results["training"]:
@@ -426,6 +429,9 @@ def main(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(get_num_threads())
     results: dict[str, Any] = {"quick": args.quick, "repeats": args.repeats}
+    if not with_torch:
+        results["torch_missing"] = ("skipped (--no-torch)" if args.no_torch
+                                    else "not installed, no comparison (pip install torch==2.13.0)")
     results["environment"] = environment(with_torch, retained)
     results["training"] = [bench_training(b, args, with_torch) for b in args.batch_sizes]
     results["inference"] = bench_inference(args, with_torch)
@@ -433,9 +439,8 @@ def main(args: argparse.Namespace) -> int:
     results["memory"] = [] if args.no_memory else [bench_memory(b, args) for b in args.batch_sizes]
     print(report(results))
     if args.json is not None:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-        os.replace(tmp, args.json)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0
 
 
