@@ -169,7 +169,7 @@ def test_offline_error_lists_places_and_mirrors_and_leaves_nothing(tmp_path, mon
         load_mnist("train", progress=False)
     message = str(e.value)
     for expected in (str(tmp_path / "nowhere"), str(cache_dir("mnist")), url + "train-images-idx3-ubyte.gz",
-                     ENV_VAR, "train-labels-idx1-ubyte.gz"):
+                     ENV_VAR, "train-labels-idx1-ubyte.gz", "--data-dir <directory> in the scripts"):
         assert expected in message
     assert not cache_dir("mnist").exists()  # the directory made for the download is removed again
 

@@ -210,7 +210,7 @@ def _locate(spec: DatasetSpec, f: IDXFile, root: str | os.PathLike | None, downl
     raise DatasetNotFoundError(
         f"{spec.title} file {f.name} not found.\nLooked in:\n" + "\n".join(looked) + f"\n{tried}\n"
         f"Put the {spec.title} files ({names}; gzipped or not) into one of these directories, "
-        f"pass root=<directory>, or set {ENV_VAR}=<directory>.")
+        f"pass root=<directory> (--data-dir <directory> in the scripts), or set {ENV_VAR}=<directory>.")
 
 
 def locate_files(split: str, root: str | os.PathLike | None = None, dataset: str = "mnist", *,
