@@ -75,14 +75,17 @@ def test_dataset_subdirectory_is_preferred(tmp_path, monkeypatch):
     assert locate_files("train", download=False)[0].parent == tmp_path / "mnist"
 
 
-def test_explicit_root_without_files_is_an_error_naming_it(tmp_path, monkeypatch):
+def test_root_without_files_falls_back_to_the_next_places(tmp_path, monkeypatch):
     fake(monkeypatch, tmp_path / "env")
-    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))  # has the files, but root wins
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))
     empty = tmp_path / "empty"
+    assert locate_files("train", root=empty, download=False)[0].parent == tmp_path / "env"
+    monkeypatch.delenv(ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
     with pytest.raises(DatasetNotFoundError) as e:
         load_mnist("train", root=empty, download=False)
     message = str(e.value)
-    assert f"{empty} (root argument)" in message and str(tmp_path / "env") not in message
+    assert f"{empty} (root argument)" in message and "no-cache" in message
     assert "download=False" in message
 
 

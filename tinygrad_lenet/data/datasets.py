@@ -2,18 +2,17 @@
 
 Where the files are looked for, in order (each file may be gzipped, `NAME.gz`, or raw, `NAME`):
 
-1. `root`, when given: `root/<dataset>/` then `root/`. An explicit root is the only place
-   looked at and the place downloads go (like torchvision's `root`): a root that lacks the
-   files is never silently replaced by another directory.
+1. `root`, when given (the scripts' `--data-dir`): `root/<dataset>/` then `root/`.
 2. `$TINYGRAD_LENET_DATA`: `$TINYGRAD_LENET_DATA/<dataset>/` then `$TINYGRAD_LENET_DATA/`.
 3. The cache, `$XDG_CACHE_HOME/tinygrad_lenet/<dataset>/` (default `~/.cache/...`).
 4. System directories: for Fashion-MNIST, Debian's `dataset-fashion-mnist` package
    (`/usr/share/datasets/fashion-mnist/`).
 
-Files not found are downloaded from public mirrors into the cache (or into `root`).
-Every file is checked against the SHA-256 of its decompressed bytes: a truncated or
-corrupted file is an error naming it and both checksums. In steps 2-4 a directory
-holding the *other* dataset's files (the two use the same file names) is skipped.
+Files found nowhere are downloaded from public mirrors into `root` when it is given,
+else into the cache. Every file is checked against the SHA-256 of its decompressed
+bytes: a truncated or corrupted file is an error naming it and both checksums. A
+`root` holding the *other* dataset's files (the two use the same file names) is an
+error; in steps 2-4 such a directory is skipped.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from .download import DownloadError, download_file
 from .idx import IDXError, gunzip, parse_idx
 
 ENV_VAR = "TINYGRAD_LENET_DATA"
+ROOT_ORIGIN = "root argument"
 SPLITS = ("train", "test")
 
 
@@ -120,10 +120,10 @@ def cache_dir(dataset: str = "mnist") -> Path:
 def search_dirs(dataset: str = "mnist", root: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
     """The directories looked in, in order, each with where it comes from."""
     spec = get_dataset_spec(dataset)
+    dirs: list[tuple[str, Path]] = []
     if root is not None:
         root = Path(root).expanduser()
-        return [("root argument", root / spec.name), ("root argument", root)]
-    dirs: list[tuple[str, Path]] = []
+        dirs += [(ROOT_ORIGIN, root / spec.name), (ROOT_ORIGIN, root)]
     env = os.environ.get(ENV_VAR)
     if env:
         env_dir = Path(env).expanduser()
@@ -173,7 +173,7 @@ def _locate(spec: DatasetSpec, f: IDXFile, root: str | os.PathLike | None, downl
             progress: bool | None) -> tuple[Path, bytes]:
     """Path and verified raw bytes of file `f`, searching (and downloading) as the module describes."""
     looked: list[str] = []
-    if root is None and not os.environ.get(ENV_VAR):
+    if not os.environ.get(ENV_VAR):
         looked.append(f"  ${ENV_VAR}: not set")
     for origin, directory in search_dirs(spec.name, root):
         path = _existing(directory, f.name)
@@ -185,7 +185,7 @@ def _locate(spec: DatasetSpec, f: IDXFile, root: str | os.PathLike | None, downl
         if problem is None and actual == f.sha256:
             return path, raw
         other = _known_as(actual)
-        if root is None and other is not None:  # another data set's directory: keep searching
+        if origin != ROOT_ORIGIN and other is not None:  # another data set's directory: keep searching
             looked.append(f"  {directory} ({origin}): holds {other}, skipped")
             continue
         raise _checksum_error(path, spec, f, raw, actual, problem)
