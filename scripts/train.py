@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=non_negative_int, default=DEFAULTS["seed"])
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the IDX files "
                    "(default: $TINYGRAD_LENET_DATA, then the cache, else download)")
-    p.add_argument("--out", type=Path, default=Path("runs/lenet5"), help="output directory")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: runs/MODEL, or runs/MODEL-DATASET when not MNIST)")
     p.add_argument("--resume", type=existing_file, default=None, help="checkpoint to continue from")
     p.add_argument("--stop-after", type=positive_int, default=None,
                    help="stop after this epoch, as an interrupted run would; --resume continues it")
@@ -139,6 +140,8 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = Path("runs") / (args.model if args.dataset == "mnist" else f"{args.model}-{args.dataset}")
     config = run_config(args)
     start_epoch, history = 0, []
 
