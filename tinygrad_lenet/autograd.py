@@ -189,10 +189,12 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.reshape(shape)
 
 
-def topological_order(root: "Tensor") -> list["Tensor"]:
-    """Tensors that `root` depends on through ops that need gradients, each
-    after all of its parents. Iterative, so deep graphs do not hit the
-    recursion limit."""
+def topological_order(root: "Tensor", grad_only: bool = True) -> list["Tensor"]:
+    """Tensors that `root` depends on through recorded ops, each after all of
+    its parents (depth-first, first parent first, so chains come out in
+    execution order). With `grad_only`, only tensors that require grad: the
+    ones backward visits. Iterative, so deep graphs do not hit the recursion
+    limit."""
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
@@ -207,8 +209,8 @@ def topological_order(root: "Tensor") -> list["Tensor"]:
         stack.append((node, True))
         ctx = node._ctx
         if ctx is not None:
-            for parent in ctx.parents:
-                if parent.requires_grad and id(parent) not in visited:
+            for parent in reversed(ctx.parents):
+                if (parent.requires_grad or not grad_only) and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 

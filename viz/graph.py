@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tinygrad_lenet.autograd import topological_order
 from tinygrad_lenet.tensor import Tensor
 
 TensorKind = Literal["input", "constant", "parameter", "intermediate", "output"]
@@ -75,27 +76,6 @@ class Graph:
         return out
 
 
-def walk(tensors: list[Tensor]) -> list[Tensor]:
-    """Every tensor reachable through recorded ops, each after its parents
-    (depth-first, first parent first, so chains come out in execution order)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(t, False) for t in reversed(tensors)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        ctx = node.grad_fn
-        if ctx is not None:
-            stack.extend((p, False) for p in reversed(ctx.parents) if id(p) not in seen)
-    return order
-
-
 def _kind(t: Tensor, is_root: bool) -> TensorKind:
     if is_root:
         return "output"
@@ -112,7 +92,7 @@ def build_graph(output: Tensor) -> Graph:
     """The graph that produced `output`, as plain `TensorNode`s and `OpNode`s."""
     if not isinstance(output, Tensor):
         raise TypeError(f"viz.build_graph: expected a Tensor, got {type(output).__name__}")
-    order = walk([output])
+    order = topological_order(output, grad_only=False)
     keys = {id(t): f"t{i}" for i, t in enumerate(order)}
     tensors: dict[str, TensorNode] = {}
     ops: dict[str, OpNode] = {}
@@ -136,7 +116,7 @@ def retain_grads(output: Tensor) -> int:
     if not isinstance(output, Tensor):
         raise TypeError(f"viz.retain_grads: expected a Tensor, got {type(output).__name__}")
     marked = 0
-    for t in walk([output]):
+    for t in topological_order(output, grad_only=False):
         if t.grad_fn is not None:
             t.retain_grad()
             marked += 1
