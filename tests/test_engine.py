@@ -375,3 +375,21 @@ def test_nn_ops_as_tensor_methods_match_functional():
     assert logits.mse_loss(np.zeros((4, 5))).item() == F.mse_loss(logits, np.zeros((4, 5))).item()
     gen = lambda: np.random.default_rng(3)  # noqa: E731
     np.testing.assert_array_equal(logits.dropout(0.5, True, gen()).data, F.dropout(logits, 0.5, True, gen()).data)
+
+
+def test_module_annotation_is_per_thread():
+    import threading
+
+    seen = {}
+
+    def other_thread():
+        x = Tensor(np.ones(2), requires_grad=True)
+        seen["other"] = (x * 2).grad_fn.module
+
+    x = Tensor(np.ones(2), requires_grad=True)
+    with module_scope("features.0"):
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        seen["main"] = (x * 2).grad_fn.module
+    assert seen == {"other": None, "main": "features.0"}

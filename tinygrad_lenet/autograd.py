@@ -37,11 +37,14 @@ OPS: dict[str, type["Function"]] = {}
 
 
 class _GradState(threading.local):
+    """Per-thread recording state: grad mode and the stack of running modules."""
     enabled = True  # each thread starts with recording on, as in PyTorch
+
+    def __init__(self) -> None:
+        self.modules: list[str] = []
 
 
 _grad_state = _GradState()
-_module_stack: list[str] = []
 
 # Set by `tinygrad_lenet.profiler.profile_ops` while it runs: called as
 # op_timer(op_name, "forward" | "backward", seconds) after each op kernel.
@@ -90,15 +93,17 @@ class enable_grad(_GradMode):
 def module_scope(name: str) -> Iterator[None]:
     """Ops recorded inside are annotated with `name` (a module path such as
     `features.0`), so graphs can be drawn grouped by layer."""
-    _module_stack.append(name)
+    stack = _grad_state.modules
+    stack.append(name)
     try:
         yield
     finally:
-        _module_stack.pop()
+        stack.pop()
 
 
 def current_module() -> str | None:
-    return _module_stack[-1] if _module_stack else None
+    stack = _grad_state.modules
+    return stack[-1] if stack else None
 
 
 class Context:
