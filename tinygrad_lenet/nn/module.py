@@ -20,14 +20,13 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from ..autograd import _module_stack
+from ..autograd import _grad_state
 from ..tensor import Tensor, check_dtype
 from .parameter import Parameter
 
 # Bumped whenever a module, parameter or buffer is (un)registered anywhere, so
 # roots know to refresh their descendants' names on their next call.
 _structure_version = 0
-_push_module, _pop_module = _module_stack.append, _module_stack.pop
 
 
 def _structure_changed() -> None:
@@ -298,11 +297,12 @@ class Module:
             if name is None or self._names_version != _structure_version:
                 self._assign_names()
             return self.forward(*args, **kwargs)
-        _push_module(name)  # what autograd.module_scope(name) does, without its overhead
+        stack = _grad_state.modules  # what autograd.module_scope(name) does, without its overhead
+        stack.append(name)
         try:
             return self.forward(*args, **kwargs)
         finally:
-            _pop_module()
+            stack.pop()
 
     def _assign_names(self) -> None:
         """Make this module a root: name descendants and parameters by their paths."""
