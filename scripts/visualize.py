@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.format = infer_format(args.out, args.format)
     except ValueError as e:
         p.error(str(e))
+    suffix = Path(args.out).suffix.lstrip(".").lower()
+    if suffix in FORMATS and infer_format(args.out) != args.format:
+        p.error(f"--format {args.format} does not match the suffix of --out {args.out}")
     return args
 
 

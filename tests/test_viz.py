@@ -553,6 +553,12 @@ def test_script_writes_dot_source(tmp_path):
         dot.label(n) for n in dot.nodes}
 
 
+def test_script_refuses_a_format_that_contradicts_the_suffix(tmp_path):
+    proc = run_script("--out", str(tmp_path / "graph.svg"), "--format", "png")
+    assert proc.returncode == 2 and "does not match the suffix" in proc.stderr
+    assert not (tmp_path / "graph.svg").exists()
+
+
 def test_script_without_dot_program_writes_dot_and_install_hint(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}  # no `dot` here
     out = tmp_path / "lenet5.svg"
