@@ -51,19 +51,25 @@ def _scale_shift(dtype: np.dtype, mean_std: tuple[float, float] | None) -> tuple
     return np.float32(to_unit / std), np.float32(mean / std)
 
 
+def _image_batch(images: np.ndarray, who: str) -> np.ndarray:
+    """uint8 or float32 images as (N, 1, H, W), or an error naming `who` and the shape."""
+    images = np.asarray(images)
+    if images.dtype not in (np.uint8, np.float32):
+        raise TypeError(f"{who}: images must be uint8 or float32, got {images.dtype}")
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"{who}: images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}")
+    return images
+
+
 def normalize_images(images: np.ndarray, normalize: bool | str | tuple[float, float] | None = None) -> np.ndarray:
     """float32 (N, 1, H, W) images exactly as a DataLoader with the same `normalize` serves them.
 
     images: uint8 (scaled to [0, 1]) or float32, of shape (N, H, W) or (N, 1, H, W). For
     evaluation sets, which are used whole and in order.
     """
-    images = np.asarray(images)
-    if images.dtype not in (np.uint8, np.float32):
-        raise TypeError(f"normalize_images: images must be uint8 or float32, got {images.dtype}")
-    if images.ndim == 3:
-        images = images[:, None]
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"normalize_images: images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}")
+    images = _image_batch(images, "normalize_images")
     mean_std = _mean_std(normalize)
     scale, shift = _scale_shift(images.dtype, mean_std)
     x = np.multiply(images, scale, dtype=np.float32)
@@ -87,14 +93,8 @@ class DataLoader:
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 64, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None, generator: np.random.Generator | None = None,
                  normalize: bool | str | tuple[float, float] | None = None, augment: Augment | None = None):
-        images = np.asarray(images)
+        images = _image_batch(images, "DataLoader")
         labels = np.asarray(labels)
-        if images.dtype not in (np.uint8, np.float32):
-            raise TypeError(f"DataLoader: images must be uint8 or float32, got {images.dtype}")
-        if images.ndim == 3:
-            images = images[:, None]
-        if images.ndim != 4 or images.shape[1] != 1:
-            raise ValueError(f"DataLoader: images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}")
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
             raise ValueError(f"DataLoader: labels must be integers of shape (N,), got {labels.dtype} {labels.shape}")
         if len(images) != len(labels):

@@ -31,6 +31,16 @@ def _reset_default(weight: Parameter, bias: Parameter | None) -> None:
         init.uniform_(bias, -bound, bound)
 
 
+def _add_weight_and_bias(module: Module, weight_shape: tuple[int, ...], bias: bool) -> None:
+    """Register float32 `weight` (and `bias` of the output size, or None) and initialize them."""
+    module.weight = Parameter(np.empty(weight_shape, dtype=np.float32))
+    if bias:
+        module.bias = Parameter(np.empty(weight_shape[0], dtype=np.float32))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+
+
 class Linear(Module):
     """y = x @ weight.T + bias, weight of shape (out_features, in_features)."""
 
@@ -38,12 +48,7 @@ class Linear(Module):
         super().__init__()
         _positive("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=np.float32))
-        if bias:
-            self.bias = Parameter(np.empty(out_features, dtype=np.float32))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, (out_features, in_features), bias)
 
     def reset_parameters(self) -> None:
         _reset_default(self.weight, self.bias)
@@ -69,12 +74,7 @@ class Conv2d(Module):
         _positive("Conv2d", kernel_size=min(self.kernel_size), stride=min(self.stride))
         if min(self.padding) < 0:
             raise ValueError(f"Conv2d: padding must be >= 0, got {padding!r}")
-        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size), dtype=np.float32))
-        if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, (out_channels, in_channels, *self.kernel_size), bias)
 
     def reset_parameters(self) -> None:
         _reset_default(self.weight, self.bias)
