@@ -18,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Function
-from .parallel import get_num_threads, parallel_map
+from .parallel import parallel_map
 
 # OpenBLAS multiplies without packing its operands when M*N*K is at most 1e6
 # ("small matrix" kernels); for LeNet's skinny products (6 or 16 rows, 25 or
@@ -29,6 +29,9 @@ _MIN_BLOCK = 256
 # Patch matrices are built and consumed in blocks of about this size, so that
 # each block is still in the (1 MiB) L2 cache when it is multiplied.
 _BLOCK_BYTES = 512 * 1024
+# The input gradient is computed in this many groups of input channels (fixed,
+# so results do not depend on the number of threads).
+_INPUT_GRAD_GROUPS = 2
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -172,12 +175,14 @@ def conv_input_grad_chwn(g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, 
     patch gradients w.T @ g added back to where each patch came from (col2im;
     overlapping patches accumulate). One kernel row at a time, so each block of
     patch gradients is added while it is still in cache; threads take disjoint
-    groups of input channels."""
+    groups of input channels. The groups do not depend on the thread count, so
+    every count computes the same products and gets bit-identical results (a
+    BLAS may round a product differently for a different number of rows)."""
     o, c, kh, kw = w.shape
     n = padded_shape[3]
     w_rows = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (C, kh, kw, O)
     out = np.zeros(padded_shape, dtype=g.dtype)
-    groups = min(c, get_num_threads())
+    groups = min(c, _INPUT_GRAD_GROUPS)
     bounds = [(c * k // groups, c * (k + 1) // groups) for k in range(groups)]
 
     def run(channels: tuple[int, int]) -> None:
