@@ -165,7 +165,7 @@ def map_loss(penalties: Tensor, targets: object, j: float = 1.0) -> Tensor:
         raise ValueError(f"map_loss: j must be finite, got {j}")
     n = penalties.shape[0]
     correct = penalties[np.arange(n), labels.astype(np.int64)]
-    rubbish = Tensor._wrap(np.full((n, 1), -j, dtype=penalties.dtype))
+    rubbish = Tensor.wrap(np.full((n, 1), -j, dtype=penalties.dtype))
     return (correct + nn.functional.concatenate([-penalties, rubbish], axis=1).logsumexp(axis=1)).mean()
 
 

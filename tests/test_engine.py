@@ -345,11 +345,22 @@ def test_data_of_an_unsupported_dtype_is_refused_even_with_a_dtype() -> None:
             Tensor(data, dtype=np.float32)
 
 
-def test_repr_shows_shape_dtype_and_grad_fn() -> None:
-    x = leaf(np.zeros((2, 3)))
-    assert repr(x) == "Tensor(shape=(2, 3), dtype=float32, requires_grad=True)"
-    assert repr(x.relu()) == "Tensor(shape=(2, 3), dtype=float32, grad_fn=relu)"
-    assert repr(Tensor(1.0, dtype=np.float64)) == "Tensor(shape=(), dtype=float64)"
+def test_repr_shows_values_shape_dtype_and_grad_fn() -> None:
+    x = leaf(np.array([[0.0, 1.5, -2.0], [3.0, 4.0, 5.0]]))
+    assert repr(x) == ("Tensor([[ 0. ,  1.5, -2. ],\n        [ 3. ,  4. ,  5. ]], "
+                       "shape=(2, 3), dtype=float32, requires_grad=True)")
+    assert repr(x.relu()).endswith("shape=(2, 3), dtype=float32, grad_fn=<relu>)")
+    assert repr(Tensor(1.0, dtype=np.float64)) == "Tensor(1., shape=(), dtype=float64)"
+    assert str(Tensor([1, 2])) == "Tensor([1, 2], shape=(2,), dtype=int64)"
+
+
+def test_repr_of_a_large_tensor_is_abbreviated() -> None:
+    text = repr(Tensor(np.arange(10_000, dtype=np.float32).reshape(100, 100)))
+    assert "..." in text and len(text) < 2000 and text.endswith("shape=(100, 100), dtype=float32)")
+
+
+def test_format_of_a_one_element_tensor_is_its_number() -> None:
+    assert f"{Tensor(0.123456):.3f}" == "0.123"
 
 
 def test_floats_computed_from_integer_tensors_are_float32():

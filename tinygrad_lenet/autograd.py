@@ -89,16 +89,27 @@ class enable_grad(_GradMode):
     mode = True
 
 
+def enter_module(name: str) -> None:
+    """Ops recorded from now on (in this thread) are annotated with `name`, a
+    module path such as `features.0`, until the matching `exit_module()`; so
+    graphs can be drawn grouped by layer. `nn.Module.__call__` brackets every
+    named module's forward with these two calls."""
+    _grad_state.modules.append(name)
+
+
+def exit_module() -> None:
+    """End the innermost `enter_module`."""
+    _grad_state.modules.pop()
+
+
 @contextlib.contextmanager
 def module_scope(name: str) -> Iterator[None]:
-    """Ops recorded inside are annotated with `name` (a module path such as
-    `features.0`), so graphs can be drawn grouped by layer."""
-    stack = _grad_state.modules
-    stack.append(name)
+    """`with module_scope("features.0"):` brackets a block with enter_module/exit_module."""
+    enter_module(name)
     try:
         yield
     finally:
-        stack.pop()
+        exit_module()
 
 
 def current_module() -> str | None:
@@ -167,6 +178,10 @@ class Function:
     def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
         from .tensor import Tensor
 
+        for i, t in enumerate(inputs):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{cls.name}: input {i} must be a Tensor, got {type(t).__module__}."
+                                f"{type(t).__qualname__}" + (f" of shape {t.shape}" if hasattr(t, "shape") else ""))
         record = _grad_state.enabled and cls.differentiable and any(t.requires_grad for t in inputs)
         ctx = Context(cls, inputs, attrs)
         if op_timer is None:
@@ -178,9 +193,9 @@ class Function:
         if out.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype.kind == "f" for t in inputs):
             out = out.astype(np.float32)  # floats computed from integers only get the default float type
         record = record and out.dtype.kind == "f"  # e.g. a cast to int carries no gradient
-        result = Tensor._wrap(out, requires_grad=record)
+        result = Tensor.wrap(out, requires_grad=record)
         if record:
-            result._ctx = ctx
+            result.grad_fn = ctx
         return result
 
 
@@ -212,7 +227,7 @@ def topological_order(root: "Tensor", grad_only: bool = True) -> list["Tensor"]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        ctx = node._ctx
+        ctx = node.grad_fn
         if ctx is not None:
             for parent in reversed(ctx.parents):
                 if (parent.requires_grad or not grad_only) and id(parent) not in visited:
@@ -226,17 +241,17 @@ def run_backward(root: "Tensor", grad: np.ndarray, retain_graph: bool) -> None:
     accumulate into `.grad`."""
     order = topological_order(root)
     for node in order:
-        if node._ctx is not None and node._ctx.released:
-            raise RuntimeError(_released_message(node._ctx.op))
+        if node.grad_fn is not None and node.grad_fn.released:
+            raise RuntimeError(_released_message(node.grad_fn.op))
 
     grads: dict[int, np.ndarray] = {id(root): grad}
     for node in reversed(order):
         g = grads.pop(id(node), None)
-        ctx = node._ctx
+        ctx = node.grad_fn
         if g is None:
             continue
-        if ctx is None or node._retains_grad:
-            node._accumulate_grad(g)
+        if ctx is None or node.retains_grad:
+            node.accumulate_grad(g)
         if ctx is None:
             continue
         if op_timer is None:

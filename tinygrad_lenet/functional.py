@@ -1,4 +1,6 @@
-"""Neural-net ops as functions (the same ops as the Tensor methods)."""
+"""Ops as functions, PyTorch's `torch.nn.functional` style. Each is the Tensor
+method of the same name (one implementation); the functions that combine ops
+(linear, concatenate, stack) live here."""
 
 from __future__ import annotations
 
@@ -7,113 +9,91 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .random import default_generator
-from .tensor import Tensor, _norm_axis
-
-
-def _pair(value: Any, op: str, what: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _same_float_dtype(op: str, *tensors: Tensor | None) -> None:
-    dtypes = {t.dtype for t in tensors if t is not None}
-    if len(dtypes) > 1:
-        raise TypeError(f"{op}: dtype mismatch {sorted(map(str, dtypes))}; convert with .float() or .double()")
+from .tensor import Tensor
+from .validation import normalize_axis, same_float_dtype
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0) -> Tensor:
     """2-D cross-correlation of x (N, C, H, W) with weight (out, C, kh, kw)."""
-    _same_float_dtype("conv2d", x, weight, bias)
-    attrs = dict(stride=_pair(stride, "conv2d", "stride"), padding=_pair(padding, "conv2d", "padding"))
-    if bias is None:
-        return ops.Conv2d.apply(x, weight, **attrs)
-    return ops.Conv2d.apply(x, weight, bias, **attrs)
+    return _tensor(x, "conv2d").conv2d(weight, bias, stride=stride, padding=padding)
 
 
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
-    k = _pair(kernel_size, "max_pool2d", "kernel_size")
-    s = k if stride is None else _pair(stride, "max_pool2d", "stride")
-    return ops.MaxPool2d.apply(x, kernel_size=k, stride=s)
+    return _tensor(x, "max_pool2d").max_pool2d(kernel_size, stride)
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
-    k = _pair(kernel_size, "avg_pool2d", "kernel_size")
-    s = k if stride is None else _pair(stride, "avg_pool2d", "stride")
-    return ops.AvgPool2d.apply(x, kernel_size=k, stride=s)
+    return _tensor(x, "avg_pool2d").avg_pool2d(kernel_size, stride)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch."""
-    out = x @ weight.transpose()
+    out = _tensor(x, "linear") @ weight.transpose()
     return out if bias is None else out + bias
 
 
 def relu(x: Tensor) -> Tensor:
-    return x.relu()
+    return _tensor(x, "relu").relu()
 
 
 def tanh(x: Tensor) -> Tensor:
-    return x.tanh()
+    return _tensor(x, "tanh").tanh()
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    return x.sigmoid()
+    return _tensor(x, "sigmoid").sigmoid()
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    return x.log_softmax(axis)
+    return _tensor(x, "log_softmax").log_softmax(axis)
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    return x.softmax(axis)
-
-
-def _targets(targets: Any) -> Tensor:
-    return targets if isinstance(targets, Tensor) else Tensor(np.asarray(targets))
+    return _tensor(x, "softmax").softmax(axis)
 
 
 def cross_entropy(logits: Tensor, targets: Any) -> Tensor:
     """Mean cross-entropy of (N, C) logits against integer class targets (N,)."""
-    return ops.CrossEntropy.apply(logits, _targets(targets))
+    return _tensor(logits, "cross_entropy").cross_entropy(targets)
 
 
 def nll_loss(log_probs: Tensor, targets: Any) -> Tensor:
     """Mean negative log-likelihood of (N, C) log-probabilities at integer targets (N,)."""
-    return ops.NLLLoss.apply(log_probs, _targets(targets))
+    return _tensor(log_probs, "nll_loss").nll_loss(targets)
 
 
 def mse_loss(input: Tensor, target: Any) -> Tensor:
     """Mean squared error; input and target must have the same shape."""
-    return ops.MSELoss.apply(input, input._operand(target, "mse_loss"))
+    return _tensor(input, "mse_loss").mse_loss(target)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:
     """In training, zero elements with probability p and scale the rest by 1/(1-p);
     otherwise return x unchanged."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
-    if not training or p == 0.0:
-        return x
-    if x.dtype.kind != "f":
-        raise TypeError(f"dropout: needs a floating-point tensor, got dtype {x.dtype} (shape {x.shape})")
-    return ops.Dropout.apply(x, p=float(p), generator=generator or default_generator())
+    return _tensor(x, "dropout").dropout(p, training, generator)
 
 
 def concatenate(tensors: list[Tensor], axis: int = 0) -> Tensor:
-    tensors = list(tensors)
-    _same_float_dtype("concatenate", *tensors)
+    tensors = [_tensor(t, "concatenate") for t in tensors]
+    same_float_dtype("concatenate", *tensors)
     nd = tensors[0].ndim if tensors else 1
-    return ops.Concatenate.apply(*tensors, axis=_norm_axis(axis, nd, "concatenate"))
+    return ops.Concatenate.apply(*tensors, axis=normalize_axis(axis, nd, "concatenate"))
 
 
 def stack(tensors: list[Tensor], axis: int = 0) -> Tensor:
-    tensors = list(tensors)
-    _same_float_dtype("stack", *tensors)
+    tensors = [_tensor(t, "stack") for t in tensors]
+    same_float_dtype("stack", *tensors)
     nd = (tensors[0].ndim if tensors else 0) + 1
-    return ops.Stack.apply(*tensors, axis=_norm_axis(axis, nd, "stack"))
+    return ops.Stack.apply(*tensors, axis=normalize_axis(axis, nd, "stack"))
 
 
 cat = concatenate
+
+
+def _tensor(x: Any, op: str) -> Tensor:
+    """`x` itself when it is a Tensor; otherwise an error naming the op and what it got."""
+    if isinstance(x, Tensor):
+        return x
+    raise TypeError(f"{op}: input must be a Tensor, got {type(x).__module__}.{type(x).__qualname__}"
+                    + (f" of shape {x.shape}" if hasattr(x, "shape") else "")
+                    + "; wrap arrays with Tensor(array)")

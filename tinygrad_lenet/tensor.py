@@ -8,12 +8,13 @@ import numpy as np
 
 from . import autograd
 from .autograd import Context
+from .random import default_generator
+from .validation import Axis, int_pair, normalize_axis, resolve_shape, same_float_dtype
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SUPPORTED_KINDS = "fiub"  # float, signed int, unsigned int, bool
 
-Axis = int | tuple[int, ...] | None
 
 
 def check_dtype(dtype: Any) -> np.dtype:
@@ -35,7 +36,7 @@ class Tensor:
     checks); integer and bool data keep their type and cannot require grad.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "retains_grad", "name", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray + Tensor)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
@@ -60,13 +61,14 @@ class Tensor:
         self.data: np.ndarray = arr
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
-        self._ctx: Context | None = None
-        self._retains_grad = False
+        self.grad_fn: Context | None = None  # the recorded op that produced this tensor (None for leaves)
+        self.retains_grad = False  # keep .grad although not a leaf (see retain_grad)
         self.name: str | None = None
 
     @classmethod
-    def _wrap(cls, arr: np.ndarray, requires_grad: bool = False) -> "Tensor":
-        """Wrap an op's output without copying or converting it."""
+    def wrap(cls, arr: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        """A tensor around `arr` as it is: no copy, no dtype conversion (for op
+        outputs and arrays already in the right dtype)."""
         t = cls.__new__(cls)
         t._init(np.asarray(arr), requires_grad)
         return t
@@ -89,13 +91,12 @@ class Tensor:
         return self.data.size
 
     @property
-    def grad_fn(self) -> Context | None:
-        """The recorded op that produced this tensor (None for leaves)."""
-        return self._ctx
-
-    @property
     def is_leaf(self) -> bool:
-        return self._ctx is None
+        return self.grad_fn is None
+
+    def numel(self) -> int:
+        """The number of elements (PyTorch's name for `.size` here)."""
+        return self.data.size
 
     def __len__(self) -> int:
         return len(self.data)
@@ -115,9 +116,18 @@ class Tensor:
         return bool(self.data)
 
     def __repr__(self) -> str:
-        extra = f", grad_fn={self._ctx.op}" if self._ctx is not None else (
+        """The values (numpy's formatting, abbreviated past 1000 elements), shape, dtype
+        and grad_fn or requires_grad."""
+        values = np.array2string(self.data, separator=", ", threshold=1000, edgeitems=3,
+                                 prefix="Tensor(")
+        extra = f", grad_fn=<{self.grad_fn.op}>" if self.grad_fn is not None else (
             ", requires_grad=True" if self.requires_grad else "")
-        return f"Tensor(shape={self.shape}, dtype={self.dtype}{extra})"
+        return f"Tensor({values}, shape={self.shape}, dtype={self.dtype}{extra})"
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.size == 1:
+            return format(self.data.item(), spec)  # f"{loss:.4f}" as for a float
+        return format(repr(self), spec)
 
     # ------------------------------------------------------------ autograd API
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -136,7 +146,8 @@ class Tensor:
                 raise ValueError(f"backward(): grad has shape {g.shape}, expected {self.shape}")
         autograd.run_backward(self, g, retain_graph)
 
-    def _accumulate_grad(self, g: np.ndarray) -> None:
+    def accumulate_grad(self, g: np.ndarray) -> None:
+        """Add `g` into `.grad` (what backward does at leaves)."""
         if g.dtype != self.dtype:
             raise TypeError(f"gradient dtype {g.dtype} does not match tensor dtype {self.dtype}")
         if self.grad is None:
@@ -146,7 +157,7 @@ class Tensor:
 
     def retain_grad(self) -> "Tensor":
         """Keep `.grad` on this non-leaf tensor after backward (for inspection)."""
-        self._retains_grad = True
+        self.retains_grad = True
         return self
 
     def zero_grad(self) -> None:
@@ -154,7 +165,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor._wrap(self.data, requires_grad=False)
+        return Tensor.wrap(self.data, requires_grad=False)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and self.dtype.kind != "f":
@@ -187,7 +198,7 @@ class Tensor:
         return self.astype(np.float64)
 
     # ------------------------------------------------------- operand coercion
-    def _operand(self, other: Any, op: str) -> "Tensor":
+    def as_operand(self, other: Any, op: str) -> "Tensor":
         """`other` as a tensor for a binary op: scalars, arrays and integer tensors
         take this tensor's float dtype; two tensors of different float types are
         an error, and so are operands of unsupported dtypes (complex, strings...)."""
@@ -196,7 +207,7 @@ class Tensor:
                 raise TypeError(f"{op}: dtype mismatch {self.dtype} vs {other.dtype}; "
                                 "convert one explicitly with .float() or .double()")
             if self.dtype.kind == "f" and other.dtype.kind != "f":
-                return Tensor._wrap(other.data.astype(self.dtype))
+                return Tensor.wrap(other.data.astype(self.dtype))
             return other
         arr = np.asarray(other)
         if arr.dtype.kind not in _SUPPORTED_KINDS:
@@ -205,16 +216,16 @@ class Tensor:
             arr = arr.astype(self.dtype, copy=False)
         elif arr.dtype.kind == "f":
             arr = arr.astype(DEFAULT_FLOAT, copy=False)
-        return Tensor._wrap(arr)
+        return Tensor.wrap(arr)
 
     def _operands(self, other: Any, op: str, reflected: bool = False) -> tuple["Tensor", "Tensor"]:
         """(self, other) coerced to one dtype, swapped for reflected operators; an
         integer tensor meeting a float operand becomes float, so numpy never
         promotes the result to float64 behind the caller's back."""
-        b = self._operand(other, op)
+        b = self.as_operand(other, op)
         a = self
         if a.dtype.kind != "f" and b.dtype.kind == "f":
-            a = Tensor._wrap(a.data.astype(b.dtype))
+            a = Tensor.wrap(a.data.astype(b.dtype))
         return (b, a) if reflected else (a, b)
 
     # ------------------------------------------------------------ elementwise
@@ -289,7 +300,7 @@ class Tensor:
     # ---------------------------------------------- comparisons (no gradient)
     def _compare(self, other: Any, fn: Any) -> "Tensor":
         o = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(fn(self.data, o))
+        return Tensor.wrap(fn(self.data, o))
 
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
         return self._compare(other, np.equal)
@@ -311,32 +322,38 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    def argmax(self, axis: int | None = None) -> "Tensor":
-        return Tensor._wrap(np.argmax(self.data, axis=axis))
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        """Indices of the maxima (int64; no gradient), over all elements when axis is None."""
+        axis = normalize_axis(axis, self.ndim, "argmax")
+        return Tensor.wrap(np.argmax(self.data, axis=axis, keepdims=keepdims))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        axis = normalize_axis(axis, self.ndim, "argmin")
+        return Tensor.wrap(np.argmin(self.data, axis=axis, keepdims=keepdims))
 
     # ------------------------------------------------------------- reductions
     def sum(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim, "sum"), keepdims=keepdims)
+        return ops.Sum.apply(self, axis=normalize_axis(axis, self.ndim, "sum"), keepdims=keepdims)
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.Mean.apply(self, axis=_norm_axis(axis, self.ndim, "mean"), keepdims=keepdims)
+        return ops.Mean.apply(self, axis=normalize_axis(axis, self.ndim, "mean"), keepdims=keepdims)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim, "max"), keepdims=keepdims)
+        return ops.Max.apply(self, axis=normalize_axis(axis, self.ndim, "max"), keepdims=keepdims)
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.LogSumExp.apply(self, axis=_norm_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
+        return ops.LogSumExp.apply(self, axis=normalize_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
 
     # ------------------------------------------------------------ shape ops
     def reshape(self, *shape: Any) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return ops.Reshape.apply(self, shape=_resolve_shape(self.shape, tuple(shape)))
+        return ops.Reshape.apply(self, shape=resolve_shape(self.shape, tuple(shape)))
 
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
-        s, e = _norm_axis(start_dim, self.ndim, "flatten"), _norm_axis(end_dim, self.ndim, "flatten")
+        s, e = normalize_axis(start_dim, self.ndim, "flatten"), normalize_axis(end_dim, self.ndim, "flatten")
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
         shape = self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:]
@@ -356,7 +373,7 @@ class Tensor:
             return self.permute(tuple(reversed(range(self.ndim))))
         if dim0 is None or dim1 is None:
             raise ValueError("transpose: give both axes or neither")
-        dim0, dim1 = _norm_axis(dim0, self.ndim, "transpose"), _norm_axis(dim1, self.ndim, "transpose")
+        dim0, dim1 = normalize_axis(dim0, self.ndim, "transpose"), normalize_axis(dim1, self.ndim, "transpose")
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return self.permute(axes)
@@ -398,71 +415,51 @@ class Tensor:
 
     # -------------------------------------------------------- neural-net ops
     def conv2d(self, weight: "Tensor", bias: "Tensor | None" = None, stride: Any = 1, padding: Any = 0) -> "Tensor":
-        from .functional import conv2d
-        return conv2d(self, weight, bias, stride=stride, padding=padding)
+        """2-D cross-correlation of this (N, C, H, W) tensor with weight (out, C, kh, kw)."""
+        same_float_dtype("conv2d", self, weight, bias)
+        attrs = dict(stride=int_pair(stride, "conv2d", "stride"), padding=int_pair(padding, "conv2d", "padding"))
+        if bias is None:
+            return ops.Conv2d.apply(self, weight, **attrs)
+        return ops.Conv2d.apply(self, weight, bias, **attrs)
 
     def max_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
-        from .functional import max_pool2d
-        return max_pool2d(self, kernel_size, stride)
+        k = int_pair(kernel_size, "max_pool2d", "kernel_size")
+        s = k if stride is None else int_pair(stride, "max_pool2d", "stride")
+        return ops.MaxPool2d.apply(self, kernel_size=k, stride=s)
 
     def avg_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
-        from .functional import avg_pool2d
-        return avg_pool2d(self, kernel_size, stride)
+        k = int_pair(kernel_size, "avg_pool2d", "kernel_size")
+        s = k if stride is None else int_pair(stride, "avg_pool2d", "stride")
+        return ops.AvgPool2d.apply(self, kernel_size=k, stride=s)
 
     def log_softmax(self, axis: int = -1) -> "Tensor":
-        return ops.LogSoftmax.apply(self, axis=_norm_axis(axis, self.ndim, "log_softmax"))
+        return ops.LogSoftmax.apply(self, axis=normalize_axis(axis, self.ndim, "log_softmax"))
 
     def softmax(self, axis: int = -1) -> "Tensor":
-        return ops.Softmax.apply(self, axis=_norm_axis(axis, self.ndim, "softmax"))
+        return ops.Softmax.apply(self, axis=normalize_axis(axis, self.ndim, "softmax"))
 
     def cross_entropy(self, targets: Any) -> "Tensor":
-        from .functional import cross_entropy
-        return cross_entropy(self, targets)
+        """Mean cross-entropy of these (N, C) logits against integer class targets (N,)."""
+        return ops.CrossEntropy.apply(self, _targets(targets))
 
     def nll_loss(self, targets: Any) -> "Tensor":
-        from .functional import nll_loss
-        return nll_loss(self, targets)
+        """Mean negative log-likelihood of these (N, C) log-probabilities at integer targets (N,)."""
+        return ops.NLLLoss.apply(self, _targets(targets))
 
     def mse_loss(self, target: Any) -> "Tensor":
-        from .functional import mse_loss
-        return mse_loss(self, target)
+        """Mean squared error; this tensor and target must have the same shape."""
+        return ops.MSELoss.apply(self, self.as_operand(target, "mse_loss"))
 
     def dropout(self, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> "Tensor":
-        from .functional import dropout
-        return dropout(self, p, training, generator)
-
-
-def _norm_axis(axis: Axis, ndim: int, op: str) -> Any:
-    """Axes as a sorted tuple of non-negative ints (None stays None)."""
-    if axis is None:
-        return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    if isinstance(axis, (int, np.integer)):
-        return out[0]
-    return tuple(sorted(out))
-
-
-def _resolve_shape(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
-    """`new` with a single -1 filled in; ValueError if the sizes do not match."""
-    new = tuple(int(n) for n in new)
-    size = int(np.prod(old))
-    if new.count(-1) > 1 or any(n < -1 for n in new):
-        raise ValueError(f"reshape: invalid target shape {new} for tensor of shape {old}")
-    if -1 in new:
-        rest = int(np.prod([n for n in new if n != -1]))
-        if rest == 0 or size % rest:
-            raise ValueError(f"reshape: cannot reshape tensor of shape {old} into {new}")
-        new = tuple(size // rest if n == -1 else n for n in new)
-    if int(np.prod(new)) != size:
-        raise ValueError(f"reshape: cannot reshape tensor of shape {old} into {new}")
-    return new
+        """In training, zero elements with probability p and scale the rest by 1/(1-p);
+        otherwise return this tensor unchanged."""
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+        if not training or p == 0.0:
+            return self
+        if self.dtype.kind != "f":
+            raise TypeError(f"dropout: needs a floating-point tensor, got dtype {self.dtype} (shape {self.shape})")
+        return ops.Dropout.apply(self, p=float(p), generator=generator or default_generator())
 
 
 def _norm_index(index: Any) -> Any:
@@ -472,6 +469,11 @@ def _norm_index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     return index
+
+
+def _targets(targets: Any) -> "Tensor":
+    """Class targets as a tensor (lists, arrays and tensors accepted; the loss op checks them)."""
+    return targets if isinstance(targets, Tensor) else Tensor(np.asarray(targets))
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

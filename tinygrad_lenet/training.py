@@ -39,8 +39,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[np.ndarray, np.ndarra
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
     for x, y in batches:
-        logits = model(Tensor._wrap(x))
-        loss = F.cross_entropy(logits, Tensor._wrap(y))
+        logits = model(Tensor.wrap(x))
+        loss = F.cross_entropy(logits, Tensor.wrap(y))
         optimizer.zero_grad()
         loss.backward()
         if clip_grad_norm is not None:
@@ -69,7 +69,7 @@ def predict_logits(model: Module, images: np.ndarray, batch_size: int = 1000) ->
     was_training = model.training
     model.eval()
     try:
-        outs = [model(Tensor._wrap(images[i:i + batch_size])).data for i in range(0, len(images), batch_size)]
+        outs = [model(Tensor.wrap(images[i:i + batch_size])).data for i in range(0, len(images), batch_size)]
     finally:
         model.train(was_training)
     return np.concatenate(outs) if outs else np.zeros((0, 0), dtype=np.float32)
@@ -79,7 +79,7 @@ def evaluate(model: Module, images: np.ndarray, labels: np.ndarray, batch_size: 
     """(mean cross-entropy, accuracy, predicted classes) over a labelled set."""
     logits = predict_logits(model, images, batch_size)
     with no_grad():
-        loss = F.cross_entropy(Tensor._wrap(logits), Tensor._wrap(labels.astype(np.int64))).item()
+        loss = F.cross_entropy(Tensor.wrap(logits), Tensor.wrap(labels.astype(np.int64))).item()
     preds = logits.argmax(axis=1)
     return loss, float((preds == labels).mean()), preds
 

@@ -8,17 +8,11 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..functional import _pair
+from ..validation import check_positive, int_pair
 from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
-
-
-def _positive(layer: str, **values: int) -> None:
-    for what, v in values.items():
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{layer}: {what} must be a positive int, got {v!r}")
 
 
 def _reset_default(weight: Parameter, bias: Parameter | None) -> None:
@@ -46,7 +40,7 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
-        _positive("Linear", in_features=in_features, out_features=out_features)
+        check_positive("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
         _add_weight_and_bias(self, (out_features, in_features), bias)
 
@@ -66,12 +60,12 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, bias: bool = True):
         super().__init__()
-        _positive("Conv2d", in_channels=in_channels, out_channels=out_channels)
+        check_positive("Conv2d", in_channels=in_channels, out_channels=out_channels)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size")
-        self.stride = _pair(stride, "Conv2d", "stride")
-        self.padding = _pair(padding, "Conv2d", "padding")
-        _positive("Conv2d", kernel_size=min(self.kernel_size), stride=min(self.stride))
+        self.kernel_size = int_pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = int_pair(stride, "Conv2d", "stride")
+        self.padding = int_pair(padding, "Conv2d", "padding")
+        check_positive("Conv2d", kernel_size=min(self.kernel_size), stride=min(self.stride))
         if min(self.padding) < 0:
             raise ValueError(f"Conv2d: padding must be >= 0, got {padding!r}")
         _add_weight_and_bias(self, (out_channels, in_channels, *self.kernel_size), bias)
@@ -97,8 +91,8 @@ class _Pool2d(Module):
         layer = type(self).__name__
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
-        k, s = _pair(self.kernel_size, layer, "kernel_size"), _pair(self.stride, layer, "stride")
-        _positive(layer, kernel_size=min(k), stride=min(s))
+        k, s = int_pair(self.kernel_size, layer, "kernel_size"), int_pair(self.stride, layer, "stride")
+        check_positive(layer, kernel_size=min(k), stride=min(s))
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"

@@ -16,7 +16,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor
 from . import init
-from .layers import _pair, _positive
+from ..validation import check_positive, int_pair
 from .module import Module
 from .parameter import Parameter
 
@@ -75,10 +75,10 @@ class Subsampling2d(Module):
 
     def __init__(self, channels: int, kernel_size: int | tuple[int, int] = 2):
         super().__init__()
-        _positive("Subsampling2d", channels=channels)
+        check_positive("Subsampling2d", channels=channels)
         self.channels = int(channels)
-        self.kernel_size = _pair(kernel_size, "Subsampling2d", "kernel_size")
-        _positive("Subsampling2d", kernel_size=min(self.kernel_size))
+        self.kernel_size = int_pair(kernel_size, "Subsampling2d", "kernel_size")
+        check_positive("Subsampling2d", kernel_size=min(self.kernel_size))
         self.weight = Parameter(np.empty(self.channels, dtype=np.float32))
         self.bias = Parameter(np.empty(self.channels, dtype=np.float32))
         self.reset_parameters()
@@ -116,10 +116,10 @@ class MaskedConv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  connection_table: Any, bias: bool = True):
         super().__init__()
-        _positive("MaskedConv2d", in_channels=in_channels, out_channels=out_channels)
+        check_positive("MaskedConv2d", in_channels=in_channels, out_channels=out_channels)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "MaskedConv2d", "kernel_size")
-        _positive("MaskedConv2d", kernel_size=min(self.kernel_size))
+        self.kernel_size = int_pair(kernel_size, "MaskedConv2d", "kernel_size")
+        check_positive("MaskedConv2d", kernel_size=min(self.kernel_size))
         table = np.asarray(connection_table.data if isinstance(connection_table, Tensor) else connection_table)
         if table.shape != (self.out_channels, self.in_channels):
             raise ValueError(f"MaskedConv2d: connection_table must have shape (out_channels, in_channels) = "
@@ -163,7 +163,7 @@ class MaskedConv2d(Module):
             self.num_masked_weights if self.weight.requires_grad else 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        masked = self.weight * Tensor._wrap(self.weight_mask())
+        masked = self.weight * Tensor.wrap(self.weight_mask())
         return F.conv2d(x, masked, self.bias)
 
     def extra_repr(self) -> str:
@@ -180,7 +180,7 @@ class EuclideanRBF(Module):
 
     def __init__(self, in_features: int, out_features: int, centers: Any):
         super().__init__()
-        _positive("EuclideanRBF", in_features=in_features, out_features=out_features)
+        check_positive("EuclideanRBF", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
         arr = np.asarray(centers.data if isinstance(centers, Tensor) else centers)
         if arr.shape != (self.out_features, self.in_features):

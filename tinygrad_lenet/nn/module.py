@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from ..autograd import _grad_state
+from ..autograd import enter_module, exit_module
 from ..tensor import Tensor, check_dtype
 from .parameter import Parameter
 
@@ -297,12 +297,11 @@ class Module:
             if name is None or self._names_version != _structure_version:
                 self._assign_names()
             return self.forward(*args, **kwargs)
-        stack = _grad_state.modules  # what autograd.module_scope(name) does, without its overhead
-        stack.append(name)
+        enter_module(name)
         try:
             return self.forward(*args, **kwargs)
         finally:
-            stack.pop()
+            exit_module()
 
     def _assign_names(self) -> None:
         """Make this module a root: name descendants and parameters by their paths."""
