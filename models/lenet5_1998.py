@@ -31,13 +31,21 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_lenet import nn
-from tinygrad_lenet.data import NORMALIZATION
+from tinygrad_lenet.data import get_dataset_spec
 from tinygrad_lenet.nn import init
-from tinygrad_lenet.nn.lenet_layers import (EuclideanRBF, MaskedConv2d, ScaledTanh, ScaleShiftPad2d, Subsampling2d,
-                                            count_trainable_parameters)
 from tinygrad_lenet.tensor import Tensor
 
+from .layers_1998 import (
+    EuclideanRBF,
+    MaskedConv2d,
+    ScaledTanh,
+    ScaleShiftPad2d,
+    Subsampling2d,
+    count_trainable_parameters,
+)
 from .registry import register_model
+
+MNIST = get_dataset_spec("mnist")  # the paper's data: default input statistics
 
 # Table I: rows are S2 maps, columns C3 maps; X = the C3 map sees that S2 map.
 TABLE_I = """
@@ -101,7 +109,7 @@ class LeNet5_1998(nn.Module):
     """The 1998 LeNet-5. Input (N, 1, 28, 28) normalized images, output logits
     (N, 10) = -RBF penalties; `rbf_outputs(x)` gives the penalties."""
 
-    def __init__(self, input_mean: float = NORMALIZATION["mnist"][0], input_std: float = NORMALIZATION["mnist"][1]):
+    def __init__(self, input_mean: float = MNIST.mean, input_std: float = MNIST.std):
         super().__init__()
         # normalized x -> pixel p = x * std + mean -> paper value bg + (fg - bg) * p, padded with bg
         span = PAPER_FOREGROUND - PAPER_BACKGROUND
@@ -170,8 +178,8 @@ def map_loss(penalties: Tensor, targets: object, j: float = 1.0) -> Tensor:
 
 
 @register_model("lenet5_1998")
-def lenet5_1998(num_classes: int = 10, input_mean: float = NORMALIZATION["mnist"][0],
-                input_std: float = NORMALIZATION["mnist"][1]) -> LeNet5_1998:
+def lenet5_1998(num_classes: int = 10, input_mean: float = MNIST.mean,
+                input_std: float = MNIST.std) -> LeNet5_1998:
     if num_classes != 10:
         raise ValueError(f"lenet5_1998: the RBF output codes are 10 digit glyphs; num_classes must be 10, "
                          f"got {num_classes}")

@@ -17,14 +17,9 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from tinygrad_lenet.app import DigitPredictor, make_server
-
-
-def port_number(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be in 0..65535 (0: any free port), got {value}")
-    return value
+from models import CheckpointError
+from tinygrad_lenet.cli import port_number
+from viz.app import DigitPredictor, make_server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                      "`python scripts/train.py` (it writes runs/lenet5/checkpoint.npz)")
     try:
         predictor = DigitPredictor.from_checkpoint(args.checkpoint)
-    except (OSError, ValueError, KeyError) as e:
-        parser.error(f"--checkpoint: cannot load {args.checkpoint}: {e}")
+    except CheckpointError as e:
+        parser.error(f"--checkpoint: {e}")
     try:
         server = make_server(predictor, args.host, args.port, quiet=args.quiet)
     except OSError as e:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Evaluate a checkpoint written by scripts/train.py on the test set.
+"""Evaluate a checkpoint written by scripts/train.py on its data set's test split
+(the model, its data set and normalization come from the checkpoint).
 
     python scripts/evaluate.py --checkpoint runs/lenet5/checkpoint.npz
 
@@ -16,20 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models import get_model_for_data
+from models import CheckpointError, load_trained_model
 from tinygrad_lenet.atomic import atomic_write_text
-from tinygrad_lenet.checkpoint import load_checkpoint
-from tinygrad_lenet.data import get_dataset_spec, load_mnist, normalize_images
-from tinygrad_lenet.inference import normalization
-from tinygrad_lenet.nn import StateDictError
+from tinygrad_lenet.cli import positive_int
+from tinygrad_lenet.data import load_split, normalize_images
 from tinygrad_lenet.training import confusion_matrix, evaluate
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,35 +45,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.checkpoint.is_file():
         parser.error(f"--checkpoint: no such file: {args.checkpoint}")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data-dir: no such directory: {args.data_dir}")
     try:
-        ckpt = load_checkpoint(args.checkpoint)
-        config = ckpt["extra"].get("config") or {}
-        model = get_model_for_data(config.get("model", "lenet5"), normalization(config))
-        model.load_state_dict(ckpt["model_state"])
-    except (OSError, ValueError, StateDictError) as e:
-        parser.error(f"--checkpoint: cannot load {args.checkpoint}: {e}")
-    dataset = config.get("dataset", "mnist")
+        trained = load_trained_model(args.checkpoint)
+    except CheckpointError as e:
+        parser.error(f"--checkpoint: {e}")
+    dataset = trained.config.dataset
 
     try:
-        images, labels = load_mnist("test", root=args.data_dir, dataset=dataset)
+        images, labels = load_split(dataset, "test", root=args.data_dir)
     except (OSError, ValueError) as e:
         parser.error(f"cannot load {dataset} test: {e}")
     if args.test_subset:
         images, labels = images[:args.test_subset], labels[:args.test_subset]
-    loss, accuracy, preds = evaluate(model, normalize_images(images, normalize=normalization(config)), labels)
-    counts = confusion_matrix(labels, preds, num_classes=get_dataset_spec(dataset).num_classes)
+    loss, accuracy, preds = evaluate(trained.model, normalize_images(images, normalize=trained.mean_std), labels)
+    classes = trained.classes or tuple(str(k) for k in range(int(max(labels.max(), preds.max())) + 1))
+    counts = confusion_matrix(labels, preds, num_classes=len(classes))
     per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
 
-    print(f"checkpoint: {args.checkpoint} ({config.get('model', 'lenet5')}, {dataset}, "
-          f"epoch {ckpt['extra'].get('epoch', '?')})")
+    print(f"checkpoint: {args.checkpoint} ({trained.config.model}, {dataset}, "
+          f"epoch {trained.checkpoint['extra'].get('epoch', '?')})")
     print(f"test images: {len(labels)}  loss: {loss:.4f}")
     print(f"accuracy: {accuracy:.4f}")
-    print("per-class accuracy: " + "  ".join(f"{c}: {a:.4f}" for c, a in enumerate(per_class)))
+    print("per-class accuracy: " + "  ".join(f"{c}: {a:.4f}" for c, a in zip(classes, per_class)))
     print("confusion matrix:")
     print(format_confusion(counts))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        results = dict(accuracy=accuracy, loss=loss, per_class_accuracy=per_class.tolist(),
+        results = dict(accuracy=accuracy, loss=loss, classes=list(classes), per_class_accuracy=per_class.tolist(),
                        confusion_matrix=counts.tolist())
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0

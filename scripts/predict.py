@@ -5,8 +5,8 @@
     python scripts/predict.py --image my_digit.png scan.pgm  # any size, either polarity
     python scripts/predict.py --image my_digit.png --json --show
 
-Pictures (PNG or PGM/PPM; grayscale, RGB or with transparency; dark-on-light or
-light-on-dark) are turned into MNIST-style 28x28 inputs first: the ink is cropped,
+Pictures (PNG, JPEG, BMP, GIF, TIFF, WebP, PGM/PPM, ...; grayscale, RGB or with
+transparency; dark-on-light or light-on-dark) are turned into MNIST-style 28x28 inputs first: the ink is cropped,
 scaled to fit 20x20 and centered by its center of mass. `--show` prints that input.
 Prints the predicted class and the probabilities of all classes.
 """
@@ -21,20 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lenet.data import get_dataset_spec, load_mnist
+from models import CheckpointError, load_trained_model
+from tinygrad_lenet.cli import non_negative_int
+from tinygrad_lenet.data import DATASETS, load_split
 from tinygrad_lenet.image import ImageError, read_digit
-from tinygrad_lenet.inference import load_model, normalization, probabilities
-from tinygrad_lenet.nn import StateDictError
+from tinygrad_lenet.inference import probabilities
 
 BAR_WIDTH = 40
 SHADES = " .:-=+*#%@"  # --show: ink from none to full
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--index", type=non_negative_int, nargs="+", metavar="I", help="data set image(s) by index")
-    what.add_argument("--image", type=Path, nargs="+", metavar="FILE", help="PNG or PGM/PPM picture(s)")
-    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default=None,
+    what.add_argument("--image", type=Path, nargs="+", metavar="FILE", help="picture file(s): PNG, JPEG, BMP, GIF, PGM/PPM, ...")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
                    help="data set for --index (default: the one the checkpoint was trained on)")
     p.add_argument("--split", choices=["test", "train"], default="test", help="split for --index")
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the IDX files")
@@ -81,16 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.checkpoint.is_file():
         parser.error(f"--checkpoint: no such file: {args.checkpoint} (train one with scripts/train.py)")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data-dir: no such directory: {args.data_dir}")
     try:
-        model, config = load_model(args.checkpoint)
-    except (OSError, ValueError, KeyError, StateDictError) as e:
-        parser.error(f"--checkpoint: cannot load {args.checkpoint}: {e}")
-    trained_on = config.get("dataset", "mnist")
+        trained = load_trained_model(args.checkpoint)
+    except CheckpointError as e:
+        parser.error(f"--checkpoint: {e}")
+    config = trained.config
+    trained_on = config.dataset
     dataset = args.dataset or trained_on
 
     if args.index is not None:
         try:
-            all_images, all_labels = load_mnist(args.split, root=args.data_dir, dataset=dataset)
+            all_images, all_labels = load_split(dataset, args.split, root=args.data_dir)
         except (OSError, ValueError) as e:
             parser.error(f"cannot load {dataset} {args.split}: {e}")
         bad = [i for i in args.index if i >= len(all_images)]
@@ -115,22 +112,22 @@ def main(argv: list[str] | None = None) -> int:
         labels = [None] * len(images)
         sources = [str(p) for p in args.image]
 
-    probs = probabilities(model, images, normalization(config))
+    probs = probabilities(trained.model, images, trained.mean_std)
+    classes = trained.classes or tuple(str(k) for k in range(probs.shape[1]))
     results = [dict(source=source, index=(args.index[n] if args.index is not None else None),
                     image=(str(args.image[n]) if args.image is not None else None), label=labels[n],
                     predicted=int(probs[n].argmax()), probabilities=[float(p) for p in probs[n]])
                for n, source in enumerate(sources)]
 
     if args.json:
-        out: dict[str, Any] = dict(checkpoint=str(args.checkpoint), model=config.get("model", "lenet5"),
-                                   dataset=trained_on, predictions=results)
+        out: dict[str, Any] = dict(checkpoint=str(args.checkpoint), model=config.model, dataset=trained_on,
+                                   classes=list(classes), predictions=results)
         if args.show:
             for result, image in zip(results, images):
                 result["input"] = image.tolist()
         print(json.dumps(out, indent=2))
         return 0
-    classes = get_dataset_spec(trained_on).classes
-    print(f"checkpoint: {args.checkpoint} ({config.get('model', 'lenet5')}, trained on {trained_on})")
+    print(f"checkpoint: {args.checkpoint} ({config.model}, trained on {trained_on})")
     for result, image in zip(results, images):
         print(format_result(result, classes))
         if args.show:

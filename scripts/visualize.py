@@ -3,6 +3,8 @@ random batch, one backward pass, then the recorded graph written as svg, png,
 pdf or DOT source.
 
     python scripts/visualize.py --model lenet5 --out lenet5.svg --level module --grads
+    python scripts/visualize.py --model my_net.py:MyNet --out my_net.svg
+    python scripts/visualize.py --checkpoint runs/my_net-MyNet/checkpoint.npz --out trained.svg
 
 Without graphviz's `dot` program the DOT source is written instead, with a hint
 on how to install graphviz (exit code 0: the graph itself was saved).
@@ -16,15 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
-from models import available_models, get_model
-from tinygrad_lenet import Tensor, functional as F, manual_seed
+from models import CheckpointError, ModelSpecError, build_model, load_trained_model
+from tinygrad_lenet import Tensor, manual_seed
+from tinygrad_lenet import functional as F
+from tinygrad_lenet.cli import existing_file, model_arg
 from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", choices=available_models(), default="lenet5")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", default="lenet5",
+                        help="a registered model, package.module:attr or path/to/file.py:attr")
+    source.add_argument("--checkpoint", type=existing_file, default=None,
+                        help="draw the model of this checkpoint (rebuilt from it alone)")
+    p.add_argument("--model-arg", action="append", type=model_arg, default=[], metavar="KEY=VALUE",
+                   help="argument for the model's constructor (repeatable)")
     p.add_argument("--out", default=None, help="output file (default: <model>_graph.svg)")
     p.add_argument("--format", choices=FORMATS, default=None, help="default: from --out's suffix")
     p.add_argument("--level", choices=("op", "module"), default="op",
@@ -41,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_nodes < 1:
         p.error(f"--max-nodes must be at least 1, got {args.max_nodes}")
     if args.out is None:
-        args.out = f"{args.model}_graph.{args.format or 'svg'}"
+        stem = Path(args.checkpoint).parent.name if args.checkpoint else args.model.replace(":", "-")
+        args.out = f"{Path(stem).stem if stem.endswith('.py') else Path(stem).name}_graph.{args.format or 'svg'}"
     try:
         args.format = infer_format(args.out, args.format)
     except ValueError as e:
@@ -55,7 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     manual_seed(args.seed)
-    model = get_model(args.model)
+    try:
+        if args.checkpoint is not None:
+            model = load_trained_model(args.checkpoint).model.train()
+        else:
+            model = build_model(args.model, dict(args.model_arg))
+    except (CheckpointError, ModelSpecError) as e:
+        print(f"visualize.py: error: {e}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     x = Tensor(rng.standard_normal((args.batch_size, 1, 28, 28), dtype=np.float32))
     logits = model(x)

@@ -19,8 +19,7 @@ import pytest
 from tinygrad_lenet import Tensor, manual_seed, nn, optim, random
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.atomic import atomic_write_text
-from tinygrad_lenet.checkpoint import (CheckpointError, load, load_checkpoint, save,
-                                       save_checkpoint)
+from tinygrad_lenet.checkpoint import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from tinygrad_lenet.optim.lr_scheduler import StepLR
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_lenet.data import (DATASETS, ENV_VAR, ChecksumError, DatasetNotFoundError, IDXError, cache_dir,
-                                 encode_idx, get_dataset_spec, load_mnist, locate_files, write_fake_dataset,
-                                 write_idx)
+from tinygrad_lenet.data import (
+    DATASETS,
+    ENV_VAR,
+    ChecksumError,
+    DatasetNotFoundError,
+    IDXError,
+    cache_dir,
+    encode_idx,
+    get_dataset_spec,
+    load_mnist,
+    locate_files,
+    write_fake_dataset,
+    write_idx,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,18 @@ from functools import partial
 import numpy as np
 import pytest
 
-from tinygrad_lenet.data import (DATASETS, ENV_VAR, DatasetNotFoundError, DownloadError, cache_dir, download_file,
-                                 encode_idx, load_mnist, read_idx, write_fake_dataset)
+from tinygrad_lenet.data import (
+    DATASETS,
+    ENV_VAR,
+    DatasetNotFoundError,
+    DownloadError,
+    cache_dir,
+    download_file,
+    encode_idx,
+    load_mnist,
+    read_idx,
+    write_fake_dataset,
+)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinygrad_lenet import manual_seed
-from tinygrad_lenet.data import NORMALIZATION, DataLoader, RandomAffine, fake_images_labels, normalize_images
+from tinygrad_lenet import Tensor, manual_seed
+from tinygrad_lenet.data import DataLoader, RandomAffine, fake_images_labels, get_dataset_spec, normalize_images
 
 
 def indexed_data(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -17,7 +17,7 @@ def indexed_data(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def epoch_indices(loader: DataLoader) -> np.ndarray:
     """The sample indices of the next epoch, read back from the batches themselves."""
-    return np.concatenate([np.rint(x[:, 0, 0, 0] * 255).astype(int) for x, _ in loader])
+    return np.concatenate([np.rint(x.numpy()[:, 0, 0, 0] * 255).astype(int) for x, _ in loader])
 
 
 def test_batches_shapes_dtypes_and_order():
@@ -27,7 +27,8 @@ def test_batches_shapes_dtypes_and_order():
     batches = list(loader)
     assert [len(y) for _, y in batches] == [4, 4, 2]
     for x, y in batches:
-        assert x.dtype == np.float32 and x.shape == (len(y), 1, 28, 28)
+        assert isinstance(x, Tensor) and isinstance(y, Tensor)  # as PyTorch's DataLoader serves them
+        assert x.dtype == np.float32 and x.shape == (len(y), 1, 28, 28) and not x.requires_grad
         assert y.dtype == np.int64
     x = np.concatenate([b[0] for b in batches])
     np.testing.assert_allclose(x, images[:, None] / 255.0, rtol=1e-6, atol=0)
@@ -49,7 +50,7 @@ def test_shuffle_keeps_images_and_labels_paired_and_covers_every_sample():
     for _ in range(2):
         seen = []
         for x, y in loader:
-            idx = np.rint(x[:, 0, 0, 0] * 255).astype(int)
+            idx = np.rint(x.numpy()[:, 0, 0, 0] * 255).astype(int)
             np.testing.assert_array_equal(y, idx % 10)
             seen.append(idx)
         order = np.concatenate(seen)
@@ -110,8 +111,8 @@ def test_normalization_with_the_datas_own_statistics_gives_zero_mean_unit_std():
     assert abs(float(x.mean())) < 1e-5 and abs(float(x.std()) - 1) < 1e-5
 
 
-@pytest.mark.parametrize("normalize, stats", [(True, NORMALIZATION["mnist"]),
-                                              ("fashion-mnist", NORMALIZATION["fashion-mnist"]),
+@pytest.mark.parametrize("normalize, stats", [(True, get_dataset_spec("mnist").mean_std),
+                                              ("fashion-mnist", get_dataset_spec("fashion-mnist").mean_std),
                                               ((0.5, 0.25), (0.5, 0.25))])
 def test_normalize_choices(normalize, stats):
     images, labels = fake_images_labels(10, seed=1)

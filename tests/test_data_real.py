@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require
-from tinygrad_lenet.data import DATASETS, ENV_VAR, NORMALIZATION, load_mnist, locate_files
+
+from tinygrad_lenet.data import DATASETS, ENV_VAR, get_dataset_spec, load_mnist, locate_files
 
 MNIST_DIR = os.environ.get(ENV_VAR)  # read before any test changes the environment
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -63,7 +63,7 @@ def test_mnist_first_labels_and_normalization_stats(mnist):
     images, labels = mnist["train"]
     assert labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     mean, std = unit_mean_std(images)
-    assert (mean, std) == pytest.approx(NORMALIZATION["mnist"], abs=1e-4)
+    assert (mean, std) == pytest.approx(get_dataset_spec("mnist").mean_std, abs=1e-4)
 
 
 def test_mnist_files_match_the_checksum_constants(mnist, offline):
@@ -90,7 +90,7 @@ def test_fashion_mnist_from_debian_package(offline, monkeypatch):
     train_images, train_labels = load_mnist("train", dataset="fashion-mnist", download=False)
     assert np.bincount(train_labels).tolist() == [6000] * 10
     mean, std = unit_mean_std(train_images)
-    assert (mean, std) == pytest.approx(NORMALIZATION["fashion-mnist"], abs=1e-4)
+    assert (mean, std) == pytest.approx(get_dataset_spec("fashion-mnist").mean_std, abs=1e-4)
 
 
 def test_fashion_mnist_is_found_past_an_mnist_directory(offline, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import http.client
 import importlib.util
+import io
 import json
 import os
 import re
@@ -27,16 +28,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import require_tool
-from models import available_models, get_model
+from PIL import Image
+
+from models import available_models, get_model, load_trained_model
 from tinygrad_lenet import Tensor, manual_seed, no_grad
-from tinygrad_lenet.app import FEATURE_LAYERS, MAX_BODY_BYTES, DigitPredictor, make_server
-from tinygrad_lenet.app.server import STATIC_FILES, read_static
 from tinygrad_lenet.checkpoint import save_checkpoint
 from tinygrad_lenet.data import load_mnist, normalize_images
-from tinygrad_lenet.image import ImageError, decode_png, to_mnist
-from tinygrad_lenet.inference import capture_outputs, load_model, probabilities
+from tinygrad_lenet.image import ImageError, to_mnist
+from tinygrad_lenet.inference import capture_outputs, probabilities
+from viz.app import FEATURE_LAYERS, MAX_BODY_BYTES, DigitPredictor, make_server
+from viz.app.server import STATIC_FILES, read_static
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "digit_app.py"
@@ -117,7 +119,7 @@ def server(checkpoint):
 
 def expected_answer(checkpoint: Path, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """(input, probabilities, [conv1+ReLU, conv2+ReLU maps]) from the model run directly."""
-    model, config = load_model(checkpoint)
+    model = load_trained_model(checkpoint).model
     image = to_mnist(pixels.astype(np.float32) / np.float32(255))
     probs = probabilities(model, image[None], MNIST_MEAN_STD)[0]
     x = Tensor(normalize_images(image[None], normalize=MNIST_MEAN_STD))
@@ -205,7 +207,7 @@ def test_feature_layers_of_every_model(tmp_path, model):
 
 
 def test_capture_outputs_records_and_restores(checkpoint):
-    model, _ = load_model(checkpoint)
+    model = load_trained_model(checkpoint).model
     x = Tensor(np.random.default_rng(0).standard_normal((2, 1, 28, 28), dtype=np.float32))
     with no_grad():
         with capture_outputs(model, ["features.2", "classifier"]) as outputs:
@@ -214,7 +216,7 @@ def test_capture_outputs_records_and_restores(checkpoint):
         np.testing.assert_array_equal(outputs["features.2"], model.features[:3](x).data)
         assert outputs["features.2"].shape == (2, 6, 14, 14)
         with pytest.raises(ZeroDivisionError), capture_outputs(model, ["features.0"]):
-            1 / 0
+            _ = 1 / 0
         with pytest.raises(RuntimeError, match="'features.0' is already being captured"):
             with capture_outputs(model, ["features.0"]), capture_outputs(model, ["features.0"]):
                 pass
@@ -514,7 +516,7 @@ def test_page_draws_predicts_and_looks_inside(server, browser, tmp_path):
 
     png = base64.b64decode(browser.call("GET", "/screenshot"))
     (tmp_path / "digit_app.png").write_bytes(png)
-    shot = decode_png(png).pixels
+    shot = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     assert shot.shape[1] == WINDOW[0]  # the page at the window's width (the height excludes window borders)
     assert shot.std() > 10  # not a blank page
 

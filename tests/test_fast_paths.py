@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import strategies as S
 from hypothesis import given
 from hypothesis import strategies as st
 
-import strategies as S
 from tinygrad_lenet import Tensor
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.ops.conv import matmul_deep, matmul_wide

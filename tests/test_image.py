@@ -1,334 +1,155 @@
-"""Image files (PNG, PGM/PPM) and MNIST-style preprocessing.
-
-PNG decoding is checked three ways: round trips through our writer (every color type
-and bit depth), PNG bytes built here from zlib with an independent, vectorized
-implementation of the five row filters, and files written by libpng (ImageMagick,
-with its adaptive filter choice and ancillary chunks), embedded below.
-"""
+"""Reading pictures (Pillow: every common format, decompression bombs refused) and
+the MNIST-style preprocessing of a picture of a digit (numpy)."""
 
 from __future__ import annotations
 
-import base64
 import struct
+import tracemalloc
 import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+from PIL import Image
 
-from tinygrad_lenet.image import (Image, ImageError, decode_image, decode_pgm, decode_png, encode_pgm, encode_png,
-                                  ink_map, read_digit, read_image, resize, to_grayscale, to_mnist, write_image,
-                                  write_png)
-from tinygrad_lenet.image.mnist_style import ink_bounding_box
+from tinygrad_lenet.image import (
+    MAX_PIXELS,
+    ImageError,
+    ink_bounding_box,
+    ink_map,
+    read_digit,
+    read_image,
+    resize,
+    to_grayscale,
+    to_mnist,
+)
 from tinygrad_lenet.image.resize import resample_matrix
 
 
-# ---------------------------------------------------------------- PNG building blocks, written independently
+def save(path, pixels: np.ndarray, **options) -> None:
+    """Write uint8 (H, W) or (H, W, C) pixels with Pillow (format from the suffix)."""
+    Image.fromarray(pixels).save(path, **options)
 
 
-def png_chunk(name: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + name + body + struct.pack(">I", zlib.crc32(name + body))
+# ---------------------------------------------------------------- reading pictures
+
+def gradient_rgb() -> np.ndarray:
+    y, x = np.mgrid[0:24, 0:32]
+    return np.stack([x * 8, y * 10, (x + y) * 4], axis=-1).astype(np.uint8)
 
 
-def filter_rows(rows: np.ndarray, bpp: int, kinds: list[int]) -> np.ndarray:
-    """Apply PNG filter `kinds[y]` to each row of raw bytes (the encoder's direction, which
-    sees every original byte and so needs no loop over pixels)."""
-    height, n = rows.shape
-    x = rows.astype(np.int64)
-    up = np.vstack([np.zeros((1, n), np.int64), x[:-1]])
-    left = np.hstack([np.zeros((height, bpp), np.int64), x[:, :-bpp]])
-    up_left = np.hstack([np.zeros((height, bpp), np.int64), up[:, :-bpp]])
-    p = left + up - up_left
-    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - up_left)
-    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, up_left))
-    predictions = [np.zeros_like(x), left, up, (left + up) // 2, paeth]
-    out = np.empty((height, n + 1), np.uint8)
-    for y, kind in enumerate(kinds):
-        out[y, 0] = kind
-        out[y, 1:] = (x[y] - predictions[kind][y]) % 256
-    return out
+LOSSLESS = [("png", {}), ("png", {"interlace": 1}), ("bmp", {}), ("ppm", {}), ("tiff", {}), ("webp", {"lossless": True})]
 
 
-def build_png(rows: np.ndarray, width: int, depth: int, color_type: int, kinds: list[int], bpp: int,
-              extra_chunks: list[tuple[bytes, bytes]] = (), interlace: int = 0, idat_parts: int = 1) -> bytes:
-    header = struct.pack(">IIBBBBB", width, rows.shape[0], depth, color_type, 0, 0, interlace)
-    data = zlib.compress(filter_rows(rows, bpp, kinds).tobytes())
-    cut = np.linspace(0, len(data), idat_parts + 1).astype(int)
-    idats = b"".join(png_chunk(b"IDAT", data[a:b]) for a, b in zip(cut[:-1], cut[1:]))
-    extras = b"".join(png_chunk(name, body) for name, body in extra_chunks)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + extras + idats + png_chunk(b"IEND", b"")
+@pytest.mark.parametrize("suffix, options", LOSSLESS)
+def test_lossless_formats_read_as_luma(tmp_path, suffix, options):
+    rgb = gradient_rgb()
+    path = tmp_path / f"picture.{suffix}"
+    save(path, rgb, **options)
+    expected = rgb.astype(np.float32) / 255 @ np.array([0.299, 0.587, 0.114], np.float32)
+    gray = read_image(path)
+    assert gray.dtype == np.float32 and gray.shape == (24, 32)
+    np.testing.assert_allclose(gray, expected, atol=1e-6)
 
 
-def pack_bits(samples: np.ndarray, depth: int) -> np.ndarray:
-    """(H, W) samples of `depth` < 8 bits -> (H, ceil(W * depth / 8)) bytes, first pixel in the high bits."""
-    height, width = samples.shape
-    per_byte = 8 // depth
-    padded = np.zeros((height, -(-width // per_byte) * per_byte), np.int64)
-    padded[:, :width] = samples
-    groups = padded.reshape(height, -1, per_byte)
-    shifts = depth * np.arange(per_byte - 1, -1, -1)
-    return (groups << shifts).sum(axis=2).astype(np.uint8)
+def png_file(gray: np.ndarray, interlace: bool = False) -> bytes:
+    """An 8-bit grayscale PNG written here (filter 0 on every row), Adam7-interlaced if asked."""
+    def chunk(name: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + name + body + struct.pack(">I", zlib.crc32(name + body))
+    height, width = gray.shape
+    passes = ([(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+              if interlace else [(0, 0, 1, 1)])
+    raw = b"".join(b"\0" + row.tobytes() for x0, y0, dx, dy in passes
+                   for row in gray[y0::dy, x0::dx] if row.size)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, int(interlace))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
 
 
-ALL_FILTERS = [0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 3, 1, 4, 2]  # every filter, after every other one
+def test_interlaced_png_is_read(tmp_path):
+    gray = (np.arange(21 * 30) % 251).astype(np.uint8).reshape(21, 30)
+    (tmp_path / "adam7.png").write_bytes(png_file(gray, interlace=True))
+    np.testing.assert_allclose(read_image(tmp_path / "adam7.png"), gray / np.float32(255), atol=1e-7)
 
 
-@pytest.mark.parametrize("levels", [256, 6])  # few levels: many ties between the Paeth predictors
-def test_hand_built_rgb8_with_every_filter(levels):
-    rng = np.random.default_rng(levels)
-    pixels = rng.integers(0, levels, (len(ALL_FILTERS), 31, 3), dtype=np.uint8)
-    data = build_png(pixels.reshape(len(ALL_FILTERS), -1), 31, 8, 2, ALL_FILTERS, bpp=3, idat_parts=3)
-    image = decode_png(data)
-    assert image.mode == "RGB" and image.max_value == 255
-    np.testing.assert_array_equal(image.pixels, pixels)
+def test_jpeg_and_gif_first_frame(tmp_path):
+    rgb = gradient_rgb()
+    save(tmp_path / "photo.jpg", rgb, quality=95)
+    assert np.abs(read_image(tmp_path / "photo.jpg") - to_grayscale(rgb / np.float32(255))).max() < 0.05
+    frames = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (10, 200)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    np.testing.assert_allclose(read_image(tmp_path / "anim.gif"), 10 / 255, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", range(5))
-def test_hand_built_gray_alpha_16bit_single_filter(kind):
-    rng = np.random.default_rng(kind)
-    pixels = rng.integers(0, 65536, (6, 5, 2), dtype=np.uint16)
-    rows = pixels.astype(">u2").view(np.uint8).reshape(6, -1)
-    image = decode_png(build_png(rows, 5, 16, 4, [kind] * 6, bpp=4))
-    assert image.mode == "LA" and image.max_value == 65535 and image.pixels.dtype == np.uint16
-    np.testing.assert_array_equal(image.pixels, pixels)
+def test_pgm_8_and_16_bit(tmp_path):
+    gray8 = np.array([[0, 128, 255]], np.uint8)
+    save(tmp_path / "g8.pgm", gray8)
+    np.testing.assert_allclose(read_image(tmp_path / "g8.pgm"), gray8 / np.float32(255), atol=1e-7)
+    gray16 = np.array([[0, 1000, 65535]], np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    np.testing.assert_allclose(read_image(tmp_path / "g16.png"), gray16 / 65535, atol=1e-6)
 
 
-@pytest.mark.parametrize("depth", [1, 2, 4])
-def test_hand_built_low_bit_depth_gray_with_every_filter(depth):
-    rng = np.random.default_rng(depth)
-    samples = rng.integers(0, 1 << depth, (len(ALL_FILTERS), 11))  # 11 pixels: the last byte is padded
-    image = decode_png(build_png(pack_bits(samples, depth), 11, depth, 0, ALL_FILTERS, bpp=1))
-    assert image.mode == "L" and image.max_value == (1 << depth) - 1
-    np.testing.assert_array_equal(image.pixels[:, :, 0], samples)
+def test_palette_with_transparency_is_composited(tmp_path):
+    """A palette PNG whose background index is transparent: strokes stay visible."""
+    image = Image.new("P", (10, 10), 0)
+    image.putpalette([0, 0, 0, 0, 0, 0] + [0] * 762)
+    image.putpixel((5, 5), 1)  # black stroke; index 0 is black too, but transparent
+    image.info["transparency"] = 0
+    image.save(tmp_path / "palette.png", transparency=0)
+    gray = read_image(tmp_path / "palette.png")
+    assert gray[5, 5] == 0 and gray[0, 0] == 1  # transparent background laid over white
 
 
-def test_hand_built_palette_with_transparency():
-    palette = np.array([[255, 255, 255], [0, 0, 0], [200, 10, 30], [5, 250, 90], [1, 2, 3]], np.uint8)
-    alpha = np.array([0, 255, 128], np.uint8)  # entries past tRNS are opaque
-    index = np.array([[0, 1, 2, 3, 4, 0, 1], [4, 3, 2, 1, 0, 4, 3], [1, 1, 1, 0, 0, 2, 2]])
-    chunks = [(b"PLTE", palette.tobytes()), (b"tRNS", alpha.tobytes()), (b"tEXt", b"Comment\x00ignored")]
-    image = decode_png(build_png(pack_bits(index, 4), 7, 4, 3, [0, 4, 3], bpp=1, extra_chunks=chunks))
-    expected_alpha = np.array([0, 255, 128, 255, 255])[index]
-    assert image.mode == "RGBA"
-    np.testing.assert_array_equal(image.pixels[:, :, :3], palette[index])
-    np.testing.assert_array_equal(image.pixels[:, :, 3], expected_alpha)
-
-    no_alpha = decode_png(build_png(index.astype(np.uint8), 7, 8, 3, [1, 2, 1], bpp=1, extra_chunks=chunks[:1]))
-    assert no_alpha.mode == "RGB"
-    np.testing.assert_array_equal(no_alpha.pixels, palette[index])
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height 8-bit gray pixels, with one compressed
+    row of zeros (the whole picture would be width * height bytes)."""
+    def chunk(name: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + name + body + struct.pack(">I", zlib.crc32(name + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1)))
+            + chunk(b"IEND", b""))
 
 
-def test_hand_built_color_key_transparency():
-    gray = np.array([[7, 9, 7], [9, 9, 7]], np.uint8)
-    image = decode_png(build_png(gray, 3, 8, 0, [0, 0], bpp=1, extra_chunks=[(b"tRNS", struct.pack(">H", 7))]))
-    assert image.mode == "LA"
-    np.testing.assert_array_equal(image.pixels[:, :, 1], np.where(gray == 7, 0, 255))
-
-    rgb = np.array([[[1, 2, 3], [1, 2, 4]]], np.uint16) * 1000
-    rows = rgb.astype(">u2").view(np.uint8).reshape(1, -1)
-    key = [(b"tRNS", struct.pack(">3H", 1000, 2000, 3000))]
-    image = decode_png(build_png(rows, 2, 16, 2, [1], bpp=6, extra_chunks=key))
-    assert image.mode == "RGBA"
-    np.testing.assert_array_equal(image.pixels[0, :, 3], [0, 65535])
-
-
-# Written by ImageMagick 6 (libpng, adaptive filters); contents given by formulas below.
-LIBPNG_GRAY_16x10 = (  # rows filtered None, Up and Paeth
-    "iVBORw0KGgoAAAANSUhEUgAAABAAAAAKCAAAAACY1YFAAAAABGdBTUEAALGPC/xhBQAAAAJiS0dEAP+Hj8y/AAAATUlEQVQI12NgYBXR"
-    "Dajd8tVh6pfYC75XUpmY0QATJxpg4WflRwFMomiARZqVX1IaCTApogEWdVZ+SWV1c3UYYNJFAyzGrPySxrrGcAAAc0UVpyviGqsAAAAA"
-    "SUVORK5CYII=")
-LIBPNG_RGB_16x10 = (  # rows filtered Sub and Paeth
-    "iVBORw0KGgoAAAANSUhEUgAAABAAAAAKCAIAAAAy3EnLAAAABGdBTUEAALGPC/xhBQAAACBjSFJNAAB6JgAAgIQAAPoAAACA6AAAdTAA"
-    "AOpgAAA6mAAAF3CculE8AAAABmJLR0QA/wD/AP+gvaeTAAABM0lEQVQY02XGMW6kQBBA0er5QAEFBZgpWyv3Jm61ZBFYmoyMzNmewNlm"
-    "vv8FHGy40gteEpGapCK1lapSB6kmdZa6SN2k7lJD6ovUX1Jfpf6WxpAp6Yw6uqAruqFP6I7e0UCf0RfU0Amd0cYQT7rhd3zEZ3zFO3zA"
-    "J/yGt3iPG+74hjeGrEl7XIgnYiRuxAcxEQ3xTDjREUZ8ED3RGNImnfCdmMlKdnJPXsgDGfJI3sjGV0ueyI0h96QrPhE9eaPMlIHSUpwy"
-    "8tlRbhSj3CkrpTFkSKp4S0B2yhvHyNFz7hwbx8Ixc7xxDBzKd2OIJTXcCCMbxTiMx3++/qUxZE664Buxk3vKyDnxcE44W07lz8BpnDPn"
-    "wtkYckva4SPh5FfKwDHz2Dh7ronPleudy7hu/O24fgBy5hw5D7mzwQAAAABJRU5ErkJggg==")
+@pytest.mark.parametrize("side", [4097, 9000, 16384, 60000])
+def test_decompression_bomb_is_refused_from_its_header(tmp_path, side):
+    """Refused before any pixel is decoded: a 16384x16384 picture would take 268 MB as
+    bytes and over 1 GB as floats; the refusal allocates neither."""
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_png(side, side))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError, match=rf"bomb.png: picture of ({side}x{side} = )?{side * side:,} pixels is "
+                                             rf"larger than the limit of 16,777,216 pixels"):
+            read_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000, f"refusing a {side}x{side} header took {peak:,} bytes"
+    assert MAX_PIXELS == 4096 * 4096
 
 
-def test_files_written_by_libpng():
-    y, x = np.mgrid[0:10, 0:16]
-    gray = decode_png(base64.b64decode(LIBPNG_GRAY_16x10), "libpng-gray.png")
-    assert gray.mode == "L"
-    np.testing.assert_array_equal(gray.pixels[:, :, 0], (x * x * 5 + y * y * 3) % 256)
-    rgb = decode_png(base64.b64decode(LIBPNG_RGB_16x10), "libpng-rgb.png")
-    expected = np.stack([(x * 37 + y * 11 + (y * y * x) % 13) % 256, (x * x + 3 * y) % 256, (x * y * 7) % 256], -1)
-    assert rgb.mode == "RGB"
-    np.testing.assert_array_equal(rgb.pixels, expected)
-
-
-# ---------------------------------------------------------------- PNG writer round trips
-
-ROUND_TRIPS = [  # (channels, dtype, bit_depth)
-    (1, np.uint8, 1), (1, np.uint8, 2), (1, np.uint8, 4), (1, np.uint8, 8), (1, np.uint16, 16),
-    (2, np.uint8, 8), (2, np.uint16, 16), (3, np.uint8, 8), (3, np.uint16, 16), (4, np.uint8, 8), (4, np.uint16, 16),
-]
-
-
-@pytest.mark.parametrize("channels, dtype, depth", ROUND_TRIPS)
-def test_png_round_trip(tmp_path, channels, dtype, depth):
-    rng = np.random.default_rng(depth * 10 + channels)
-    pixels = rng.integers(0, 1 << depth, (5, 9, channels)).astype(dtype)
-    path = tmp_path / "x.png"
-    write_png(path, pixels if channels > 1 else pixels[:, :, 0], bit_depth=depth if depth < 8 else None)
-    assert path.read_bytes()[24] == depth  # IHDR bit depth
-    image = read_image(path)
-    assert image.max_value == (1 << depth) - 1 and image.pixels.dtype == dtype
-    np.testing.assert_array_equal(image.pixels, pixels)
-
-
-def test_png_writes_bool_as_one_bit():
-    mask = np.array([[True, False, True], [False, False, True]])
-    data = encode_png(mask)
-    assert data[24] == 1
-    np.testing.assert_array_equal(decode_png(data).pixels[:, :, 0], mask)
-
-
-@given(hnp.arrays(st.sampled_from([np.uint8, np.uint16]),
-                  st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 4))))
-def test_png_round_trip_any_shape(pixels):
-    np.testing.assert_array_equal(decode_png(encode_png(pixels)).pixels, pixels)
-
-
-def test_png_writer_rejects_what_it_cannot_store():
-    with pytest.raises(ValueError, match="encode_png: pixels must be uint8, uint16 or bool, got float32"):
-        encode_png(np.zeros((2, 2), np.float32))
-    with pytest.raises(ValueError, match=r"shape \(H, W\) or \(H, W, C\).*\(2, 2, 5\)"):
-        encode_png(np.zeros((2, 2, 5), np.uint8))
-    with pytest.raises(ValueError, match="value 4 does not fit in 2 bits"):
-        encode_png(np.full((2, 2), 4, np.uint8), bit_depth=2)
-    with pytest.raises(ValueError, match="bit_depth 8 does not match uint16"):
-        encode_png(np.zeros((2, 2), np.uint16), bit_depth=8)
-    with pytest.raises(ValueError, match="only for grayscale"):
-        encode_png(np.zeros((2, 2, 3), np.uint8), bit_depth=4)
-
-
-# ---------------------------------------------------------------- PNG errors name the file and the problem
-
-def good_png() -> bytes:
-    return encode_png(np.arange(12, dtype=np.uint8).reshape(3, 4))
-
-
-def with_chunk_body(data: bytes, offset: int, new_body: bytes) -> bytes:
-    """`data` with the chunk at `offset` given `new_body` and a correct CRC."""
-    length, name = struct.unpack(">I4s", data[offset:offset + 8])
-    return data[:offset] + png_chunk(name, new_body) + data[offset + 12 + length:]
-
-
-def corrupt(kind: str) -> bytes:
-    data = good_png()
-    idat = data.index(b"IDAT") - 4
-    if kind == "signature":
-        return data[:4] + b"\r\r\x1a\n" + data[8:]  # what a text-mode transfer does
-    if kind == "crc":
-        body = bytearray(data)
-        body[idat + 9] ^= 0x40  # a bit flip in the compressed data, CRC left as it was
-        return bytes(body)
-    if kind == "truncated":
-        return data[:idat + 10]
-    if kind == "short-data":
-        return with_chunk_body(data, idat, zlib.compress(b"\x00" * 7))
-    if kind == "bad-zlib":
-        return with_chunk_body(data, idat, b"not zlib at all")
-    if kind == "filter":
-        return with_chunk_body(data, idat, zlib.compress(b"\x07" + b"\x00" * 14))
-    if kind == "critical":
-        return data[:idat] + png_chunk(b"ABCD", b"?") + data[idat:]
-    if kind == "interlaced":
-        return with_chunk_body(data, 8, data[16:28] + b"\x01")
-    if kind == "depth":
-        return with_chunk_body(data, 8, data[16:24] + b"\x03" + data[25:29])
-    raise AssertionError(kind)
-
-
-@pytest.mark.parametrize("kind, message", [
-    ("signature", "not a PNG file"),
-    ("crc", r"CRC mismatch in PNG chunk 'IDAT'.*stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}"),
-    ("truncated", "PNG is truncated"),
-    ("short-data", r"image data is truncated \(7 of 15 bytes\)"),
-    ("bad-zlib", "corrupt PNG image data"),
-    ("filter", "invalid PNG filter type 7 on row 0"),
-    ("critical", "unsupported critical PNG chunk 'ABCD'"),
-    ("interlaced", "Adam7-interlaced PNG is not supported"),
-    ("depth", r"invalid PNG bit depth 3 for color type 0"),
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a picture Pillow can read"),
+    (b"GIF89a garbage", "not a picture Pillow can read|corrupt|cannot read"),
+    (b"hello, world", "not a picture Pillow can read"),
 ])
-def test_png_errors_name_the_file(tmp_path, kind, message):
-    assert decode_png(good_png()).width == 4  # the unmodified file is fine
-    path = tmp_path / f"{kind}.png"
-    path.write_bytes(corrupt(kind))
-    with pytest.raises(ImageError, match=message) as info:
+def test_unreadable_files_name_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=f"bad.png: ({message})"):
         read_image(path)
-    assert str(info.value).startswith(str(path))
 
 
-def test_palette_index_out_of_range():
-    data = build_png(np.array([[0, 3]], np.uint8), 2, 8, 3, [0], bpp=1,
-                     extra_chunks=[(b"PLTE", bytes(6))])
-    with pytest.raises(ImageError, match=r"palette index 3 is out of range \(palette has 2 entries\)"):
-        decode_png(data, "p.png")
+def test_truncated_png_is_an_image_error(tmp_path):
+    save(tmp_path / "whole.png", gradient_rgb())
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    with pytest.raises(ImageError, match="cut.png"):
+        read_image(tmp_path / "cut.png")
 
 
-# ---------------------------------------------------------------- PGM / PPM
-
-def test_plain_pgm_with_comments():
-    text = b"P2\n# made by hand\n4 # width\n2\n# maxval next\n1000\n0 1 2 3\n 999 1000\n500 7\n"
-    image = decode_pgm(text)
-    assert image.mode == "L" and image.max_value == 1000 and image.pixels.dtype == np.uint16
-    np.testing.assert_array_equal(image.pixels[:, :, 0], [[0, 1, 2, 3], [999, 1000, 500, 7]])
-
-
-def test_raw_pgm_8_and_16_bit():
-    image = decode_pgm(b"P5 3 1 255\n" + bytes([0, 128, 255]))
-    np.testing.assert_array_equal(image.pixels[0, :, 0], [0, 128, 255])
-    image = decode_pgm(b"P5\n#c\n2 1\n65535\n" + struct.pack(">2H", 258, 65535))
-    assert image.max_value == 65535
-    np.testing.assert_array_equal(image.pixels[0, :, 0], [258, 65535])
-
-
-@pytest.mark.parametrize("plain", [False, True])
-@pytest.mark.parametrize("channels, dtype, maxval", [(1, np.uint8, None), (1, np.uint16, None), (1, np.uint16, 999),
-                                                    (3, np.uint8, None), (3, np.uint8, 100)])
-def test_pgm_ppm_round_trip(tmp_path, plain, channels, dtype, maxval):
-    rng = np.random.default_rng(channels)
-    top = maxval if maxval is not None else np.iinfo(dtype).max
-    pixels = rng.integers(0, top + 1, (4, 6, channels)).astype(dtype)
-    data = encode_pgm(pixels, maxval=maxval, plain=plain)
-    assert data[:2] == {(1, True): b"P2", (1, False): b"P5", (3, True): b"P3", (3, False): b"P6"}[channels, plain]
-    image = decode_image(data)
-    assert image.max_value == top
-    np.testing.assert_array_equal(image.pixels, pixels)
-    path = tmp_path / ("x.pgm" if channels == 1 else "x.ppm")
-    write_image(path, pixels)
-    np.testing.assert_array_equal(read_image(path).pixels, pixels)
-
-
-@pytest.mark.parametrize("data, message", [
-    (b"P5 3 2 255\n" + bytes(5), r"pixel data is truncated \(5 of 6 bytes\)"),
-    (b"P2 2 1 10 3 11", "sample 11 exceeds maxval 10"),
-    (b"P5 1 1 10\n" + bytes([11]), "sample 11 exceeds maxval 10"),
-    (b"P2 2 1 10 3", r"\(1 of 2 samples\)"),
-    (b"P2 2 1 10 3 x", "non-numeric sample b'x'"),
-    (b"P2 2 # no height", r"header is truncated \(no height\)"),
-    (b"P5 2 1 70000\n", "maxval 70000 is not in 1..65535"),
-    (b"P5 0 1 255\n", "invalid PGM size 0x1"),
-    (b"P4 1 1\n\x00", "PBM .* not supported"),
-    (b"GIF89a", "unknown image format"),
-])
-def test_bad_pgm_and_unknown_formats(tmp_path, data, message):
-    path = tmp_path / "bad.pgm"
-    path.write_bytes(data)
-    with pytest.raises(ImageError, match=message) as info:
-        read_image(path)
-    assert str(info.value).startswith(str(path))
-
-
-def test_missing_file_and_unknown_extension(tmp_path):
-    with pytest.raises(ImageError, match="nope.png: cannot read image"):
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="nope.png: no such file"):
         read_image(tmp_path / "nope.png")
-    with pytest.raises(ValueError, match="unknown extension '.jpg'"):
-        write_image(tmp_path / "x.jpg", np.zeros((2, 2), np.uint8))
 
 
 # ---------------------------------------------------------------- resizing
@@ -375,8 +196,8 @@ def draw_seven(height: int, width: int, top: int, left: int, size: int) -> np.nd
 
 def test_dark_on_light_and_light_on_dark_give_the_same_digit(tmp_path):
     ink = draw_seven(90, 70, 10, 15, 60)
-    write_image(tmp_path / "light.png", np.rint(ink * 255).astype(np.uint8))
-    write_image(tmp_path / "dark.pgm", np.rint((1 - ink) * 255).astype(np.uint8))
+    save(tmp_path / "light.png", np.rint(ink * 255).astype(np.uint8))
+    save(tmp_path / "dark.pgm", np.rint((1 - ink) * 255).astype(np.uint8))
     light, dark = read_digit(tmp_path / "light.png"), read_digit(tmp_path / "dark.pgm")
     assert light.shape == (28, 28) and light.dtype == np.uint8
     assert light.max() == 255 and light[0].max() == 0  # white ink on black, like MNIST
@@ -442,7 +263,7 @@ def test_ink_map_rejects_bad_input():
 
 def test_grayscale_uses_luma():
     pixels = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
-    np.testing.assert_allclose(to_grayscale(Image(pixels, 255)), [[0.299, 0.587, 0.114]], rtol=1e-6)
+    np.testing.assert_allclose(to_grayscale(pixels.astype(np.float32) / 255), [[0.299, 0.587, 0.114]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("stroke", [0, 255])
@@ -456,14 +277,14 @@ def test_strokes_on_a_transparent_canvas(stroke, hidden_rgb):
     rgba[:, :, :3] = np.where(ink[:, :, None] > 0, stroke, hidden_rgb)
     rgba[:, :, 3] = alpha
     expected = to_mnist(ink)
-    np.testing.assert_array_equal(to_mnist(to_grayscale(Image(rgba, 255))), expected)
+    np.testing.assert_array_equal(to_mnist(to_grayscale(rgba.astype(np.float32) / 255)), expected)
     la = np.stack([rgba[:, :, 0], alpha], axis=-1)
-    np.testing.assert_array_equal(to_mnist(to_grayscale(Image(la, 255))), expected)
+    np.testing.assert_array_equal(to_mnist(to_grayscale(la.astype(np.float32) / 255)), expected)
 
 
 def test_fully_transparent_image_has_no_ink():
     with pytest.raises(ImageError, match="no ink found"):
-        to_mnist(to_grayscale(Image(np.zeros((5, 5, 4), np.uint8), 255)))
+        to_mnist(to_grayscale(np.zeros((5, 5, 4), np.float32)))
 
 
 @pytest.fixture(scope="module")
@@ -478,7 +299,7 @@ def test_real_mnist_digits_survive_a_file_round_trip(mnist_test_images, tmp_path
     (20x20 box, center of mass at (14, 14))."""
     for i, digit in enumerate(mnist_test_images):
         path = tmp_path / (f"{i}.png" if i % 2 else f"{i}.pgm")
-        write_image(path, digit if i % 3 else 255 - digit)
+        save(path, digit if i % 3 else 255 - digit)
         out = read_digit(path)
         diff = np.abs(out.astype(np.int16) - digit.astype(np.int16)).max()
         assert diff <= 1, f"test image {i}: max difference {diff}"

@@ -10,15 +10,20 @@ import numpy as np
 import pytest
 
 from models import get_model, get_model_for_data, map_loss
+from models.layers_1998 import (
+    EuclideanRBF,
+    MaskedConv2d,
+    ScaledTanh,
+    ScaleShiftPad2d,
+    Subsampling2d,
+    count_trainable_parameters,
+)
 from models.lenet5_1998 import PAPER_PARAMETER_COUNTS, LeNet5_1998, c3_connection_table, digit_codes
 from tinygrad_lenet import Tensor, gradcheck, manual_seed, nn, optim
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint
-from tinygrad_lenet.data import NORMALIZATION, DataLoader, load_mnist, normalize_images
-from tinygrad_lenet.nn import (EuclideanRBF, MaskedConv2d, ScaledTanh, ScaleShiftPad2d, Subsampling2d,
-                               count_trainable_parameters)
+from tinygrad_lenet.data import DataLoader, get_dataset_spec, load_mnist, normalize_images
 from tinygrad_lenet.training import evaluate, train_one_epoch
-
 
 
 def images(n: int, seed: int = 0) -> Tensor:
@@ -197,14 +202,14 @@ def test_model_built_for_a_data_set_maps_its_pixels_to_the_papers_range(dataset)
     pixels = np.zeros((1, 28, 28), dtype=np.uint8)
     pixels[0, 10:20, 5:9] = 255
     x = Tensor(normalize_images(pixels, normalize=dataset))
-    y = get_model_for_data("lenet5_1998", NORMALIZATION[dataset]).scale_input(x).data
+    y = get_model_for_data("lenet5_1998", get_dataset_spec(dataset).mean_std).scale_input(x).data
     np.testing.assert_allclose(y[0, 0, 12:22, 7:11], 1.175, atol=1e-5)
     np.testing.assert_allclose(y[0, 0, :12], -0.1, atol=1e-5)
     # models that take no statistics are built as get_model builds them
     manual_seed(0)
     plain = get_model("lenet5").state_dict()
     manual_seed(0)
-    for_data = get_model_for_data("lenet5", NORMALIZATION[dataset]).state_dict()
+    for_data = get_model_for_data("lenet5", get_dataset_spec(dataset).mean_std).state_dict()
     assert all(np.array_equal(plain[k], for_data[k]) for k in plain)
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from test_ops_grad import GRAD_CASES, recorded_ops
+
 from tinygrad_lenet import OPS, Function, Tensor
 
 TESTS_DIR = Path(__file__).resolve().parent

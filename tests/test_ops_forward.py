@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import strategies as S
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import strategies as S
 from tinygrad_lenet import Tensor
 from tinygrad_lenet import functional as F
 

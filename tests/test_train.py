@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require
-from models import get_model
+
+from models import get_model, load_trained_model
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint
-from tinygrad_lenet.data import DATASETS, NORMALIZATION, load_mnist, locate_files, normalize_images
+from tinygrad_lenet.data import DATASETS, get_dataset_spec, load_mnist, locate_files, normalize_images
 from tinygrad_lenet.data.idx import read_idx_bytes
-from tinygrad_lenet.inference import load_model
 from tinygrad_lenet.training import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +56,7 @@ def test_short_training_on_real_mnist_is_clearly_above_chance(mnist_dir, tmp_pat
     assert metrics["config"]["model"] == "lenet5"
 
     evaluated = run_script("evaluate.py", "--checkpoint", str(out / "checkpoint.npz"), "--test-subset", "2000")
-    line = next(l for l in evaluated.stdout.splitlines() if l.startswith("accuracy: "))
+    line = next(t for t in evaluated.stdout.splitlines() if t.startswith("accuracy: "))
     assert float(line.split()[1]) == pytest.approx(accuracy, abs=1e-4)
     assert "confusion matrix" in evaluated.stdout
 
@@ -109,13 +108,19 @@ def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, extra):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--resume", "does/not/exist.npz"], "no such checkpoint file"),
-    (["--lr", "-0.1"], "must be a positive number"),
-    (["--batch-size", "0"], "must be a positive integer"),
-    (["--epochs", "0"], "must be a positive integer"),
-    (["--weight-decay", "-1"], "must be >= 0"),
-    (["--model", "nope"], "invalid choice"),
-    (["--seed", "-1"], "--seed: must be >= 0, got -1"),
+    (["--resume", "does/not/exist.npz"], "argument --resume: no such file: does/not/exist.npz"),
+    (["--lr", "-0.1"], "--lr: must be a positive finite number, got -0.1"),
+    (["--lr", "inf"], "--lr: must be a positive finite number, got inf"),
+    (["--lr", "abc"], "argument --lr: expected a number, got 'abc'"),
+    (["--batch-size", "0"], "--batch-size: must be a positive integer"),
+    (["--epochs", "0"], "--epochs: must be a positive integer"),
+    (["--weight-decay", "-1"], "--weight-decay: must be a finite number >= 0, got -1.0"),
+    (["--model", "nope"], "--model nope: not a registered model (lenet5, lenet5_1998)"),
+    (["--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
+    (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    (["--model-arg", "no_equals_sign"], "expected KEY=VALUE"),
+    (["--data-dir", "does/not/exist"], "--data-dir: no such directory: does/not/exist"),
+    (["--dataset", "does/not/exist"], "--dataset: 'does/not/exist' is neither mnist, fashion-mnist nor a directory"),
 ])
 def test_bad_arguments_are_argparse_errors(args, message):
     proc = run_script("train.py", *args, check=False)
@@ -155,14 +160,14 @@ def test_lenet5_1998_on_fashion_mnist_is_built_for_its_normalization(tmp_path):
         model.load_state_dict(state)
         return evaluate(model, x, labels[:200])[0]
 
-    mean, std = NORMALIZATION["fashion-mnist"]
+    mean, std = get_dataset_spec("fashion-mnist").mean_std
     expected = test_loss(get_model("lenet5_1998", input_mean=mean, input_std=std))
     assert abs(test_loss(get_model("lenet5_1998")) - expected) > 1e-4  # MNIST's statistics would show
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"][-1]["test_loss"] == pytest.approx(expected, rel=1e-6)
     run_script("evaluate.py", "--checkpoint", str(ckpt), "--test-subset", "200", "--json", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["loss"] == pytest.approx(expected, rel=1e-6)
-    model, _ = load_model(ckpt)
+    model = load_trained_model(ckpt).model
     assert test_loss(model) == pytest.approx(expected, rel=1e-6)
 
 
@@ -179,7 +184,7 @@ def test_evaluate_of_another_architecture_lists_the_mismatches(tmp_path):
     other_architecture_checkpoint(ckpt)
     proc = run_script("evaluate.py", "--checkpoint", str(ckpt), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"cannot load {ckpt}" in proc.stderr
+    assert f"--checkpoint: cannot load {ckpt}: the weights do not fit lenet5" in proc.stderr
     assert "missing key: classifier.5.bias" in proc.stderr
     assert "size mismatch for features.0.weight: expected shape (6, 1, 5, 5), got (3, 1, 5, 5)" in proc.stderr
 
@@ -221,7 +226,7 @@ def test_resume_of_a_checkpoint_not_written_by_train(tmp_path):
     save_checkpoint(ckpt, model_state=get_model("lenet5").state_dict())
     proc = run_script("train.py", "--resume", str(ckpt), "--out", str(tmp_path / "o"), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"--resume: {ckpt} has no run config" in proc.stderr
+    assert f"--resume: {ckpt} has no run config, epoch and history" in proc.stderr
 
 
 def test_evaluate_json_goes_into_a_new_directory(mnist_dir, tmp_path):
@@ -232,4 +237,5 @@ def test_evaluate_json_goes_into_a_new_directory(mnist_dir, tmp_path):
     proc = run_script("evaluate.py", "--checkpoint", str(ckpt), "--test-subset", "100", "--json", str(out),
                       check=False)
     assert proc.returncode == 0, proc.stderr
-    assert set(json.loads(out.read_text())) == {"accuracy", "loss", "per_class_accuracy", "confusion_matrix"}
+    assert set(json.loads(out.read_text())) == {"accuracy", "loss", "classes", "per_class_accuracy",
+                                                      "confusion_matrix"}

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_tool
 from hypothesis import given
 from hypothesis import strategies as st
 
 import viz
-from conftest import require_tool
 from tinygrad_lenet import Tensor
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import module_scope
@@ -325,7 +325,7 @@ def test_show_grads_labels_gradients_and_draws_backward_edges():
     w = dot.by_label("conv.weight\n(3, 1, 3, 3) float32\n"
                      f"grad (3, 1, 3, 3) norm={np.linalg.norm(net.conv_w.grad):.4g}")
     assert float(np.linalg.norm(net.conv_w.grad)) > 0
-    for n, attrs in dot.nodes.items():  # every tensor except the two inputs shows its gradient
+    for attrs in dot.nodes.values():  # every tensor except the two inputs shows its gradient
         label = attrs["label"]
         if attrs["shape"] == "box":
             assert ("\ngrad " in label) != label.startswith("input"), label
@@ -575,7 +575,7 @@ def test_script_rejects_unknown_suffix(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "nope"], "invalid choice: 'nope'"),
+    (["--model", "nope"], "--model nope: not a registered model (lenet5, lenet5_1998)"),
     (["--max-nodes", "0"], "--max-nodes must be at least 1, got 0"),
 ])
 def test_script_bad_arguments_are_argparse_errors(tmp_path, args, message):

@@ -1,12 +1,11 @@
 """tinygrad_lenet: a small reverse-mode autodiff framework on numpy, built to
 train and look inside LeNet-5."""
 
+from . import checkpoint, functional, nn, optim
 from .autograd import OPS, Function, enable_grad, is_grad_enabled, no_grad
-from .tensor import Tensor, tensor
-from . import functional
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
-from . import checkpoint, nn, optim
+from .tensor import Tensor, tensor
 
 __all__ = ["OPS", "Function", "GradcheckError", "Tensor", "checkpoint", "enable_grad", "functional", "gradcheck",
            "is_grad_enabled", "manual_seed", "nn", "no_grad", "optim", "tensor"]

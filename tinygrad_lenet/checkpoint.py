@@ -21,7 +21,6 @@ import zipfile
 from typing import Any, Mapping
 
 import numpy as np
-
 from numpy.lib.npyio import NpzFile
 
 from .atomic import atomic_write

@@ -1,44 +1,23 @@
-"""Using a trained checkpoint: load its model, normalize inputs as in training, get
-class probabilities, and record what chosen layers output along the way."""
+"""Using a trained model: class probabilities for images normalized as in training,
+and what chosen layers output along the way."""
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
 
-from models import get_model_for_data  # the model zoo, installed beside this package
-
 from . import functional as F
 from .autograd import no_grad
-from .checkpoint import load_checkpoint
-from .data import NORMALIZATION, normalize_images
+from .data import normalize_images
 from .nn import Module
 from .tensor import Tensor
 from .training import predict_logits
 
 
-def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
-    """The model stored in checkpoint `path`, in eval mode, and its run config."""
-    ckpt = load_checkpoint(path)
-    config = dict(ckpt["extra"].get("config") or {})
-    model = get_model_for_data(config.get("model", "lenet5"), normalization(config))
-    model.load_state_dict(ckpt["model_state"])
-    model.eval()
-    return model, config
-
-
-def normalization(config: dict[str, Any]) -> tuple[float, float]:
-    """(mean, std) the model was trained with: from the run config, else the data set's statistics."""
-    if "normalize_mean" in config and "normalize_std" in config:
-        return float(config["normalize_mean"]), float(config["normalize_std"])
-    return NORMALIZATION.get(config.get("dataset", "mnist"), NORMALIZATION["mnist"])
-
-
 def probabilities(model: Module, images: np.ndarray, mean_std: tuple[float, float]) -> np.ndarray:
-    """Softmax probabilities (N, classes) for uint8 images (N, 28, 28)."""
+    """Softmax probabilities (N, classes) for uint8 images (N, H, W)."""
     logits = predict_logits(model, normalize_images(images, normalize=mean_std))
     with no_grad():
         return F.softmax(Tensor(logits), axis=1).data

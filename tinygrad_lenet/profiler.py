@@ -43,7 +43,7 @@ class OpProfile:
         self.ops: dict[str, OpStats] = {}
         self.wall_s = 0.0
 
-    def _record(self, op: str, phase: str, seconds: float) -> None:
+    def record(self, op: str, phase: str, seconds: float) -> None:
         stats = self.ops.get(op)
         if stats is None:
             stats = self.ops[op] = OpStats()
@@ -97,7 +97,7 @@ def profile_ops() -> Iterator[OpProfile]:
     if autograd.op_timer is not None:
         raise RuntimeError("profile_ops: a profile is already running; profiles do not nest")
     prof = OpProfile()
-    autograd.op_timer = prof._record
+    autograd.op_timer = prof.record
     start = time.perf_counter()
     try:
         yield prof

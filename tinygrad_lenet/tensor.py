@@ -70,7 +70,7 @@ class Tensor:
         """A tensor around `arr` as it is: no copy, no dtype conversion (for op
         outputs and arrays already in the right dtype)."""
         t = cls.__new__(cls)
-        t._init(np.asarray(arr), requires_grad)
+        t._init(np.asarray(arr), requires_grad)  # noqa: SLF001  (same class: __init__ without conversion)
         return t
 
     # ---------------------------------------------------------------- properties
@@ -123,6 +123,12 @@ class Tensor:
         extra = f", grad_fn=<{self.grad_fn.op}>" if self.grad_fn is not None else (
             ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor({values}, shape={self.shape}, dtype={self.dtype}{extra})"
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
 
     def __format__(self, spec: str) -> str:
         if spec and self.size == 1:
@@ -180,6 +186,13 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         return self.data
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """`np.asarray(tensor)`, `np.concatenate([tensors])`: the data (numpy functions
+        see values, not the graph; ufuncs on a tensor go to its operators instead)."""
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def tolist(self) -> Any:
         return self.data.tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -11,7 +12,12 @@ import numpy as np
 from . import functional as F
 from .autograd import no_grad
 from .nn import Module
+from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss (the step is named; no update was applied)."""
 
 
 @dataclass
@@ -26,21 +32,23 @@ class EpochStats:
         return self.images / self.seconds if self.seconds > 0 else float("nan")
 
 
-def train_one_epoch(model: Module, batches: Iterable[tuple[np.ndarray, np.ndarray]], optimizer: Any,
+def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], optimizer: Any,
                     scheduler: Any = None, step_scheduler_per_batch: bool = False,
                     clip_grad_norm: float | None = None, progress: Any = None) -> EpochStats:
-    """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)).
+    """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)), Tensors or arrays.
 
     `progress`, if given, is a tqdm bar: it advances per batch and shows the
     running loss, accuracy and images/s."""
-    from .nn.utils import clip_grad_norm_
-
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
-    for x, y in batches:
-        logits = model(Tensor.wrap(x))
-        loss = F.cross_entropy(logits, Tensor.wrap(y))
+    for step, (x, y) in enumerate(batches, 1):
+        x, y = _as_tensor(x), _as_tensor(y)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"loss is {value} at step {step} (batch of {len(y)} images)")
         optimizer.zero_grad()
         loss.backward()
         if clip_grad_norm is not None:
@@ -49,8 +57,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[np.ndarray, np.ndarra
         if scheduler is not None and step_scheduler_per_batch:
             scheduler.step()
         n = len(y)
-        total_loss += loss.item() * n
-        correct += int((logits.data.argmax(axis=1) == y).sum())
+        total_loss += value * n
+        correct += int((logits.data.argmax(axis=1) == y.data).sum())
         seen += n
         if progress is not None:
             elapsed = time.perf_counter() - start
@@ -61,6 +69,10 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[np.ndarray, np.ndarra
         scheduler.step()
     seconds = time.perf_counter() - start
     return EpochStats(total_loss / max(seen, 1), correct / max(seen, 1), seen, seconds)
+
+
+def _as_tensor(batch: Any) -> Tensor:
+    return batch if isinstance(batch, Tensor) else Tensor.wrap(np.asarray(batch))
 
 
 @no_grad()

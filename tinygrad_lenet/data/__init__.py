@@ -1,15 +1,28 @@
-"""MNIST and Fashion-MNIST: IDX files, verified loading and download, batching, augmentation."""
+"""MNIST, Fashion-MNIST and IDX directories: IDX files, verified loading and download,
+batching, augmentation."""
 
 from .augment import RandomAffine, affine_transform
-from .datasets import (DATASETS, ENV_VAR, ChecksumError, DatasetNotFoundError, DatasetSpec, IDXFile, cache_dir,
-                       get_dataset_spec, load_mnist, locate_files, search_dirs)
+from .datasets import (
+                       DATASETS,
+                       ENV_VAR,
+                       ChecksumError,
+                       DatasetNotFoundError,
+                       DatasetSpec,
+                       IDXFile,
+                       cache_dir,
+                       get_dataset_spec,
+                       load_mnist,
+                       locate_files,
+                       search_dirs,
+)
 from .download import DownloadError, download_file
+from .folders import DatasetInfo, describe_dataset, is_known_dataset, load_split
 from .idx import IDXError, encode_idx, parse_idx, read_idx, write_idx
-from .loader import NORMALIZATION, DataLoader, normalize_images
+from .loader import DataLoader, normalize_images
 from .synthetic import fake_images_labels, write_fake_dataset
 
-__all__ = ["DATASETS", "ENV_VAR", "NORMALIZATION", "ChecksumError", "DataLoader", "DatasetNotFoundError",
-           "DatasetSpec", "DownloadError", "IDXError", "IDXFile", "RandomAffine", "affine_transform",
-           "cache_dir", "download_file", "encode_idx",
+__all__ = ["DATASETS", "ENV_VAR", "ChecksumError", "DataLoader", "DatasetNotFoundError",
+           "DatasetInfo", "DatasetSpec", "DownloadError", "IDXError", "IDXFile", "RandomAffine", "affine_transform",
+           "cache_dir", "describe_dataset", "is_known_dataset", "load_split", "download_file", "encode_idx",
            "fake_images_labels", "get_dataset_spec", "load_mnist", "locate_files", "normalize_images",
            "parse_idx", "read_idx", "search_dirs", "write_fake_dataset", "write_idx"]

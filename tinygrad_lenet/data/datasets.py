@@ -53,6 +53,13 @@ class DatasetSpec:
     num_classes: int = 10
     image_shape: tuple[int, int] = (28, 28)
     classes: tuple[str, ...] = field(default=())
+    mean: float = 0.0  # mean and standard deviation of the training images scaled to [0, 1]
+    std: float = 1.0
+
+    @property
+    def mean_std(self) -> tuple[float, float]:
+        """(mean, std): what `normalize=` takes to serve inputs as this data set's models expect."""
+        return self.mean, self.std
 
 
 def _files(train_images: str, train_labels: str, test_images: str, test_labels: str
@@ -78,6 +85,8 @@ DATASETS: dict[str, DatasetSpec] = {
         mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "https://storage.googleapis.com/cvdf-datasets/mnist/"),
         classes=tuple(str(d) for d in range(10)),
+        mean=0.1307,
+        std=0.3081,
     ),
     "fashion-mnist": DatasetSpec(
         name="fashion-mnist",
@@ -91,6 +100,8 @@ DATASETS: dict[str, DatasetSpec] = {
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        mean=0.2860,
+        std=0.3530,
     ),
 }
 

@@ -13,12 +13,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..random import default_generator
-
-# Mean and standard deviation of the training images scaled to [0, 1].
-NORMALIZATION: dict[str, tuple[float, float]] = {
-    "mnist": (0.1307, 0.3081),
-    "fashion-mnist": (0.2860, 0.3530),
-}
+from ..tensor import Tensor
+from .datasets import get_dataset_spec
 
 # Trailing non-zero tags keep the two random streams apart (SeedSequence ignores trailing zeros).
 _SHUFFLE_TAG = 0x5348
@@ -31,13 +27,12 @@ def _mean_std(normalize) -> tuple[float, float] | None:
     if normalize is None or normalize is False:
         return None
     if normalize is True:
-        return NORMALIZATION["mnist"]
+        return get_dataset_spec("mnist").mean_std
     if isinstance(normalize, str):
-        key = normalize.lower().replace("_", "-")
-        if key not in NORMALIZATION:
-            raise ValueError(f"DataLoader: no normalization statistics for {normalize!r}; "
-                             f"known: {sorted(NORMALIZATION)}")
-        return NORMALIZATION[key]
+        try:
+            return get_dataset_spec(normalize).mean_std
+        except ValueError as e:
+            raise ValueError(f"DataLoader: no normalization statistics for {normalize!r}: {e}") from None
     mean, std = (float(v) for v in normalize)
     if not std > 0:
         raise ValueError(f"DataLoader: normalize std must be > 0, got {std}")
@@ -79,7 +74,8 @@ def normalize_images(images: np.ndarray, normalize: bool | str | tuple[float, fl
 
 
 class DataLoader:
-    """Iterate over (x float32 (B, 1, H, W), y int64 (B,)) numpy batches.
+    """Iterate over (x, y) batches of Tensors: x float32 (B, 1, H, W), y int64 (B,), as
+    PyTorch's DataLoader serves them (`model(x)`, `F.cross_entropy(model(x), y)`).
 
     images: uint8 (N, H, W) or (N, 1, H, W), scaled to [0, 1]; or float32, used as is.
     labels: integers (N,). shuffle: a new order every epoch, from `seed` (or one seed drawn
@@ -142,16 +138,16 @@ class DataLoader:
             return np.arange(n)
         return np.random.default_rng([self.seed, epoch, _SHUFFLE_TAG]).permutation(n)
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         epoch, start = self.epoch, self._start_batch
         self.epoch, self._start_batch = epoch + 1, 0
         return self._batches(epoch, start)
 
-    def _batches(self, epoch: int, start: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _batches(self, epoch: int, start: int) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.order(epoch)
         for i in range(start, len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield self._make_batch(idx, epoch, i), self.labels[idx]
+            yield Tensor.wrap(self._make_batch(idx, epoch, i)), Tensor.wrap(self.labels[idx])
 
     def _make_batch(self, idx: np.ndarray, epoch: int, batch: int) -> np.ndarray:
         raw = self.images[idx]

@@ -12,37 +12,12 @@ import os
 
 import numpy as np
 
-from .codecs import read_image
-from .raster import Image, ImageError
+from .read import ImageError, read_image
 from .resize import resize
 
-# ITU-R BT.601 luma weights, as in PIL's convert("L").
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 MNIST_SIZE = 28
 MNIST_BOX = 20
 MNIST_CENTER = 14.0  # MNIST's centers of mass sit at pixel index 14 (mean 13.99 on the test set)
-
-
-def to_grayscale(image: Image) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: luma of RGB, with transparency composited.
-
-    Transparent pixels are laid over the background that contrasts with the visible
-    content: white under dark strokes, black under light ones, so a digit drawn on a
-    transparent canvas stays visible whichever color its strokes are and whatever
-    color the invisible pixels happen to store.
-    """
-    values = image.to_float()
-    color_channels = 3 if image.channels >= 3 else 1
-    gray = values[:, :, :3] @ LUMA if color_channels == 3 else values[:, :, 0]
-    if not image.has_alpha:
-        return gray
-    alpha = values[:, :, -1]
-    total = alpha.sum()
-    if total == 0:  # fully transparent: nothing is drawn
-        return np.ones_like(gray)
-    content = (alpha * gray).sum() / total
-    background = np.float32(1.0 if content < 0.5 else 0.0)
-    return alpha * gray + (np.float32(1) - alpha) * background
 
 
 def ink_map(gray: np.ndarray, source: str = "image", min_contrast: float = 0.05) -> np.ndarray:
@@ -70,8 +45,9 @@ def to_mnist(gray: np.ndarray, source: str = "image", ink_threshold: float = 0.1
              min_contrast: float = 0.05) -> np.ndarray:
     """MNIST-style uint8 (28, 28) from a grayscale float image (H, W) in [0, 1].
 
-    Finds the ink (`ink_map`), crops its bounding box (`ink_bounding_box`), scales it so its long side is 20 pixels (aspect ratio kept; area
-    averaging or bilinear), and pastes it into 28x28 with its center of mass at (14, 14),
+    Finds the ink (`ink_map`), crops its bounding box (`ink_bounding_box`), scales it
+    so its long side is 20 pixels (aspect ratio kept; area averaging or bilinear), and
+    pastes it into 28x28 with its center of mass at (14, 14),
     shifted only as far as keeps the whole box inside.
     """
     ink = ink_map(gray, source, min_contrast)
@@ -117,8 +93,9 @@ def ink_bounding_box(ink: np.ndarray, ink_threshold: float = 0.1) -> tuple[int, 
 
 
 def read_digit(path: str | os.PathLike) -> np.ndarray:
-    """The PNG/PGM picture of a digit at `path` as an MNIST-style uint8 (28, 28) image."""
-    return to_mnist(to_grayscale(read_image(path)), source=os.fspath(path))
+    """The picture of a digit at `path` (any format Pillow reads) as an MNIST-style
+    uint8 (28, 28) image."""
+    return to_mnist(read_image(path), source=os.fspath(path))
 
 
 def _check_gray(gray: np.ndarray, op: str) -> None:

@@ -12,8 +12,4 @@ from .parameter import Parameter
 __all__ = ["AvgPool2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys",
            "Linear", "MSELoss", "MaxPool2d", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid",
            "StateDictError", "Tanh", "functional", "init", "utils"]
-from .lenet_layers import (EuclideanRBF, MaskedConv2d, ScaledTanh, ScaleShiftPad2d,  # noqa: E402
-                           Subsampling2d, count_trainable_parameters)
 
-__all__ += ["EuclideanRBF", "MaskedConv2d", "ScaleShiftPad2d", "ScaledTanh", "Subsampling2d",
-            "count_trainable_parameters"]

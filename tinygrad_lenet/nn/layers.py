@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..validation import check_positive, int_pair
 from ..tensor import Tensor
+from ..validation import check_positive, int_pair
 from . import init
 from .module import Module
 from .parameter import Parameter

@@ -158,7 +158,7 @@ class Module:
                 continue
             seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]  # noqa: SLF001
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator["Module"]:
@@ -245,7 +245,7 @@ class Module:
     def _state_tensors(self) -> "OrderedDict[str, Tensor]":
         out: OrderedDict[str, Tensor] = OrderedDict()
         for mod_name, module in self.named_modules():
-            for registry, skip in ((module._parameters, ()), (module._buffers, module._non_persistent_buffers)):
+            for registry, skip in ((module._parameters, ()), (module._buffers, module._non_persistent_buffers)):  # noqa: SLF001
                 for name, t in registry.items():
                     if t is not None and name not in skip:
                         out[f"{mod_name}.{name}" if mod_name else name] = t

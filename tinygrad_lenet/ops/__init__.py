@@ -2,8 +2,7 @@
 `tinygrad_lenet.autograd.OPS`."""
 
 from .conv import Conv2d
-from .elementwise import (Add, Cast, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, Relu,
-                          Sigmoid, Sqrt, Sub, Tanh)
+from .elementwise import Add, Cast, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, Relu, Sigmoid, Sqrt, Sub, Tanh
 from .linalg import MatMul
 from .pool import AvgPool2d, MaxPool2d
 from .reduce import LogSumExp, Max, Mean, Sum

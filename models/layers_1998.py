@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
-from ..tensor import Tensor
-from . import init
-from ..validation import check_positive, int_pair
-from .module import Module
-from .parameter import Parameter
+from tinygrad_lenet import functional as F
+from tinygrad_lenet.nn import Module, Parameter, init
+from tinygrad_lenet.tensor import Tensor
+from tinygrad_lenet.validation import check_positive, int_pair
 
 
 def _check_input(layer: str, x: Tensor, ndim: int, what: str) -> None:

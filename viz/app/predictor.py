@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
-from ..autograd import no_grad
-from ..data import get_dataset_spec, normalize_images
-from ..image import to_mnist
-from ..inference import capture_outputs, load_model, normalization
-from ..nn import Module
-from ..tensor import Tensor
+from models import TrainedModel, load_trained_model
+from tinygrad_lenet import functional as F
+from tinygrad_lenet import nn, no_grad
+from tinygrad_lenet.data import normalize_images
+from tinygrad_lenet.image import to_mnist
+from tinygrad_lenet.inference import capture_outputs
+from tinygrad_lenet.tensor import Tensor
 
 # The layers "look inside" shows, per model: (submodule path, title). Each is the first
 # or second convolution block's output after its nonlinearity, before pooling.
@@ -29,18 +29,28 @@ MAP_DECIMALS = 4  # feature map values are sent rounded: enough for gray levels,
 class DigitPredictor:
     """A loaded model with its normalization; `predict` is safe to call from many threads."""
 
-    def __init__(self, model: Module, config: dict[str, Any]):
-        self.model = model.eval()
-        self.model_name = str(config.get("model", "lenet5"))
-        self.dataset = str(config.get("dataset", "mnist"))
-        self.mean_std = normalization(config)
-        self.classes = list(get_dataset_spec(self.dataset).classes)
-        self.layers = FEATURE_LAYERS.get(self.model_name, ())
+    def __init__(self, trained: TrainedModel):
+        self.model = trained.model.eval()
+        self.model_name = trained.config.model
+        self.dataset = trained.config.dataset
+        self.mean_std = trained.mean_std
+        self.classes = list(trained.classes) or [str(k) for k in range(_num_outputs(trained))]
+        self.layers = FEATURE_LAYERS.get(self.model_name) or default_feature_layers(self.model)
         self._lock = threading.Lock()  # the model's modules are patched while a prediction records its layers
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> "DigitPredictor":
-        return cls(*load_model(path))
+        return cls(load_trained_model(path))
+
+    @property
+    def is_digits(self) -> bool:
+        """Whether the classes are the ten digits (the page then says "draw a digit")."""
+        return self.classes == [str(d) for d in range(10)]
+
+    def info(self) -> dict[str, Any]:
+        """What the page shows before any drawing: the model, its data and what to draw."""
+        heading = "Draw a digit" if self.is_digits else f"Draw one of: {', '.join(self.classes)}"
+        return dict(model=self.model_name, dataset=self.dataset, classes=self.classes, heading=heading)
 
     def predict(self, gray: np.ndarray) -> dict[str, Any]:
         """Prediction for a float32 (H, W) grayscale drawing in [0, 1], either polarity:
@@ -60,3 +70,14 @@ class DigitPredictor:
         return dict(digit=digit, label=self.classes[digit], probabilities=[float(p) for p in probs],
                     input=image.tolist(), layers=layers, classes=self.classes, model=self.model_name,
                     dataset=self.dataset)
+
+
+def default_feature_layers(model: nn.Module) -> tuple[tuple[str, str], ...]:
+    """For a model without an entry in FEATURE_LAYERS: its first two Conv2d layers."""
+    convs = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    return tuple((name, f"conv{i + 1} ({name})") for i, name in enumerate(convs[:2]))
+
+
+def _num_outputs(trained: TrainedModel) -> int:
+    with no_grad():
+        return int(trained.model(Tensor(np.zeros((1, 1, 28, 28), np.float32))).shape[-1])

@@ -17,7 +17,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..image import ImageError
+from tinygrad_lenet.image import ImageError
+
 from .drawing import RequestError, parse_drawing
 from .predictor import DigitPredictor
 
@@ -70,6 +71,8 @@ class DigitAppHandler(BaseHTTPRequestHandler):
         if path in self.server.static:
             body, kind = self.server.static[path]
             self._send(HTTPStatus.OK, body, kind)
+        elif path == "/info":
+            self._send_json(HTTPStatus.OK, self.server.predictor.info())
         elif path == "/predict":
             self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /predict with a JSON drawing", Allow="POST")
         else:

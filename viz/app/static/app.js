@@ -249,3 +249,8 @@ function paint(canvas, rows, low, high) {
 clearPad();
 makeBars(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
 showEmpty();
+
+// What to draw: "a digit" for digit models, the class names otherwise (e.g. Fashion-MNIST).
+fetch("info").then((r) => r.json()).then((info) => {
+  document.getElementById("heading").textContent = info.heading;
+}).catch(() => {});
