@@ -404,3 +404,33 @@ def test_module_annotation_is_per_thread():
         t.join()
         seen["main"] = (x * 2).grad_fn.module
     assert seen == {"other": None, "main": "features.0"}
+
+
+def test_pytorch_style_conveniences() -> None:
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert x.unsqueeze(0).shape == (1, 2, 3) and x.unsqueeze(-1).shape == (2, 3, 1)
+    assert x.unsqueeze(1).squeeze().shape == (2, 3) and x.unsqueeze(1).squeeze(1).shape == (2, 3)
+    assert x.squeeze(0) is x  # an axis whose size is not 1 stays, as in PyTorch
+    with pytest.raises(ValueError, match="unsqueeze: dim 3 is out of range"):
+        x.unsqueeze(3)
+    x.unsqueeze(0).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.ones((2, 3)))
+    assert x.numel() == 6 and x.argmax().item() == 5 and x.argmin(axis=1).tolist() == [0, 0]
+    z = Tensor.zeros(2, 3)
+    assert z.dtype == np.float32 and z.shape == (2, 3) and not z.data.any()
+    assert Tensor.ones((4,), dtype=np.float64).dtype == np.float64 and Tensor.arange(3).tolist() == [0, 1, 2]
+    from tinygrad_lenet import manual_seed
+    manual_seed(3)
+    a = Tensor.randn(2, 2)
+    manual_seed(3)
+    np.testing.assert_array_equal(a.data, Tensor.randn(2, 2).data)  # deterministic under a seed
+    assert a.dtype == np.float32
+
+
+def test_an_op_given_an_array_names_the_op_and_what_it_got() -> None:
+    import tinygrad_lenet.functional as F
+    with pytest.raises(TypeError, match=r"conv2d: input must be a Tensor, got numpy.ndarray of shape \(2, 1, 4, 4\)"):
+        F.conv2d(np.zeros((2, 1, 4, 4), np.float32), Tensor(np.zeros((1, 1, 3, 3))))
+    with pytest.raises(TypeError, match="add: input 1 must be a Tensor, got builtins.list"):
+        from tinygrad_lenet import ops
+        ops.Add.apply(Tensor([1.0]), [1.0])

@@ -372,6 +372,20 @@ class Tensor:
         shape = self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:]
         return ops.Reshape.apply(self, shape=shape)
 
+    def unsqueeze(self, dim: int) -> "Tensor":
+        """A new axis of size 1 at `dim` (negative counts from the end of the result)."""
+        if not isinstance(dim, (int, np.integer)) or not -self.ndim - 1 <= dim <= self.ndim:
+            raise ValueError(f"unsqueeze: dim {dim!r} is out of range for a tensor with {self.ndim} dimensions")
+        dim = int(dim) % (self.ndim + 1)
+        return ops.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim: Axis = None) -> "Tensor":
+        """Drop axes of size 1: all of them, or those of `dim` (an axis whose size is not 1 stays, as in PyTorch)."""
+        axes = range(self.ndim) if dim is None else normalize_axis(dim, self.ndim, "squeeze")
+        axes = {axes} if isinstance(axes, int) else set(axes)
+        shape = tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1))
+        return self if shape == self.shape else ops.Reshape.apply(self, shape=shape)
+
     def permute(self, *axes: Any) -> "Tensor":
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
@@ -487,6 +501,44 @@ def _norm_index(index: Any) -> Any:
 def _targets(targets: Any) -> "Tensor":
     """Class targets as a tensor (lists, arrays and tensors accepted; the loss op checks them)."""
     return targets if isinstance(targets, Tensor) else Tensor(np.asarray(targets))
+
+
+def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(n) for n in shape)
+
+
+def _zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float32 unless `dtype` says otherwise): `Tensor.zeros(2, 3)`."""
+    dt = check_dtype(dtype or DEFAULT_FLOAT)
+    return Tensor(np.zeros(_shape_args(shape), dtype=dt), requires_grad, dtype=dt)
+
+
+def _ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (float32 unless `dtype` says otherwise): `Tensor.ones(2, 3)`."""
+    dt = check_dtype(dtype or DEFAULT_FLOAT)
+    return Tensor(np.ones(_shape_args(shape), dtype=dt), requires_grad, dtype=dt)
+
+
+def _randn(*shape: Any, dtype: Any = None, requires_grad: bool = False,
+           generator: np.random.Generator | None = None) -> Tensor:
+    """Standard normal samples from `generator` (default: the package's, see `manual_seed`)."""
+    rng = generator or default_generator()
+    dt = check_dtype(dtype or DEFAULT_FLOAT)
+    return Tensor(rng.standard_normal(_shape_args(shape)).astype(dt), requires_grad, dtype=dt)
+
+
+def _arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+    """numpy's arange as a tensor (int64 for integer arguments, else float32)."""
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    return Tensor(values, dtype=dtype)
+
+
+Tensor.zeros = staticmethod(_zeros)  # type: ignore[attr-defined]
+Tensor.ones = staticmethod(_ones)  # type: ignore[attr-defined]
+Tensor.randn = staticmethod(_randn)  # type: ignore[attr-defined]
+Tensor.arange = staticmethod(_arange)  # type: ignore[attr-defined]
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
