@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tinygrad_lenet.checkpoint import load_checkpoint
 from tinygrad_lenet.config import ConfigError, RunConfig
 from tinygrad_lenet.data import describe_dataset, is_known_dataset
@@ -50,10 +52,11 @@ def config_of(checkpoint: dict[str, Any], path: str | os.PathLike) -> RunConfig:
         raise CheckpointError(f"cannot load {os.fspath(path)}: invalid run config: {e}") from None
 
 
-def load_trained_model(path: str | os.PathLike, warn: Any = None) -> TrainedModel:
+def load_trained_model(path: str | os.PathLike, warn: Any = None, allow_non_finite: bool = False) -> TrainedModel:
     """The model of checkpoint `path` in eval mode. When the model was defined in a file
     that changed since training, `warn` (default: print to stderr) is told, and the
-    model still loads if its state dict fits."""
+    model still loads if its state dict fits. Weights or buffers holding NaN or
+    infinity are an error unless `allow_non_finite` (to inspect a diverged run)."""
     source = os.fspath(path)
     try:
         ckpt = load_checkpoint(path)
@@ -75,6 +78,14 @@ def load_trained_model(path: str | os.PathLike, warn: Any = None) -> TrainedMode
         raise CheckpointError(f"cannot load {source}: cannot rebuild its model: {e}") from None
     except StateDictError as e:
         raise CheckpointError(f"cannot load {source}: the weights do not fit {config.model}: {e}") from None
+    if not allow_non_finite:
+        bad = [f"{name} ({int(np.size(v) - np.isfinite(v).sum())} of {np.size(v)})"
+               for name, v in ((n, np.asarray(t.data if hasattr(t, "data") else t))
+                               for n, t in model.state_dict().items())
+               if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            raise CheckpointError(f"cannot load {source}: non-finite values (NaN or infinity) in "
+                                  f"{', '.join(bad[:3])}{' and more' if len(bad) > 3 else ''}")
     model.eval()
     return TrainedModel(model, config, classes, ckpt)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -209,3 +210,31 @@ def test_a_wrong_data_dir_is_an_error_even_with_the_environment_variable_set(tmp
     assert env_set  # real_mnist_dir guarantees it
     proc = run("train.py", "--data-dir", str(tmp_path / "typo"), "--out", str(tmp_path / "o"), check=False)
     assert proc.returncode == 2 and f"--data-dir: no such directory: {tmp_path / 'typo'}" in proc.stderr
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = tmp_path / "data"
+    write_idx_dataset(data, num_classes=10, n_train=256, n_test=20)
+    out = tmp_path / "run"
+    common = ["--dataset", str(data), "--batch-size", "16", "--no-progress", "--out", str(out), "--epochs", "1"]
+    run("train.py", *common)
+    good = (out / "checkpoint.npz").read_bytes()
+    proc = run("train.py", *common, "--overwrite", "--lr", "1e30", "--schedule", "none", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(r"train.py: error: epoch 1: loss is (nan|inf) at step \d+", proc.stderr), proc.stderr
+    assert "the last good checkpoint" in proc.stderr
+    assert (out / "checkpoint.npz").read_bytes() == good
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_by_every_script(tmp_path):
+    from models import get_model
+    from tinygrad_lenet.checkpoint import save_checkpoint
+    state = get_model("lenet5").state_dict()
+    state["features.0.weight"] = np.full_like(np.asarray(state["features.0.weight"]), np.nan)
+    ckpt = tmp_path / "nan.npz"
+    save_checkpoint(ckpt, model_state=state, extra=dict(config=dict(model="lenet5", dataset="mnist")))
+    message = f"cannot load {ckpt}: non-finite values (NaN or infinity) in features.0.weight (150 of 150)"
+    for script, args in (("evaluate.py", []), ("predict.py", ["--index", "0"]), ("digit_app.py", ["--port", "0"])):
+        proc = run(script, "--checkpoint", str(ckpt), *args, check=False)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert load_trained_model(ckpt, allow_non_finite=True).model is not None  # for inspection

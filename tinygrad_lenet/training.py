@@ -42,29 +42,31 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
-    for step, (x, y) in enumerate(batches, 1):
-        x, y = _as_tensor(x), _as_tensor(y)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLossError(f"loss is {value} at step {step} (batch of {len(y)} images)")
-        optimizer.zero_grad()
-        loss.backward()
-        if clip_grad_norm is not None:
-            clip_grad_norm_(model.parameters(), clip_grad_norm)
-        optimizer.step()
-        if scheduler is not None and step_scheduler_per_batch:
-            scheduler.step()
-        n = len(y)
-        total_loss += value * n
-        correct += int((logits.data.argmax(axis=1) == y.data).sum())
-        seen += n
-        if progress is not None:
-            elapsed = time.perf_counter() - start
-            progress.update(1)
-            progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
-                                 img_s=f"{seen / elapsed:.0f}", refresh=False)
+    # numpy's overflow/invalid warnings are replaced by the loss check below, which names the step
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for step, (x, y) in enumerate(batches, 1):
+            x, y = _as_tensor(x), _as_tensor(y)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLossError(f"loss is {value} at step {step} (batch of {len(y)} images)")
+            optimizer.zero_grad()
+            loss.backward()
+            if clip_grad_norm is not None:
+                clip_grad_norm_(model.parameters(), clip_grad_norm)
+            optimizer.step()
+            if scheduler is not None and step_scheduler_per_batch:
+                scheduler.step()
+            n = len(y)
+            total_loss += value * n
+            correct += int((logits.data.argmax(axis=1) == y.data).sum())
+            seen += n
+            if progress is not None:
+                elapsed = time.perf_counter() - start
+                progress.update(1)
+                progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                     img_s=f"{seen / elapsed:.0f}", refresh=False)
     if scheduler is not None and not step_scheduler_per_batch:
         scheduler.step()
     seconds = time.perf_counter() - start
