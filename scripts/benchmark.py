@@ -53,6 +53,10 @@ INFERENCE_BATCH = 1000
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="few repetitions and steps: a smoke run")
+    p.add_argument("--model", default="lenet5", help="a registered model, package.module:attr or "
+                   "path/to/file.py:attr (PyTorch comparison for lenet5 only)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="argument for the model's constructor (repeatable; read after numpy loads)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     p.add_argument("--threads", type=int, default=1,
                    help="threads for our ops, OpenMP and PyTorch (default 1; see the module docstring)")
@@ -100,10 +104,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from models import get_model  # noqa: E402
+from models import ModelSpecError, build_model  # noqa: E402
 from tinygrad_lenet import Tensor, manual_seed, no_grad, optim  # noqa: E402
 from tinygrad_lenet import functional as F  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
+from tinygrad_lenet.cli import model_arg  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.ops.parallel import get_num_threads  # noqa: E402
 from tinygrad_lenet.profiler import profile_ops  # noqa: E402
@@ -112,6 +117,8 @@ LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 5e-4  # the default training recipe's SG
 
 
 # ------------------------------------------------------------------ data and models
+ARGS_MODEL: list[Any] = ["lenet5", {}]  # --model and its arguments, set by main()
+
 def random_batches(batch: int, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """`count` batches of normalized-looking float32 images and int64 labels."""
     rng = np.random.default_rng(seed)
@@ -121,7 +128,7 @@ def random_batches(batch: int, count: int, seed: int = 0) -> list[tuple[np.ndarr
 
 def make_ours(seed: int = 0) -> tuple[Any, Callable[[np.ndarray, np.ndarray], None]]:
     manual_seed(seed)
-    model = get_model("lenet5")
+    model = build_model(ARGS_MODEL[0], ARGS_MODEL[1])
     model.train()
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
 
@@ -267,7 +274,7 @@ def bench_profile(args: argparse.Namespace) -> dict[str, Any]:
     batch, steps = 128, (5 if args.quick else 50)
     batches = random_batches(batch, 4, seed=2)
     manual_seed(0)
-    model = get_model("lenet5")
+    model = build_model(ARGS_MODEL[0], ARGS_MODEL[1])
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     optimizer_s = 0.0
 
@@ -337,7 +344,8 @@ def bench_memory(batch: int, args: argparse.Namespace) -> dict[str, Any]:
     epochs = 2 if args.quick else 3
     steps = 3 if args.quick else -(-EPOCH_IMAGES // batch)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-probe", str(batch),
-           "--memory-epochs", str(epochs), "--memory-steps-per-epoch", str(steps)]
+           "--memory-epochs", str(epochs), "--memory-steps-per-epoch", str(steps), "--model", args.model]
+    cmd += [f"--model-arg={text}" for text in args.model_arg]
     if args.no_retain_memory:
         cmd.append("--no-retain-memory")
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -421,16 +429,27 @@ def report(results: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     retained = False if args.no_retain_memory else retain_freed_memory()
+    try:
+        ARGS_MODEL[:] = [args.model, dict(model_arg(text) for text in args.model_arg)]
+    except argparse.ArgumentTypeError as e:
+        print(f"benchmark.py: error: --model-arg: {e}", file=sys.stderr)
+        return 2
     if args.memory_probe is not None:
         print(json.dumps(memory_probe(args.memory_probe, args.memory_epochs, args.memory_steps_per_epoch)))
         return 0
-    with_torch = not args.no_torch and torch_available()
+    try:
+        build_model(*ARGS_MODEL)
+    except ModelSpecError as e:
+        print(f"benchmark.py: error: {e}", file=sys.stderr)
+        return 2
+    with_torch = not args.no_torch and args.model == "lenet5" and torch_available()
     if with_torch:
         import torch
         torch.set_num_threads(get_num_threads())
     results: dict[str, Any] = {"quick": args.quick, "repeats": args.repeats}
     if not with_torch:
         results["torch_missing"] = ("skipped (--no-torch)" if args.no_torch
+                                    else f"no PyTorch twin of {args.model}" if args.model != "lenet5"
                                     else "not installed, no comparison (pip install torch==2.13.0)")
     results["environment"] = environment(with_torch, retained)
     results["training"] = [bench_training(b, args, with_torch) for b in args.batch_sizes]

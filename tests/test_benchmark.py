@@ -86,3 +86,19 @@ def test_benchmark_quick_run_writes_the_expected_json(tmp_path):
         assert train["ratio_ours_over_torch"] > 0 and "torch" in results["inference"]
     else:  # say why there is no comparison and how to get one
         assert "PyTorch: not installed, no comparison (pip install torch==2.13.0)" in done.stdout
+
+
+def test_benchmark_of_a_model_from_a_file(tmp_path):
+    (tmp_path / "net.py").write_text("from tinygrad_lenet import nn\n\n\ndef net(width=4):\n"
+                                     "    return nn.Sequential(nn.Conv2d(1, width, 3), nn.ReLU(), nn.Flatten(),\n"
+                                     "                         nn.Linear(width * 26 * 26, 10))\n")
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--quick", "--batch-sizes", "8", "--repeats", "1",
+                           "--model", f"{tmp_path / 'net.py'}:net", "--model-arg", "width=3",
+                           "--json", str(tmp_path / "b.json")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "b.json").read_text())
+    assert "conv2d" in results["profile"]["ops"] and "max_pool2d" not in results["profile"]["ops"]
+    assert results["memory"][0]["peak_rss_mb"] > 0
+    bad = subprocess.run([sys.executable, "scripts/benchmark.py", "--quick", "--model", "nope"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--model nope: not a registered model" in bad.stderr

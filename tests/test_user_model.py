@@ -4,11 +4,14 @@ directories of other data sets."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +94,30 @@ def test_a_model_from_a_file_goes_through_every_script(my_net, tmp_path, real_mn
     assert "features.0" in (tmp_path / "g.dot").read_text()
     run("visualize.py", "--model", f"{my_net}:MyNet", "--model-arg", "width=4", "--out", str(tmp_path / "m.dot"))
 
-    from viz.app import DigitPredictor
+    from viz.app import DigitPredictor, make_server
     predictor = DigitPredictor.from_checkpoint(ckpt)
-    drawing = np.zeros((100, 100), np.float32)
-    drawing[20:80, 45:55] = 1  # a "1"
-    answer = predictor.predict(drawing)
+    server = make_server(predictor, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        drawing = np.zeros((100, 100), np.uint8)
+        drawing[20:80, 45:55] = 255  # a "1"
+        body = json.dumps(dict(width=100, height=100, pixels=base64.b64encode(drawing.tobytes()).decode()))
+        host, port = server.server_address[:2]
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 200, answer
+        conn.request("GET", "/info")
+        info = json.loads(conn.getresponse().read())
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
     assert len(answer["probabilities"]) == 10 and answer["layers"][0]["name"] == "features.0"
-    assert predictor.info()["heading"] == "Draw a digit"
+    assert answer["model"] == f"{my_net}:MyNet" and info["heading"] == "Draw a digit"
 
     # the file changes after training: said clearly, and the weights still load when they fit
     my_net.write_text(MY_NET + "\n# edited\n")
