@@ -9,12 +9,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from tinygrad_lenet.checkpoint import load_checkpoint
 from tinygrad_lenet.config import ConfigError, RunConfig
 from tinygrad_lenet.data import describe_dataset, is_known_dataset
 from tinygrad_lenet.nn import Module, StateDictError
+from tinygrad_lenet.nn.utils import non_finite_entries
 
 from .spec import ModelSpecError, build_model, file_sha256
 
@@ -61,7 +60,8 @@ def load_trained_model(path: str | os.PathLike, warn: Any = None, allow_non_fini
     try:
         ckpt = load_checkpoint(path)
     except (OSError, ValueError) as e:
-        raise CheckpointError(f"cannot load {source}: {e}") from None
+        message = str(e).removeprefix(f"{source}: ")  # said once, after "cannot load"
+        raise CheckpointError(f"cannot load {source}: {message}") from None
     config = config_of(ckpt, path)
     classes = _classes(ckpt, config)
     try:
@@ -77,12 +77,9 @@ def load_trained_model(path: str | os.PathLike, warn: Any = None, allow_non_fini
     except ModelSpecError as e:
         raise CheckpointError(f"cannot load {source}: cannot rebuild its model: {e}") from None
     except StateDictError as e:
-        raise CheckpointError(f"cannot load {source}: the weights do not fit {config.model}: {e}") from None
+        raise CheckpointError(f"cannot load {source}: the weights do not fit {config.model}: {e.summary()}") from None
     if not allow_non_finite:
-        bad = [f"{name} ({int(np.size(v) - np.isfinite(v).sum())} of {np.size(v)})"
-               for name, v in ((n, np.asarray(t.data if hasattr(t, "data") else t))
-                               for n, t in model.state_dict().items())
-               if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        bad = non_finite_entries(model)
         if bad:
             raise CheckpointError(f"cannot load {source}: non-finite values (NaN or infinity) in "
                                   f"{', '.join(bad[:3])}{' and more' if len(bad) > 3 else ''}")

@@ -30,6 +30,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -43,6 +44,7 @@ from models import (  # noqa: E402
     config_of,
     count_trainable_parameters,
     file_sha256,
+    resolve_builder,
 )
 from tinygrad_lenet import manual_seed  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
@@ -59,6 +61,7 @@ from tinygrad_lenet.data import (  # noqa: E402
 )
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
+from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
 from tinygrad_lenet.training import NonFiniteLossError, evaluate, train_one_epoch  # noqa: E402
 
 CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
@@ -102,6 +105,9 @@ def resumed_config(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             or not isinstance(extra.get("history"), list)):
         parser.error(f"--resume: {args.resume} has no run config, epoch and history: it was not written by "
                      "scripts/train.py")
+    problem = history_problem(extra["epoch"], extra["history"])
+    if problem:
+        parser.error(f"--resume: {args.resume}: {problem}")
     given = given_run_options(args)
     try:
         wanted = config.replace(**given)
@@ -136,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     if not is_known_dataset(config.dataset) and not Path(config.dataset).is_dir():
         parser.error(f"--dataset: {config.dataset!r} is neither mnist, fashion-mnist nor a directory of IDX files")
 
+    source = f"--resume: {args.resume}: " if args.resume is not None else ""  # names the file a bad model came from
+    try:
+        resolve_builder(config.model)  # a wrong --model is reported before the data is read
+    except ModelSpecError as e:
+        parser.error(f"{source}{e}")
+
     retain_freed_memory()  # reuse freed arrays instead of page-faulting them back every step
     manual_seed(config.seed)
     try:
@@ -160,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(config.model, config.model_args, config.mean_std)
         check_output_size(model, config.model, info.image_shape, info.num_classes)
     except ModelSpecError as e:
-        parser.error(str(e))
+        parser.error(f"{source}{e}")
     augment = RandomAffine() if config.augment else None
     loader = DataLoader(train_x, train_y, batch_size=config.batch_size, shuffle=True, seed=config.seed,
                         normalize=config.mean_std, augment=augment)
@@ -174,14 +186,21 @@ def main(argv: list[str] | None = None) -> int:
             optimizer.load_state_dict(ckpt["optimizer_state"])
             if scheduler is not None:
                 scheduler.load_state_dict(ckpt["scheduler_state"])
-        except (StateDictError, ValueError, KeyError, TypeError) as e:
+        except StateDictError as e:
+            parser.error(f"--resume: {args.resume} does not fit {config.model}: {e.summary()}")
+        except (ValueError, KeyError, TypeError) as e:
             parser.error(f"--resume: {args.resume} does not fit {config.model}: {e}")
+        bad = non_finite_entries(model)
+        if bad:
+            parser.error(f"--resume: {args.resume} holds non-finite values (NaN or infinity) in {', '.join(bad[:3])}: "
+                         "resume from an earlier checkpoint, with a smaller --lr")
         start_epoch, history = ckpt["extra"]["epoch"], ckpt["extra"]["history"]
 
     try:
         out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()  # can write there: known now, not after an epoch
     except OSError as e:
-        parser.error(f"--out: cannot create {out}: {e.strerror or e}")
+        parser.error(f"--out: cannot write to {out}: {e.strerror or e}")
     print(f"{config.model}: {count_trainable_parameters(model):,} parameters | {info.title}: {len(train_x):,} train / "
           f"{len(test_x):,} test, {info.num_classes} classes | {config.optimizer} lr={config.lr} "
           f"schedule={config.schedule} batch={config.batch_size}{' | augment' if config.augment else ''}")
@@ -216,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
                                        classes=list(info.classes)))
             atomic_write_text(out / METRICS, json.dumps(summary(config, history), indent=2) + "\n")
         except OSError as e:
-            print(f"train.py: error: cannot write {out / CHECKPOINT}: {e.strerror or e}", file=sys.stderr)
-            return 1
+            name = e.filename or out / CHECKPOINT
+            kept = "the previous checkpoint is kept" if (out / CHECKPOINT).exists() else "no checkpoint was written"
+            print(f"train.py: error: cannot write {name}: {e.strerror or e}; {kept}", file=sys.stderr)
+            return 2
 
     result = summary(config, history)
     reached = result["time_to_target_seconds"]
@@ -227,6 +248,20 @@ def main(argv: list[str] | None = None) -> int:
              if reached is not None else f"; {config.target_accuracy:.2%} not reached"))
     print(f"wrote {out / CHECKPOINT} and {out / METRICS}")
     return 0
+
+
+HISTORY_NUMBERS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds", "images_per_s", "lr")
+
+
+def history_problem(epoch: int, history: list) -> str | None:
+    """What is wrong with a checkpoint's epoch and history (one entry per epoch), or None."""
+    if not 0 <= epoch == len(history):
+        return f"its epoch ({epoch}) and history ({len(history)} entries) disagree"
+    for i, h in enumerate(history):
+        if (not isinstance(h, dict) or h.get("epoch") != i + 1
+                or not all(isinstance(h.get(k), (int, float)) and not isinstance(h.get(k), bool) for k in HISTORY_NUMBERS)):
+            return f"history entry {i} is not an epoch record (epoch, {', '.join(HISTORY_NUMBERS)})"
+    return None
 
 
 def with_model_details(config: RunConfig, num_classes: int) -> RunConfig:

@@ -65,6 +65,9 @@ def test_conv2d_kernel_bigger_than_padded_input_names_shapes() -> None:
     ((1, 1, 8, 8), (2, 1, 3, 3), {"bias": (3,)}, r"conv2d: bias shape \(3,\) does not match 2 output channels"),
     ((1, 1, 8, 8), (1, 1, 3, 3), {"stride": 0}, r"conv2d: stride \(0, 0\) must be >= 1"),
     ((1, 1, 8, 8), (1, 1, 3, 3), {"stride": (1, 2, 3)}, r"conv2d: stride must be an int or a pair"),
+    ((1, 1, 8, 8), (1, 1, 0, 0), {}, r"conv2d: the weight \(1, 1, 0, 0\) and the input's channels 1 must not be empty"),
+    ((1, 0, 8, 8), (2, 0, 3, 3), {}, r"conv2d: the weight \(2, 0, 3, 3\) and the input's channels 0 must not be empty"),
+    ((1, 1, 8, 8), (0, 1, 3, 3), {}, r"conv2d: the weight \(0, 1, 3, 3\)"),
 ])
 def test_conv2d_other_bad_arguments(x_shape, w_shape, kwargs, message) -> None:
     bias = Tensor(np.ones(kwargs.pop("bias"))) if "bias" in kwargs else None

@@ -161,6 +161,21 @@ def test_sigkill_during_writes_never_corrupts_the_checkpoint(tmp_path):
         step = ckpt["step"]
         assert step >= 1
         assert (ckpt["big"] == step).all() and (ckpt["tail"] == step).all()
+    # Whatever temporary file a killed writer left is removed by the next successful write.
+    save(path, {"step": -1})
+    assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_stale_temporary_files_of_dead_writers_are_removed_by_the_next_write(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".c.npz.{dead_pid}.k2j3h4.tmp"
+    live = tmp_path / f".c.npz.{os.getppid()}.a8b9c0.tmp"  # a writer that is still running
+    other = tmp_path / f".d.npz.{dead_pid}.zzzzzz.tmp"  # another file's
+    for f in (stale, live, other):
+        f.write_bytes(b"half a checkpoint")
+    save(tmp_path / "c.npz", {"a": 1})
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, other.name, "c.npz"])
 
 
 def test_written_file_respects_umask(tmp_path):

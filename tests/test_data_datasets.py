@@ -158,7 +158,7 @@ def test_bad_magic_in_a_verified_file_is_reported(tmp_path, monkeypatch):
     spec = write_fake_dataset(tmp_path, "mnist")
     bad = b"\x00\x00\x08\x09" + b"\x00" * 40  # 9 dimensions: header too short
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bad))
-    lbl = dataclasses.replace(spec.files["test"][1], sha256=hashlib.sha256(bad).hexdigest())
+    lbl = dataclasses.replace(spec.files["test"][1], sha256=hashlib.sha256(bad).hexdigest(), size=len(bad))
     monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(
         spec, files={**spec.files, "test": (spec.files["test"][0], lbl)}))
     with pytest.raises(IDXError, match="t10k-labels-idx1-ubyte.gz"):

@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import http.server
 import threading
+import tracemalloc
 from functools import partial
 
 import numpy as np
@@ -163,3 +164,29 @@ def test_download_file_with_progress_bar(server, tmp_path, capsys):
     dest = download_file([f"{url}/y"], tmp_path / "y", hashlib.sha256(raw).hexdigest(), progress=True)
     assert dest.read_bytes() == raw
     assert "y:" in capsys.readouterr().err  # the tqdm bar, labelled with the file name
+
+
+def test_a_gzip_bomb_from_a_mirror_is_cut_off_at_the_expected_size(server, monkeypatch):
+    """A mirror serving 16 KB that inflate to 256 MiB: the download stops once more than
+    the expected bytes came out, with bounded memory, and the next mirror is used."""
+    url, www = server
+    spec = publish(monkeypatch, www, [f"{url}/bomb/", f"{url}/good/"], n_test=15)
+    (www / "bomb").mkdir()
+    member = gzip.compress(bytes(1 << 24), compresslevel=1)  # 16 MiB of zeros in ~16 KB
+    for f in (www / "good").iterdir():
+        (www / "bomb" / f.name).write_bytes(member * 16)
+    tracemalloc.start()
+    try:
+        images, _ = load_mnist("test", progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert images.shape == (15, 28, 28)
+    assert peak < 16_000_000, f"the bomb took {peak:,} bytes"
+    assert _Handler.requests == ["/bomb/t10k-images-idx3-ubyte.gz", "/good/t10k-images-idx3-ubyte.gz",
+                                 "/bomb/t10k-labels-idx1-ubyte.gz", "/good/t10k-labels-idx1-ubyte.gz"]
+    size = spec.files["test"][0].size
+    with pytest.raises(DownloadError, match=rf"checksum mismatch: it decompresses to more than the expected "
+                                            rf"{size:,} bytes; the download was stopped"):
+        download_file([f"{url}/bomb/t10k-images-idx3-ubyte.gz"], www / "x.gz", "0" * 64, size=size, progress=False)
+    assert not (www / "x.gz").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -106,3 +107,27 @@ def test_failed_atomic_write_leaves_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("interrupted")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
+def test_a_header_whose_size_overflows_int64_names_the_file(tmp_path):
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(struct.pack(">BBBB", 0, 0, 0x0E, 3) + struct.pack(">3I", *[2**32 - 1] * 3) + bytes(16))
+    with pytest.raises(IDXError, match=rf"{path}: IDX file truncated: shape \(4294967295, 4294967295, 4294967295\) "
+                                       r"of float64 needs 633825299671392843082401579016 bytes, the file has 32"):
+        read_idx(path)
+
+
+def test_a_gzip_bomb_is_decompressed_no_further_than_its_header_claims(tmp_path):
+    """1 KB of IDX header and data, then 256 MiB of zeros: reading stops past the claimed size."""
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    member = gzip.compress(bytes(1 << 24), compresslevel=1)  # 16 MiB of zeros in ~16 KB
+    path.write_bytes(gzip.compress(encode_idx(np.arange(1000, dtype=np.uint8) % 10)) + member * 16)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXError, match=r"bomb-idx1-ubyte.gz: it decompresses to more than the 1,008 bytes its "
+                                           r"IDX header claims"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000, f"reading the bomb took {peak:,} bytes"

@@ -215,4 +215,4 @@ def test_checkpoint_of_another_architecture_lists_the_mismatches(tmp_path, capsy
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"--checkpoint: cannot load {path}" in err
-    assert "missing key: features.0.weight" in err and "unexpected key: c1.weight" in err
+    assert "10 missing keys (features.0.weight, features.0.bias" in err and "14 unexpected keys (c1.weight" in err

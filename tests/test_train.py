@@ -185,7 +185,7 @@ def test_evaluate_of_another_architecture_lists_the_mismatches(tmp_path):
     proc = run_script("evaluate.py", "--checkpoint", str(ckpt), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert f"--checkpoint: cannot load {ckpt}: the weights do not fit lenet5" in proc.stderr
-    assert "missing key: classifier.5.bias" in proc.stderr
+    assert "1 missing key (classifier.5.bias)" in proc.stderr
     assert "size mismatch for features.0.weight: expected shape (6, 1, 5, 5), got (3, 1, 5, 5)" in proc.stderr
 
 

@@ -4,10 +4,13 @@ half of it. Used for checkpoints, metrics, downloads, IDX files, images and grap
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+_SUFFIX = ".tmp"
 
 
 def _umask() -> int:
@@ -25,7 +28,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=_SUFFIX)
     try:
         with os.fdopen(fd, "w+b") as f:
             yield f
@@ -43,6 +46,35 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    remove_stale_temporaries(path)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the hidden `.<name>.<pid>.*.tmp` files beside `path` that writers which
+    no longer run (killed mid-write) left behind; a live writer's file is kept.
+    Returns what was removed."""
+    path = Path(path)
+    removed = []
+    with contextlib.suppress(OSError):
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{_SUFFIX}"):
+            pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+            if pid.isdigit() and not _running(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                    removed.append(tmp)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process, or a name not of our making
+        return True
+    return True
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -9,19 +9,23 @@ as the string array `__checkpoint__`, where each array appears as
 
 Writes go to a temporary file in the target's directory, which is flushed,
 fsynced and then renamed over the target with `os.replace`, so a crash or kill
-mid-write leaves the previous checkpoint intact (at worst a stray hidden
-`.<name>.*.tmp` file remains).
+mid-write leaves the previous checkpoint intact (a stray hidden `.<name>.*.tmp`
+file left by a killed write is removed by the next successful write).
+
+Reading trusts nothing in the file: members are parsed with numpy's header reader
+(never unpickled) and checked against their stored sizes before memory is
+allocated (see `load`), and every problem is a `CheckpointError` naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from typing import Any, Mapping
 
 import numpy as np
-from numpy.lib.npyio import NpzFile
 
 from .atomic import atomic_write
 from .tensor import Tensor
@@ -73,19 +77,6 @@ def _encode(node: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
                           "Tensors, dicts with string keys, lists, tuples, numbers, strings, None)")
 
 
-def _decode(node: Any, npz: Any, path: str) -> Any:
-    if isinstance(node, dict):
-        if set(node) == {_ARRAY_MARK}:
-            member = node[_ARRAY_MARK]
-            if member not in npz.files:
-                raise CheckpointError(f"{path}: array member '{member}' is missing (corrupted checkpoint)")
-            return npz[member]
-        return {k: _decode(v, npz, path) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_decode(v, npz, path) for v in node]
-    return node
-
-
 # ------------------------------------------------------------------ save/load
 def save(path: PathLike, tree: Mapping[str, Any]) -> None:
     """Write a nested dict of arrays and JSON values to `path` (exactly that name), atomically."""
@@ -106,36 +97,129 @@ def save(path: PathLike, tree: Mapping[str, Any]) -> None:
 
 def load(path: PathLike) -> dict[str, Any]:
     """Read a file written by `save` (never unpickling anything); arrays come back
-    as numpy arrays, tuples as lists."""
+    as numpy arrays, tuples as lists.
+
+    A hostile file costs bounded memory: every member's header is checked against
+    its stored size before an array is allocated, all members together may claim
+    at most MAX_EXPANSION times the file's size (checkpoints are written
+    uncompressed, so a deflate bomb is refused unread), each array is referenced
+    once, and the JSON document may nest at most MAX_DEPTH levels."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint file not found: {path}")
-    with open(path, "rb") as f:  # our handle, so it is closed even when np.load fails
+    with open(path, "rb") as f:
         head = f.read(8)
         f.seek(0)
-        if head and not head.startswith((_ZIP_MAGIC, _NPY_MAGIC)):  # else numpy's error suggests allow_pickle
+        if head.startswith(_NPY_MAGIC):
+            raise CheckpointError(f"{path}: not a tinygrad_lenet checkpoint (a single .npy array, not an .npz archive)")
+        if not head.startswith(_ZIP_MAGIC):
             raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz archive: it starts with {head!r})")
         try:
-            archive = np.load(f, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
-        if not isinstance(archive, NpzFile):
-            raise CheckpointError(f"{path}: not a tinygrad_lenet checkpoint (a single .npy array, not an .npz archive)")
-        with archive as npz:
-            if META_ENTRY not in npz.files:
-                raise CheckpointError(f"{path}: not a tinygrad_lenet checkpoint (no '{META_ENTRY}' entry)")
-            try:
-                meta = json.loads(str(npz[META_ENTRY][()]))
-                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                    raise CheckpointError(f"{path}: not a tinygrad_lenet checkpoint (format {meta!r:.80})")
-                if meta.get("version") != VERSION:
-                    raise CheckpointError(f"{path}: checkpoint version {meta.get('version')!r} is not supported "
-                                          f"(this code reads version {VERSION})")
-                return _decode(meta["tree"], npz, path)
-            except CheckpointError:
-                raise
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-                raise CheckpointError(f"{path}: corrupted checkpoint ({type(e).__name__}: {e})") from e
+            with zipfile.ZipFile(f) as zf:
+                return _Reader(path, zf, os.fstat(f.fileno()).st_size).read()
+        except CheckpointError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RecursionError) as e:
+            raise CheckpointError(f"{path}: corrupted checkpoint ({type(e).__name__}: {e})") from None
+
+
+MAX_EXPANSION = 4  # members may claim this many times the file's size (stored members claim about 1x)
+MAX_EXPANSION_SLACK = 1 << 20  # ... plus this many bytes, for tiny files
+MAX_MEMBERS = 100_000
+MAX_DEPTH = 64
+_READ_CHUNK = 1 << 20
+
+
+class _Reader:
+    """One checkpoint archive being read: checks the members' claims, then decodes the tree."""
+
+    def __init__(self, path: str, zf: zipfile.ZipFile, file_size: int):
+        self.path, self.zf = path, zf
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise CheckpointError(f"{path}: {len(infos)} archive members, more than a checkpoint may hold ({MAX_MEMBERS})")
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise CheckpointError(f"{path}: archive member {info.filename!r} is not an .npy array "
+                                      "(not a tinygrad_lenet checkpoint)")
+            self.members[info.filename[:-4]] = info
+        claimed = sum(info.file_size for info in infos)
+        budget = MAX_EXPANSION * file_size + MAX_EXPANSION_SLACK
+        if claimed > budget:
+            raise CheckpointError(f"{path}: its members claim {claimed:,} bytes uncompressed, more than a "
+                                  f"{file_size:,}-byte checkpoint may hold ({budget:,}); refused unread")
+        self.used: set[str] = set()
+
+    def read(self) -> dict[str, Any]:
+        if META_ENTRY not in self.members:
+            raise CheckpointError(f"{self.path}: not a tinygrad_lenet checkpoint (no '{META_ENTRY}' entry)")
+        meta_array = self.array(META_ENTRY)
+        if meta_array.shape != () or meta_array.dtype.kind != "U":
+            raise CheckpointError(f"{self.path}: '{META_ENTRY}' is not a JSON string "
+                                  f"(a {meta_array.dtype} array of shape {meta_array.shape})")
+        try:
+            meta = json.loads(str(meta_array[()]))
+        except RecursionError:
+            raise CheckpointError(f"{self.path}: its JSON document nests too deeply") from None
+        except ValueError as e:
+            raise CheckpointError(f"{self.path}: its JSON document is invalid ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise CheckpointError(f"{self.path}: not a tinygrad_lenet checkpoint (format {meta!r:.80})")
+        if meta.get("version") != VERSION:
+            raise CheckpointError(f"{self.path}: checkpoint version {meta.get('version')!r} is not supported "
+                                  f"(this code reads version {VERSION})")
+        tree = self.decode(meta.get("tree"), 0)
+        if not isinstance(tree, dict):
+            raise CheckpointError(f"{self.path}: its tree is a {type(tree).__name__}, not a mapping")
+        return tree
+
+    def decode(self, node: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise CheckpointError(f"{self.path}: its tree nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            if set(node) == {_ARRAY_MARK}:
+                return self.array(node[_ARRAY_MARK], referenced=True)
+            return {k: self.decode(v, depth + 1) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.decode(v, depth + 1) for v in node]
+        return node
+
+    def array(self, name: Any, referenced: bool = False) -> np.ndarray:
+        """Member `name` as an array, allocated only once its header agrees with its stored size."""
+        if not isinstance(name, str) or name not in self.members:
+            raise CheckpointError(f"{self.path}: array member {name!r:.80} is missing (corrupted checkpoint)")
+        if referenced:
+            if name in self.used:
+                raise CheckpointError(f"{self.path}: array member '{name}' is referenced twice (corrupted checkpoint)")
+            self.used.add(name)
+        info = self.members[name]
+        with self.zf.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise CheckpointError(f"{self.path}: member '{name}' has .npy format {version}, not 1.0 or 2.0")
+            if dtype.hasobject:
+                raise CheckpointError(f"{self.path}: member '{name}' holds Python objects (dtype {dtype}), which "
+                                      "would need pickle; refused")
+            claimed = math.prod(shape) * dtype.itemsize
+            stored = info.file_size - member.tell()
+            if claimed != stored:
+                raise CheckpointError(f"{self.path}: member '{name}' claims {claimed:,} bytes (shape {shape}, "
+                                      f"{dtype}) but holds {stored:,} (corrupted checkpoint)")
+            out = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+            view, filled = memoryview(out.reshape(-1).view(np.uint8)), 0
+            while filled < claimed:
+                chunk = member.read(min(_READ_CHUNK, claimed - filled))
+                if not chunk:
+                    raise CheckpointError(f"{self.path}: member '{name}' ends early (truncated checkpoint)")
+                view[filled:filled + len(chunk)] = chunk
+                filled += len(chunk)
+            member.read(1)  # reaching the end makes zipfile check the CRC
+        return out.T if fortran else out
 
 
 def save_checkpoint(path: PathLike, *, model_state: Mapping[str, Any], optimizer_state: Mapping[str, Any] | None = None,
@@ -155,5 +239,13 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     tree = load(path)
     if "model_state" not in tree:
         raise CheckpointError(f"{os.fspath(path)}: no 'model_state' in this checkpoint (keys: {sorted(tree)})")
-    return {"model_state": tree["model_state"], "optimizer_state": tree.get("optimizer_state"),
-            "scheduler_state": tree.get("scheduler_state"), "extra": tree.get("extra", {})}
+    parts = {"model_state": tree["model_state"], "optimizer_state": tree.get("optimizer_state"),
+             "scheduler_state": tree.get("scheduler_state"), "extra": tree.get("extra", {})}
+    for key, value in parts.items():
+        if not isinstance(value, dict) and not (value is None and key in ("optimizer_state", "scheduler_state")):
+            raise CheckpointError(f"{os.fspath(path)}: its '{key}' is a {type(value).__name__}, not a mapping")
+    bad = [k for k, v in parts["model_state"].items() if not isinstance(v, np.ndarray)]
+    if bad:
+        raise CheckpointError(f"{os.fspath(path)}: its 'model_state' holds {type(parts['model_state'][bad[0]]).__name__} "
+                              f"at '{bad[0]}', not an array")
+    return parts

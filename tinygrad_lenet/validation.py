@@ -3,6 +3,7 @@ rule, each error naming the op, the argument and what it got."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -70,3 +71,25 @@ def same_float_dtype(op: str, *tensors: Any) -> None:
     dtypes = {t.dtype for t in tensors if t is not None}
     if len(dtypes) > 1:
         raise TypeError(f"{op}: dtype mismatch {sorted(map(str, dtypes))}; convert with .float() or .double()")
+
+
+def same_kind(current: Any, saved: Any) -> bool:
+    """Whether a value read from a file can replace `current`: finite numbers for
+    numbers (whole ones for ints), bools for bools, strings for strings, lists of the same length and
+    kinds for lists and tuples, dicts for dicts; None replaces None or a number."""
+    if isinstance(current, bool) or isinstance(saved, bool):
+        return isinstance(current, bool) and isinstance(saved, bool)
+    if isinstance(current, (int, float)) or current is None:
+        if saved is None:
+            return current is None or isinstance(current, float)
+        if not isinstance(saved, (int, float)) or not math.isfinite(saved):
+            return False
+        return not isinstance(current, int) or float(saved).is_integer()
+    if isinstance(current, str):
+        return isinstance(saved, str)
+    if isinstance(current, (list, tuple)):
+        return (isinstance(saved, (list, tuple)) and len(saved) == len(current)
+                and all(same_kind(c, s) for c, s in zip(current, saved)))
+    if isinstance(current, dict):
+        return isinstance(saved, dict)
+    return type(saved) is type(current)

@@ -162,10 +162,11 @@ def _known_as(sha256: str) -> str | None:
     return None
 
 
-def _read_raw(path: Path) -> tuple[bytes, str | None]:
-    """The decompressed bytes of `path` (as far as they go) and what went wrong, if anything."""
+def _read_raw(path: Path, size: int) -> tuple[bytes, str | None]:
+    """The decompressed bytes of `path` (as far as they go, and no further than one
+    byte past the expected `size`) and what went wrong, if anything."""
     data = path.read_bytes()
-    return gunzip(data) if path.suffix == ".gz" else (data, None)
+    return gunzip(data, limit=size) if path.suffix == ".gz" else (data, None)
 
 
 def _checksum_error(path: Path, spec: DatasetSpec, f: IDXFile, raw: bytes, actual: str,
@@ -191,7 +192,7 @@ def _locate(spec: DatasetSpec, f: IDXFile, root: str | os.PathLike | None, downl
         if path is None:
             looked.append(f"  {directory} ({origin}): no {f.name}[.gz]")
             continue
-        raw, problem = _read_raw(path)
+        raw, problem = _read_raw(path, f.size)
         actual = hashlib.sha256(raw).hexdigest()
         if problem is None and actual == f.sha256:
             return path, raw
@@ -207,8 +208,8 @@ def _locate(spec: DatasetSpec, f: IDXFile, root: str | os.PathLike | None, downl
         created = not target.exists()
         try:
             target.mkdir(parents=True, exist_ok=True)
-            download_file([m + dest.name for m in spec.mirrors], dest, f.sha256, progress=progress)
-            raw, _ = _read_raw(dest)
+            download_file([m + dest.name for m in spec.mirrors], dest, f.sha256, size=f.size, progress=progress)
+            raw, _ = _read_raw(dest, f.size)
             return dest, raw
         except (DownloadError, OSError) as e:
             if created:  # leave no empty directory behind either

@@ -7,10 +7,12 @@ dimensions), one big-endian uint32 per dimension, then the values in C order, bi
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -32,35 +34,87 @@ class IDXError(ValueError):
     """A file is not a well-formed IDX file (bad magic, wrong size, undecodable gzip)."""
 
 
-def gunzip(data: bytes) -> tuple[bytes, str | None]:
-    """Decompress gzip `data` as far as it goes: (bytes, None) or (partial bytes, what went wrong).
+class GunzipStream:
+    """Decompress gzip data fed in pieces (several concatenated members allowed, as
+    `cat a.gz b.gz` makes), handing the output to `sink` and never producing more
+    than `limit` + 1 bytes: a decompression bomb stops at its expected size. After
+    `finish()`, `problem` says what went wrong (None when the stream was whole)."""
+
+    def __init__(self, sink: Callable[[bytes], object], limit: int | None = None):
+        self.sink, self.limit = sink, limit
+        self.size, self.problem = 0, None
+        self._d, self._started = zlib.decompressobj(wbits=31), False  # 31: gzip header and trailer
+
+    def feed(self, data: bytes) -> None:
+        while data and self.problem is None:
+            self._started = True
+            room = 0 if self.limit is None else self.limit + 1 - self.size
+            try:
+                out = self._d.decompress(data, room)
+            except zlib.error as e:
+                self.problem = f"corrupt gzip data ({e})"
+                return
+            self.size += len(out)
+            self.sink(out)
+            if self.limit is not None and self.size > self.limit:
+                self.problem = f"it decompresses to more than the expected {self.limit:,} bytes"
+                return
+            data = self._d.unconsumed_tail
+            if self._d.eof:  # a further member may follow
+                data = self._d.unused_data
+                self._d, self._started = zlib.decompressobj(wbits=31), False
+
+    def finish(self) -> str | None:
+        """What went wrong with the whole stream, or None."""
+        if self.problem is None and self._started:
+            self.problem = "the gzip stream ends early (truncated file)"
+        return self.problem
+
+
+def gunzip(data: bytes, limit: int | None = None) -> tuple[bytes, str | None]:
+    """Decompress gzip `data` as far as it goes (at most `limit` + 1 bytes):
+    (bytes, None) or (partial bytes, what went wrong).
 
     Returning the partial output lets a caller report the checksum of a truncated file.
     """
     out: list[bytes] = []
-    rest = data
-    while rest:
-        d = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
-        try:
-            out.append(d.decompress(rest))
-        except zlib.error as e:
-            return b"".join(out), f"corrupt gzip data ({e})"
-        if not d.eof:
-            return b"".join(out), "the gzip stream ends early (truncated file)"
-        rest = d.unused_data  # a further gzip member, as `cat a.gz b.gz` makes
-    return b"".join(out), None
+    stream = GunzipStream(out.append, limit)
+    stream.feed(data)
+    return b"".join(out), stream.finish()
+
+
+def idx_size(header: bytes | bytearray | memoryview) -> int | None:
+    """The total byte count an IDX file claims in its header, or None while the
+    header is incomplete or not IDX (parse_idx then says what is wrong)."""
+    if len(header) < 4 or header[0] or header[1] or header[2] not in IDX_DTYPES or header[3] == 0:
+        return None
+    ndim = header[3]
+    if len(header) < 4 + 4 * ndim:
+        return None
+    shape = struct.unpack(f">{ndim}I", header[4:4 + 4 * ndim])
+    return 4 + 4 * ndim + math.prod(shape) * IDX_DTYPES[header[2]].itemsize
 
 
 def read_idx_bytes(path: str | os.PathLike) -> bytes:
-    """The IDX bytes of `path`, gunzipped when its name ends in `.gz`."""
+    """The IDX bytes of `path`, gunzipped when its name ends in `.gz`. A gzipped file
+    is decompressed in pieces, no further than the size its IDX header claims."""
     path = Path(path)
-    data = path.read_bytes()
     if path.suffix != ".gz":
-        return data
-    raw, problem = gunzip(data)
+        return path.read_bytes()
+    out = bytearray()
+    stream = GunzipStream(out.extend)
+    with open(path, "rb") as f:
+        # small pieces until the header is known (so a bomb cannot expand far), then large ones
+        while stream.problem is None and (chunk := f.read(256 if stream.limit is None else 1 << 20)):
+            stream.feed(chunk)
+            if stream.limit is None and (claimed := idx_size(out)) is not None:
+                stream.limit = claimed  # checked again by parse_idx
+                if len(out) > claimed:
+                    stream.problem = f"it decompresses to more than the {claimed:,} bytes its IDX header claims"
+    problem = stream.finish()
     if problem is not None:
         raise IDXError(f"{path}: {problem}")
-    return raw
+    return bytes(out)
 
 
 def parse_idx(data: bytes | bytearray | memoryview, name: str = "<bytes>") -> np.ndarray:
@@ -81,7 +135,7 @@ def parse_idx(data: bytes | bytearray | memoryview, name: str = "<bytes>") -> np
         raise IDXError(f"{name}: {len(buf)} bytes is too short for the header of a {ndim}-dimensional IDX file")
     shape = struct.unpack(f">{ndim}I", buf[4:header])
     dtype = IDX_DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(buf) != expected:
         what = "truncated" if len(buf) < expected else "has trailing bytes"
         raise IDXError(f"{name}: IDX file {what}: shape {shape} of {dtype.newbyteorder('=')} needs "

@@ -16,7 +16,7 @@ refreshed on the next root call whenever any module's structure has changed.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -35,7 +35,25 @@ def _structure_changed() -> None:
 
 
 class StateDictError(RuntimeError):
-    """`load_state_dict` found missing keys, unexpected keys or shape mismatches."""
+    """`load_state_dict` found missing keys, unexpected keys or shape mismatches;
+    `problems` lists them, `summary()` says them in one line (for command lines)."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()):
+        super().__init__(message)
+        self.problems = [p.strip() for p in problems]
+
+    def summary(self, limit: int = 3) -> str:
+        """The problems in one line: missing and unexpected keys counted, a few of each named."""
+        groups: dict[str, list[str]] = {}
+        for p in self.problems:
+            kind, _, key = p.partition(": ") if p.startswith(("missing key: ", "unexpected key: ")) else ("", "", p)
+            groups.setdefault(kind, []).append(key)
+        parts = []
+        for kind, items in groups.items():
+            more = f"{', ' if kind else '; '}... ({len(items) - limit} more)" if len(items) > limit else ""
+            shown = (", " if kind else "; ").join(items[:limit]) + more
+            parts.append(f"{len(items)} {kind}{'s' if len(items) > 1 else ''} ({shown})" if kind else shown)
+        return "; ".join(parts) or str(self)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -282,7 +300,7 @@ class Module:
                             + [f"  unexpected key: {k}" for k in unexpected])
         if problems:
             raise StateDictError(f"error(s) loading state_dict into {type(self).__name__} "
-                                 f"({len(problems)} problem(s)):\n" + "\n".join(problems))
+                                 f"({len(problems)} problem(s)):\n" + "\n".join(problems), problems)
         for key, value in values.items():
             np.copyto(own[key].data, value, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)

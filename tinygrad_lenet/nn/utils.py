@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -59,3 +59,14 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for g in _grads(parameters):
         np.clip(g, -clip_value, clip_value, out=g)
+
+
+def non_finite_entries(module: Any) -> list[str]:
+    """'name (k of n)' for every float parameter or buffer of `module` holding NaN or
+    infinity: a diverged model, which should not be used or trained further."""
+    out = []
+    for name, value in module.state_dict().items():
+        v = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            out.append(f"{name} ({int(v.size - np.isfinite(v).sum())} of {v.size})")
+    return out

@@ -49,6 +49,9 @@ def check_conv2d_shapes(x_shape, w_shape, b_shape, stride, padding) -> None:
                          f"{w_shape[1]} (input shape {x_shape})")
     if b_shape is not None and tuple(b_shape) != (w_shape[0],):
         raise ValueError(f"conv2d: bias shape {tuple(b_shape)} does not match {w_shape[0]} output channels")
+    if min(w_shape) < 1 or x_shape[1] < 1:
+        raise ValueError(f"conv2d: the weight {w_shape} and the input's channels {x_shape[1]} must not be "
+                         f"empty (input shape {x_shape})")
     (sh, sw), (ph, pw) = stride, padding
     if sh < 1 or sw < 1 or ph < 0 or pw < 0:
         raise ValueError(f"conv2d: stride {stride} must be >= 1 and padding {padding} >= 0")

@@ -13,6 +13,7 @@ import math
 from bisect import bisect_right
 from typing import Any, Mapping, Sequence
 
+from ..validation import same_kind
 from .optimizer import Optimizer
 
 
@@ -60,10 +61,13 @@ class LRScheduler:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the schedule's position and set the optimizer's lr (and cycled
         momentum) for it, so optimizer and scheduler state load in either order."""
-        unknown = sorted(set(state_dict) - set(self.__dict__))
-        if unknown:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {unknown} "
+        unknown = sorted(set(state_dict) - set(self.__dict__) - {"optimizer"})
+        if unknown or "optimizer" in state_dict:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {unknown or ['optimizer']} "
                              "(is this the state of a different scheduler?)")
+        wrong = [f"{k}={v!r:.40}" for k, v in state_dict.items() if not same_kind(self.__dict__[k], v)]
+        if wrong:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: invalid values {', '.join(wrong)}")
         self.__dict__.update({k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in state_dict.items()})
         self._apply()
 

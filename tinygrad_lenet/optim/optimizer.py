@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd import enable_grad
 from ..tensor import Tensor
+from ..validation import same_kind
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -142,14 +143,26 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} parameter groups, "
                              f"this optimizer has {len(self.param_groups)}")
         for i, (saved, own) in enumerate(zip(saved_groups, self.param_groups)):
+            if not isinstance(saved, Mapping) or not isinstance(saved.get("params"), list):
+                raise ValueError(f"{name}.load_state_dict: parameter group {i} is not a dict with a 'params' list")
+            # Keys this group lacks (e.g. a scheduler's initial_lr) are taken as they are.
+            wrong = [f"{k}={v!r:.40}" for k, v in saved.items() if k != "params" and k in own and not same_kind(own[k], v)]
+            if wrong:
+                raise ValueError(f"{name}.load_state_dict: parameter group {i} has invalid hyperparameters: "
+                                 f"{', '.join(wrong)}")
             if len(saved["params"]) != len(own["params"]):
                 raise ValueError(f"{name}.load_state_dict: parameter group {i} has {len(saved['params'])} "
                                  f"parameters in the saved state but {len(own['params'])} here")
         params = self._indexed_params()
         new_state: dict[Tensor, dict[str, Any]] = {}
         problems = []
+        if not isinstance(state_dict["state"], Mapping):
+            raise ValueError(f"{name}.load_state_dict: 'state' is a {type(state_dict['state']).__name__}, not a dict")
         for key, saved in state_dict["state"].items():
-            idx = int(key)
+            idx = int(key) if isinstance(key, str) and key.isdigit() else -1
+            if not isinstance(saved, Mapping):
+                problems.append(f"state {key!r:.20} is not a dict")
+                continue
             if not 0 <= idx < len(params):
                 problems.append(f"state for parameter {idx}, but there are only {len(params)} parameters")
                 continue
@@ -157,6 +170,9 @@ class Optimizer:
             entry = {}
             for k, v in saved.items():
                 if isinstance(v, np.ndarray):
+                    if v.dtype.kind not in "fiu":
+                        problems.append(f"'{k}' of parameter {idx} has dtype {v.dtype}, not a number type")
+                        continue
                     if v.shape != p.shape:
                         problems.append(f"'{k}' of parameter {idx} has shape {v.shape}, the parameter has {p.shape}")
                         continue

@@ -1,0 +1,107 @@
+"""scripts/train.py on a small synthetic IDX data set (no real MNIST needed, so these
+always run): determinism, exact resumption, and clear errors when the output cannot
+be written, including a disk that fills up mid-run."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from script_runner import one_line_error, run_main
+
+from tinygrad_lenet.checkpoint import load_checkpoint
+from tinygrad_lenet.data import write_fake_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic") / "data"
+    write_fake_dataset(root, n_train=96, n_test=40)
+    return root
+
+
+def train(data: Path, out: Path, *extra) -> tuple[int, str, str]:
+    return run_main("train", "--dataset", data, "--batch-size", "32", "--epochs", "3", "--no-progress", "--out", out,
+                    *extra)
+
+
+def weights(out: Path) -> dict[str, np.ndarray]:
+    return load_checkpoint(out / "checkpoint.npz")["model_state"]
+
+
+def history(out: Path) -> list[dict]:
+    """The recorded epochs without their timings."""
+    return [{k: v for k, v in e.items() if k not in ("train_seconds", "images_per_s")}
+            for e in load_checkpoint(out / "checkpoint.npz")["extra"]["history"]]
+
+
+def test_it_learns_and_the_same_seed_gives_the_same_weights_and_losses(data, tmp_path):
+    for run in ("a", "b"):
+        code, out, err = train(data, tmp_path / run)
+        assert code == 0, err
+    assert history(tmp_path / "a") == history(tmp_path / "b")
+    for key, value in weights(tmp_path / "a").items():
+        np.testing.assert_array_equal(value, weights(tmp_path / "b")[key], err_msg=key)
+    losses = [e["train_loss"] for e in history(tmp_path / "a")]
+    assert losses[-1] < losses[0]
+    assert train(data, tmp_path / "c", "--seed", "1")[0] == 0
+    assert history(tmp_path / "c") != history(tmp_path / "a")
+
+
+@pytest.mark.parametrize("extra", [(), ("--augment", "--optimizer", "adam", "--schedule", "step", "--step-size", "1"),
+                                   ("--schedule", "onecycle", "--clip-grad-norm", "1")])
+def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(data, tmp_path, extra):
+    assert train(data, tmp_path / "full", *extra)[0] == 0
+    assert train(data, tmp_path / "part", *extra, "--stop-after", "1")[0] == 0
+    assert load_checkpoint(tmp_path / "part" / "checkpoint.npz")["extra"]["epoch"] == 1
+    code, _, err = run_main("train", "--resume", tmp_path / "part" / "checkpoint.npz", "--no-progress",
+                            "--stop-after", "2")
+    assert code == 0, err
+    code, _, err = run_main("train", "--resume", tmp_path / "part" / "checkpoint.npz", "--no-progress")
+    assert code == 0, err
+    assert history(tmp_path / "part") == history(tmp_path / "full")
+    for key, value in weights(tmp_path / "full").items():
+        np.testing.assert_array_equal(value, weights(tmp_path / "part")[key], err_msg=key)
+    full = load_checkpoint(tmp_path / "full" / "checkpoint.npz")
+    part = load_checkpoint(tmp_path / "part" / "checkpoint.npz")
+    assert json.dumps(full["optimizer_state"]["param_groups"]) == json.dumps(part["optimizer_state"]["param_groups"])
+
+
+def test_an_out_that_is_a_file_is_a_one_line_error(data, tmp_path):
+    (tmp_path / "taken").write_text("not a directory")
+    for out, message in [(tmp_path / "taken", "exists and is not a directory"),
+                         (tmp_path / "taken" / "run", "cannot write to")]:
+        code, _, err = train(data, out)
+        assert code == 2
+        line = one_line_error("train", err)
+        assert str(out) in line and message in line, line
+    assert (tmp_path / "taken").read_text() == "not a directory"
+
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_names_the_file(data, tmp_path, monkeypatch):
+    """The third epoch's checkpoint cannot be written: the second one stays, nothing half-written is left."""
+    import tinygrad_lenet.atomic as atomic
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # files, not the directory fsync after a rename
+            calls.append(fd)
+            if len(calls) == 5:  # a checkpoint and the metrics per epoch: the third checkpoint
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    code, out, err = train(data, tmp_path / "run")
+    monkeypatch.undo()
+    assert code == 2, err
+    line = one_line_error("train", err)
+    assert f"cannot write {tmp_path / 'run' / 'checkpoint.npz'}: No space left on device" in line
+    assert "the previous checkpoint is kept" in line
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.npz")["extra"]["epoch"] == 2
+    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint.npz", "metrics.json"]
