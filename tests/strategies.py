@@ -49,12 +49,17 @@ def without_ties(shape: Shape, spacing: float = 0.1, offset: float = 0.0) -> st.
 
 def axes(ndim: int) -> st.SearchStrategy[Any]:
     """A reduction axis argument: None, one axis (possibly negative) or a tuple of
-    distinct axes (possibly empty)."""
+    distinct axes (possibly empty). A 0-d tensor takes axis 0 or -1 too, as in PyTorch."""
     if ndim == 0:
-        return st.none()
+        return st.sampled_from([None, 0, -1, (0,), (-1,), ()])
     one = st.integers(-ndim, ndim - 1)
     several = st.lists(one, unique_by=lambda a: a % ndim, max_size=ndim).map(tuple)
     return st.none() | one | several
+
+
+def numpy_axis(axis: Any, ndim: int) -> Any:
+    """The axis numpy needs for the same reduction (numpy refuses axis 0 of a 0-d array)."""
+    return None if ndim == 0 else axis
 
 
 def int_or_pair(values: st.SearchStrategy[int]) -> st.SearchStrategy[Any]:

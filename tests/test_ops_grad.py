@@ -442,3 +442,16 @@ def test_gradcheck_detects_a_missing_gradient_of_the_second_input(wrong_ops) -> 
 def test_gradcheck_needs_float64_output() -> None:
     with pytest.raises(TypeError, match="float64"):
         gradcheck(lambda t: t.float(), [np.ones(2)])
+
+
+@pytest.mark.parametrize("op", sorted(REDUCTIONS))
+@pytest.mark.parametrize("axis", [0, -1, (0,), (-1,), None])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reducing_a_0d_tensor_over_axis_0_or_minus_1(op: str, axis, keepdims: bool) -> None:
+    """As in PyTorch, a 0-d tensor has one reducible axis: reducing it returns the value."""
+    x = Tensor(np.array(0.75), requires_grad=True)
+    out = getattr(x, op)(axis=axis, keepdims=keepdims)
+    assert out.shape == () and out.item() == pytest.approx(0.75)
+    out.backward()
+    assert x.grad.shape == () and x.grad == pytest.approx(1.0)
+    assert gradcheck(lambda t: getattr(t, op)(axis=axis, keepdims=keepdims), (np.array(0.75),))

@@ -328,3 +328,55 @@ def test_mlp_fits_xor_quadrants():
     accuracy = (model(xt).data.argmax(axis=1) == y).mean()
     assert accuracy > 0.97 and loss.item() < 0.15
     assert all(p.dtype == np.float32 for p in model.parameters())
+
+
+# ---------------------------------------------------------------- state dicts
+@pytest.mark.parametrize("make, saved_args, other_args", [
+    (optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=1e-3, nesterov=True), dict(lr=0.5, momentum=0.1)),
+    (optim.Adam, dict(lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1), dict(lr=0.5)),
+    (optim.AdamW, dict(lr=0.01, betas=(0.85, 0.99), weight_decay=0.3), dict(lr=0.5, betas=(0.5, 0.5))),
+])
+def test_load_state_dict_restores_hyperparameters_and_state(make, saved_args, other_args):
+    """An optimizer built with other settings takes the saved ones, through JSON as a checkpoint stores them."""
+    p, q = scalar_param(2.0), scalar_param(2.0)
+    saved = make([p], **saved_args)
+    for _ in range(3):
+        saved.zero_grad()
+        (p * p).sum().backward()
+        saved.step()
+    state = saved.state_dict()
+    state["param_groups"] = json.loads(json.dumps(state["param_groups"]))
+    q.data[...] = p.data
+    other = make([q], **other_args)
+    other.load_state_dict(state)
+    assert {k: v for k, v in other.param_groups[0].items() if k != "params"} == \
+           {k: v for k, v in saved.param_groups[0].items() if k != "params"}
+    assert isinstance(other.param_groups[0].get("betas", ()), tuple)
+    for opt, t in ((saved, p), (other, q)):
+        opt.zero_grad()
+        (t * t).sum().backward()
+        opt.step()
+    assert q.data == p.data
+
+
+@pytest.mark.parametrize("group, message", [
+    ({"lr": "fast"}, "invalid hyperparameters: lr='fast'"),
+    ({"momentum": float("nan")}, "momentum=nan"),
+    ({"nesterov": 1}, "nesterov=1"),
+    ({"params": "0"}, "is not a dict with a 'params' list"),
+])
+def test_load_state_dict_refuses_hyperparameters_of_the_wrong_kind(group, message):
+    opt = optim.SGD([scalar_param()], lr=0.1, momentum=0.9)
+    state = opt.state_dict()
+    state["param_groups"][0].update(group)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.9
+
+
+def test_scheduler_load_state_dict_refuses_values_of_the_wrong_kind():
+    sched = lr_scheduler.StepLR(_sgd(), step_size=3)
+    state = sched.state_dict()
+    state["last_epoch"] = "7"
+    with pytest.raises(ValueError, match="StepLR.load_state_dict: invalid values last_epoch='7'"):
+        sched.load_state_dict(state)

@@ -9,7 +9,7 @@ import numpy as np
 from . import autograd
 from .autograd import Context
 from .random import default_generator
-from .validation import Axis, int_pair, normalize_axis, resolve_shape, same_float_dtype
+from .validation import Axis, int_pair, normalize_axis, reduction_axis, resolve_shape, same_float_dtype
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -337,25 +337,29 @@ class Tensor:
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
         """Indices of the maxima (int64; no gradient), over all elements when axis is None."""
-        axis = normalize_axis(axis, self.ndim, "argmax")
-        return Tensor.wrap(np.argmax(self.data, axis=axis, keepdims=keepdims))
+        return Tensor.wrap(np.argmax(self.data, axis=self._arg_axis(axis, "argmax"), keepdims=keepdims))
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
-        axis = normalize_axis(axis, self.ndim, "argmin")
-        return Tensor.wrap(np.argmin(self.data, axis=axis, keepdims=keepdims))
+        """Indices of the minima (int64; no gradient), over all elements when axis is None."""
+        return Tensor.wrap(np.argmin(self.data, axis=self._arg_axis(axis, "argmin"), keepdims=keepdims))
+
+    def _arg_axis(self, axis: Any, op: str) -> int | None:
+        if axis is not None and not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int or None, got {axis!r}")
+        return reduction_axis(axis, self.ndim, op)
 
     # ------------------------------------------------------------- reductions
     def sum(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.Sum.apply(self, axis=normalize_axis(axis, self.ndim, "sum"), keepdims=keepdims)
+        return ops.Sum.apply(self, axis=reduction_axis(axis, self.ndim, "sum"), keepdims=keepdims)
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.Mean.apply(self, axis=normalize_axis(axis, self.ndim, "mean"), keepdims=keepdims)
+        return ops.Mean.apply(self, axis=reduction_axis(axis, self.ndim, "mean"), keepdims=keepdims)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.Max.apply(self, axis=normalize_axis(axis, self.ndim, "max"), keepdims=keepdims)
+        return ops.Max.apply(self, axis=reduction_axis(axis, self.ndim, "max"), keepdims=keepdims)
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        return ops.LogSumExp.apply(self, axis=normalize_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
+        return ops.LogSumExp.apply(self, axis=reduction_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
 
     # ------------------------------------------------------------ shape ops
     def reshape(self, *shape: Any) -> "Tensor":
@@ -460,10 +464,10 @@ class Tensor:
         return ops.AvgPool2d.apply(self, kernel_size=k, stride=s)
 
     def log_softmax(self, axis: int = -1) -> "Tensor":
-        return ops.LogSoftmax.apply(self, axis=normalize_axis(axis, self.ndim, "log_softmax"))
+        return ops.LogSoftmax.apply(self, axis=reduction_axis(axis, self.ndim, "log_softmax"))
 
     def softmax(self, axis: int = -1) -> "Tensor":
-        return ops.Softmax.apply(self, axis=normalize_axis(axis, self.ndim, "softmax"))
+        return ops.Softmax.apply(self, axis=reduction_axis(axis, self.ndim, "softmax"))
 
     def cross_entropy(self, targets: Any) -> "Tensor":
         """Mean cross-entropy of these (N, C) logits against integer class targets (N,)."""

@@ -32,6 +32,13 @@ def normalize_axis(axis: Axis, ndim: int, op: str) -> Any:
     return tuple(sorted(out))
 
 
+def reduction_axis(axis: Axis, ndim: int, op: str) -> Any:
+    """`normalize_axis` for reductions: on a 0-d tensor axis 0 or -1 reduces over
+    nothing, i.e. over all (None), as in PyTorch."""
+    out = normalize_axis(axis, ndim, op)
+    return None if ndim == 0 else out
+
+
 def resolve_shape(old: tuple[int, ...], new: tuple[int, ...], op: str = "reshape") -> tuple[int, ...]:
     """`new` with a single -1 filled in; ValueError if the sizes do not match."""
     try:
