@@ -20,7 +20,8 @@ def _as_output(out: Any) -> Tensor:
 
 
 def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-6,
-              atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+              atol: float = 1e-5, rtol: float = 1e-3, nondet_tol: float = 0.0,
+              raise_exception: bool = True) -> bool:
     """Check d fn(*inputs) / d inputs element by element.
 
     Every input is used in float64. For each output element k the backward pass
@@ -28,6 +29,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
     column i by central differences. Returns True when all entries agree within
     `atol + rtol * |numeric|`; otherwise raises GradcheckError naming the op that
     produced the output, the input and the worst element (or returns False).
+    The backward pass is run twice: results differing by more than `nondet_tol`
+    (a non-deterministic backward) fail too.
     """
     arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
 
@@ -41,17 +44,21 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
     op = out.grad_fn.op if out.grad_fn is not None else "<no op>"
     n_out = out.size
 
-    # Analytic Jacobians, one backward per output element.
-    analytic = [np.zeros((n_out, a.size)) for a in arrays]
-    for k in range(n_out):
-        out, ts = run(*arrays, grad=True)
-        seed = np.zeros(out.size)
-        seed[k] = 1.0
-        if out.requires_grad:
-            out.backward(seed.reshape(out.shape))
-        for j, t in enumerate(ts):
-            if t.grad is not None:
-                analytic[j][k] = t.grad.ravel()
+    def fail(msg: str) -> bool:
+        if raise_exception:
+            raise GradcheckError(msg)
+        return False
+
+    # Analytic Jacobians, one backward per output element, twice.
+    analytic, again = (_jacobians(run, arrays, n_out) for _ in range(2))
+    for j, (first, second) in enumerate(zip(analytic, again)):
+        diff = np.where(np.isnan(first) & np.isnan(second), 0.0, np.abs(first - second))
+        if diff.size and not diff.max() <= nondet_tol:  # NaN on one side only fails too
+            k, i = np.unravel_index(int(np.argmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape)
+            idx = tuple(int(v) for v in np.unravel_index(i, arrays[j].shape))
+            return fail(f"gradcheck failed for op '{op}': the backward pass is not deterministic: input {j} "
+                        f"element {idx}, output element {k} gave {first[k, i]:.17g} and then {second[k, i]:.17g} "
+                        f"(nondet_tol={nondet_tol})")
 
     # Numerical Jacobians by central differences.
     numeric = [np.zeros((n_out, a.size)) for a in arrays]
@@ -69,13 +76,26 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
 
     for j, (an, nu) in enumerate(zip(analytic, numeric)):
         err = np.abs(an - nu) - (atol + rtol * np.abs(nu))
-        if err.size and err.max() > 0:
-            k, i = np.unravel_index(int(np.argmax(err)), err.shape)
+        if err.size and not err.max() <= 0:  # a NaN anywhere fails
+            k, i = np.unravel_index(int(np.argmax(np.where(np.isnan(err), np.inf, err))), err.shape)
             idx = tuple(int(v) for v in np.unravel_index(i, arrays[j].shape))
-            msg = (f"gradcheck failed for op '{op}': input {j} (shape {arrays[j].shape}) element {idx}, "
-                   f"output element {k}: autodiff {an[k, i]:.6g} vs finite difference {nu[k, i]:.6g} "
-                   f"(atol={atol}, rtol={rtol})")
-            if raise_exception:
-                raise GradcheckError(msg)
-            return False
+            return fail(f"gradcheck failed for op '{op}': input {j} (shape {arrays[j].shape}) element {idx}, "
+                        f"output element {k}: autodiff {an[k, i]:.6g} vs finite difference {nu[k, i]:.6g} "
+                        f"(atol={atol}, rtol={rtol})")
     return True
+
+
+def _jacobians(run: Callable[..., tuple[Tensor, list[Tensor]]], arrays: list[np.ndarray],
+               n_out: int) -> list[np.ndarray]:
+    """d out / d input j as an (outputs, input elements) matrix per input, by backward passes."""
+    jacobians = [np.zeros((n_out, a.size)) for a in arrays]
+    for k in range(n_out):
+        out, ts = run(*arrays, grad=True)
+        seed = np.zeros(out.size)
+        seed[k] = 1.0
+        if out.requires_grad:
+            out.backward(seed.reshape(out.shape))
+        for j, t in enumerate(ts):
+            if t.grad is not None:
+                jacobians[j][k] = t.grad.ravel()
+    return jacobians
