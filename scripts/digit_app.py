@@ -13,13 +13,12 @@ unless --host says otherwise. Stop it with Ctrl+C.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 from pathlib import Path
 
 from models import CheckpointError
 from tinygrad_lenet.cli import port_number
-from viz.app import DigitPredictor, make_server
+from viz.app import DigitPredictor, is_loopback_address, make_server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,15 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port_number, default=8000, help="0 picks a free port")
     p.add_argument("--quiet", action="store_true", help="do not log every request")
     return p
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         server = make_server(predictor, args.host, args.port, quiet=args.quiet)
     except OSError as e:
         parser.error(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
-    if not is_loopback(args.host):
+    if not is_loopback_address(args.host):
         print(f"digit_app.py: warning: listening on {args.host}: other machines that can reach it can use the app",
               file=sys.stderr)
     print(f"digit app: {predictor.model_name} trained on {predictor.dataset}, from {args.checkpoint}", flush=True)

@@ -37,7 +37,7 @@ from tinygrad_lenet.checkpoint import save_checkpoint
 from tinygrad_lenet.data import load_mnist, normalize_images
 from tinygrad_lenet.image import ImageError, to_mnist
 from tinygrad_lenet.inference import capture_outputs, probabilities
-from viz.app import FEATURE_LAYERS, MAX_BODY_BYTES, DigitPredictor, make_server
+from viz.app import FEATURE_LAYERS, MAX_BODY_BYTES, DigitPredictor, is_loopback_address, make_server
 from viz.app.server import STATIC_FILES, read_static
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,8 +227,8 @@ def test_capture_outputs_records_and_restores(checkpoint):
 
 
 @pytest.mark.parametrize("body, status, message", [
-    (b"not json", 400, "request body is not JSON"),
-    (b"\xff\xfe\x00", 400, "request body is not JSON"),
+    (b"not json", 400, "request body is not valid JSON"),
+    (b"\xff\xfe\x00", 400, "request body is not valid JSON"),
     (b"[1, 2]", 400, "request body must be a JSON object with width, height and pixels, got list"),
     (b'{"width": 0, "height": 4, "pixels": ""}', 400, "width must be an integer in 1..1024, got 0"),
     (b'{"width": true, "height": 4, "pixels": ""}', 400, "width must be an integer in 1..1024, got True"),
@@ -257,17 +257,17 @@ def raw_request(server, lines: list[str], body: bytes = b"", close_write: bool =
 
 
 def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, checkpoint):
-    status, answer = raw_request(server, ["POST /predict HTTP/1.1", "Host: x", f"Content-Length: {MAX_BODY_BYTES + 1}"])
+    status, answer = raw_request(server, ["POST /predict HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {MAX_BODY_BYTES + 1}"])
     assert status == 413 and answer["error"] == (f"request body of {MAX_BODY_BYTES + 1} bytes is larger than the "
                                                  f"{MAX_BODY_BYTES} allowed")
-    assert raw_request(server, ["POST /predict HTTP/1.1", "Host: x"]) == (
+    assert raw_request(server, ["POST /predict HTTP/1.1", "Host: 127.0.0.1"]) == (
         411, {"error": "a Content-Length header is required"})
-    assert raw_request(server, ["POST /predict HTTP/1.1", "Host: x", "Content-Length: -5"]) == (
+    assert raw_request(server, ["POST /predict HTTP/1.1", "Host: 127.0.0.1", "Content-Length: -5"]) == (
         400, {"error": "invalid Content-Length: '-5'"})
-    truncated = ["POST /predict HTTP/1.1", "Host: x", "Content-Length: 100"]
+    truncated = ["POST /predict HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 100"]
     assert raw_request(server, truncated, b"{}", close_write=True) == (
         400, {"error": "request body ended after 2 of 100 bytes"})
-    assert raw_request(server, ["PUT / HTTP/1.1", "Host: x"]) == (501, {"error": "Unsupported method ('PUT')"})
+    assert raw_request(server, ["PUT / HTTP/1.1", "Host: 127.0.0.1"]) == (501, {"error": "Unsupported method ('PUT')"})
     status, headers, answer = request(server.url + "predict")
     assert (status, headers["Allow"]) == (405, "POST")
     assert json.loads(answer) == {"error": "use POST /predict with a JSON drawing"}
@@ -326,9 +326,8 @@ def test_script_needs_a_checkpoint(tmp_path, capsys):
 
 
 def test_loopback_hosts():
-    script = load_script()
-    assert all(script.is_loopback(host) for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
-    assert not any(script.is_loopback(host) for host in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
+    assert all(is_loopback_address(host) for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback_address(host) for host in ("0.0.0.0", "::", "192.168.1.5", "example.org", ""))
 
 
 def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen, timeout: float) -> re.Match:

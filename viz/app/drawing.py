@@ -29,8 +29,10 @@ def parse_drawing(body: bytes) -> np.ndarray:
     """The drawing in a request body as float32 (height, width) gray levels in [0, 1]."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RequestError(400, f"request body is not JSON: {e}") from None
+    except RecursionError:
+        raise RequestError(400, "request body is JSON nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4300 digits
+        raise RequestError(400, f"request body is not valid JSON: {str(e)[:200]}") from None
     if not isinstance(payload, dict):
         raise RequestError(400, f"request body must be a JSON object with width, height and pixels, "
                                 f"got {type(payload).__name__}")

@@ -1,18 +1,43 @@
-"""The digit app's HTTP server: the static page (GET /, /app.js, /app.css) and
-POST /predict (see `drawing` for the request, `DigitPredictor.predict` for the answer).
+"""The digit app's HTTP server: the static page (GET /, /app.js, /app.css), GET /info
+and POST /predict (see `drawing` for the request, `DigitPredictor.predict` for the answer).
 
 Every error is answered with JSON {"error": message} and a 4xx status (5xx only for
 a bug), so a bad request never stops the server.
+
+Busy and hostile clients cost bounded resources. Connections are read by one asyncio
+event loop, so an idle or slow client costs a small buffer, not a thread; predictions
+run on a fixed pool of `workers` threads. A connection must deliver its headers
+within `header_timeout` seconds of connecting and its body within `body_timeout`
+(a client sending a byte a second is closed with 408); headers may hold
+MAX_HEADER_BYTES, bodies MAX_BODY_BYTES, and only BODY_READERS bodies are read at once,
+so half-sent bodies hold bounded memory; beyond MAX_CONNECTIONS open connections new
+ones get 503 at once; the listen backlog holds LISTEN_BACKLOG. Each connection
+serves one request (HTTP/1.1 with `Connection: close`). Bound to loopback, the
+server answers only requests whose Host is a loopback name, so a web page elsewhere
+cannot reach it through DNS rebinding. A client that goes away is one log line
+(none with `quiet`); only a bug logs a traceback.
+
+The standard library's `asyncio` does this with a small parser below; `http.server`
+spends a thread per connection and has no overall deadlines, and a WSGI/ASGI server
+would be a dependency for the same few limits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import email.utils
+import http.client
+import io
+import ipaddress
 import json
 import socket
 import sys
+import threading
+import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +48,15 @@ from .drawing import RequestError, parse_drawing
 from .predictor import DigitPredictor
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a 1024x1024 drawing is 1.4 MB of base64
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers
+MAX_CONNECTIONS = 512  # open at once; more are answered 503
+LISTEN_BACKLOG = 1024  # connections the kernel queues before they are accepted
+WORKERS = 4  # prediction threads (numpy's work; more than the cores only queue)
+BODY_READERS = 16  # bodies read at once (up to MAX_BODY_BYTES each); the rest wait in kernel buffers
+HEADER_TIMEOUT = 10.0  # seconds from connecting to the end of the headers
+BODY_TIMEOUT = 30.0  # seconds for the whole body (2 MB at 70 KB/s)
+SEND_TIMEOUT = 30.0  # seconds for a client to take the answer
+LINGER_SECONDS = 2.0  # after answering, how long unread input is drained before closing
 STATIC_FILES = {  # URL path -> (file in static/, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -36,24 +70,71 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+SERVER_NAME = "tinygrad_lenet-digit-app"
 
 
 def read_static(name: str) -> bytes:
-    """A file of the page, shipped as package data in tinygrad_lenet/app/static/."""
+    """A file of the page, shipped as package data in viz/app/static/."""
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-class DigitAppServer(ThreadingHTTPServer):
-    """Serves the page and predictions of `predictor`; one thread per request."""
+def is_loopback_address(host: str) -> bool:
+    """True for localhost and loopback IP addresses (127.0.0.0/8, ::1, also in [brackets])."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], predictor: DigitPredictor, quiet: bool = False):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.predictor = predictor
-        self.quiet = quiet
+class Response:
+    """A status, a body and its content type: what a request is answered with."""
+
+    def __init__(self, status: HTTPStatus, body: bytes, content_type: str, **headers: str):
+        self.status, self.body, self.content_type, self.headers = status, body, content_type, headers
+
+    @classmethod
+    def json(cls, status: HTTPStatus, payload: Any, **headers: str) -> "Response":
+        return cls(status, json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(), "application/json",
+                   **headers)
+
+    @classmethod
+    def error(cls, status: HTTPStatus, message: str, **headers: str) -> "Response":
+        return cls.json(status, {"error": message}, **headers)
+
+    def encode(self) -> bytes:
+        status = HTTPStatus(self.status)
+        lines = [f"HTTP/1.1 {status.value} {status.phrase}", f"Server: {SERVER_NAME}",
+                 f"Date: {email.utils.formatdate(usegmt=True)}", f"Content-Type: {self.content_type}",
+                 f"Content-Length: {len(self.body)}", "Connection: close",
+                 *(f"{k}: {v}" for k, v in {**SECURITY_HEADERS, **self.headers}.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+
+class DigitAppServer:
+    """Serves the page and predictions of `predictor` on `address` (bound on creation;
+    port 0 picks a free one). `serve_forever()` runs until `shutdown()` (from another
+    thread) or Ctrl+C; `server_close()` releases the socket and the workers."""
+
+    def __init__(self, address: tuple[str, int], predictor: DigitPredictor, quiet: bool = False, *,
+                 workers: int = WORKERS, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT,
+                 max_connections: int = MAX_CONNECTIONS):
+        host, port = address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+        self.server_address = self.socket.getsockname()
+        self.predictor, self.quiet = predictor, quiet
+        self.header_timeout, self.body_timeout, self.max_connections = header_timeout, body_timeout, max_connections
+        self.workers = workers
         self.static = {path: (read_static(name), kind) for path, (name, kind) in STATIC_FILES.items()}
-        super().__init__(address, DigitAppHandler)
+        self.loopback_only = is_loopback_address(str(self.server_address[0]))
+        self.connections = 0  # open now (read by tests and the log)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digit-app")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._running = threading.Event()
+        self._stopped = threading.Event()
 
     @property
     def url(self) -> str:
@@ -61,93 +142,190 @@ class DigitAppServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
-
-class DigitAppHandler(BaseHTTPRequestHandler):
-    server: DigitAppServer
-    server_version = "tinygrad_lenet-digit-app"
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        if path in self.server.static:
-            body, kind = self.server.static[path]
-            self._send(HTTPStatus.OK, body, kind)
-        elif path == "/info":
-            self._send_json(HTTPStatus.OK, self.server.predictor.info())
-        elif path == "/predict":
-            self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /predict with a JSON drawing", Allow="POST")
-        else:
-            self._send_error(HTTPStatus.NOT_FOUND, f"no such page: {path}")
-
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        if path != "/predict":
-            self._send_error(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {path}; use POST /predict")
-            return
+    # ---------------------------------------------------------------- running
+    def serve_forever(self, poll_interval: float | None = None) -> None:
+        """Serve until `shutdown()`; `poll_interval` is accepted for socketserver's signature."""
+        self._stopped.clear()
         try:
-            body = self._read_body()
-            result = self.server.predictor.predict(parse_drawing(body))
-        except RequestError as e:
-            self._send_error(HTTPStatus(e.status), str(e))
-        except ImageError as e:
-            self._send_error(HTTPStatus.UNPROCESSABLE_ENTITY, str(e))
-        except Exception:  # a bug: say so, keep serving
-            self.log_error("error while predicting:\n%s", traceback.format_exc())
-            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error while predicting; see the server log")
-        else:
-            self._send_json(HTTPStatus.OK, result)
+            asyncio.run(self._serve())
+        finally:
+            self._running.clear()
+            self._stopped.set()
 
-    def _read_body(self) -> bytes:
-        """The request body, refused before reading if its declared length is missing or too large."""
-        declared = self.headers.get("Content-Length")
+    async def _serve(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._bodies = asyncio.Semaphore(BODY_READERS)  # bodies read at once: bounds their memory
+        server = await asyncio.start_server(self._connection, sock=self.socket, limit=MAX_HEADER_BYTES)
+        self._running.set()
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def shutdown(self) -> None:
+        """Stop `serve_forever()` (called from another thread) and wait until it has returned."""
+        if not self._running.wait(timeout=5):  # serve_forever may be starting in its thread
+            return
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._stopped.wait(timeout=10)
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---------------------------------------------------------------- one connection
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = (writer.get_extra_info("peername") or ("?",))[0]
+        self.connections += 1
+        try:
+            if self.connections > self.max_connections:
+                response, line = Response.error(HTTPStatus.SERVICE_UNAVAILABLE, "the server is busy, try again later",
+                                                **{"Retry-After": "1"}), "(too many connections)"
+            else:
+                response, line = await self._answer(reader, writer)
+            if response is not None:
+                writer.write(response.encode())
+                await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
+                self._log_request(peer, line, response)
+                await self._linger(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError) as e:
+            self._log(peer, f"connection ended early ({type(e).__name__})")
+        except asyncio.CancelledError:  # the server is stopping: end quietly (asyncio would log the cancellation)
+            pass
+        except Exception:  # a bug: say so, keep serving
+            self._log(peer, f"error while answering:\n{traceback.format_exc()}", always=True)
+        finally:
+            self.connections -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    @staticmethod
+    async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Half-close, then drop what the client still sends for a moment: closing with
+        unread bytes would reset the connection and lose the answer on its way (e.g. a 408
+        or 413 to a client still sending its body)."""
+        if not writer.can_write_eof():
+            return
+        writer.write_eof()
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(LINGER_SECONDS):
+                while await reader.read(65536):
+                    pass
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[Response | None, str]:
+        """(the response, the request line for the log); None when the client left before asking anything."""
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.header_timeout)
+        except TimeoutError:
+            return Response.error(HTTPStatus.REQUEST_TIMEOUT, f"no complete request within {self.header_timeout:g} s"), \
+                "(timed out)"
+        except asyncio.LimitOverrunError:
+            return Response.error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                                  f"request headers longer than {MAX_HEADER_BYTES} bytes"), "(headers too long)"
+        except asyncio.IncompleteReadError as e:
+            if e.partial:
+                raise
+            return None, ""
+        request_line, _, header_block = head.partition(b"\r\n")
+        line = request_line.decode("latin-1")[:200]
+        parts = line.split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            return Response.error(HTTPStatus.BAD_REQUEST, f"bad request line {line!r:.100}"), line
+        method, target, _ = parts
+        try:
+            headers = http.client.parse_headers(io.BytesIO(header_block))
+        except http.client.HTTPException as e:
+            return Response.error(HTTPStatus.BAD_REQUEST, f"bad headers: {e}"), line
+        host = headers.get("Host")
+        if not self._host_allowed(host):
+            return Response.error(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only to loopback names "
+                                  f"(e.g. {self.url}), not Host {host!r:.100}"), line
+        path = urlsplit(target).path
+        if method == "GET":
+            return self._get(path), line
+        if method != "POST":
+            return Response.error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({method!r:.20})"), line
+        if path != "/predict":
+            return Response.error(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {path}; use POST /predict"), line
+        try:
+            body = await self._body(reader, writer, headers)
+        except RequestError as e:
+            return Response.error(HTTPStatus(e.status), str(e)), line
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._predict, body), line
+
+    def _host_allowed(self, host_header: str | None) -> bool:
+        """Anything unless bound to loopback; then only loopback names (or no Host at all, as HTTP/1.0 allows)."""
+        if not self.loopback_only or host_header is None:
+            return True
+        try:
+            host = urlsplit("//" + host_header.strip()).hostname or ""
+        except ValueError:
+            return False
+        return is_loopback_address(host)
+
+    def _get(self, path: str) -> Response:
+        if path in self.static:
+            body, kind = self.static[path]
+            return Response(HTTPStatus.OK, body, kind)
+        if path == "/info":
+            return Response.json(HTTPStatus.OK, self.predictor.info())
+        if path == "/predict":
+            return Response.error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /predict with a JSON drawing", Allow="POST")
+        return Response.error(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+
+    async def _body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: Any) -> bytes:
+        """The request body: its declared length checked first, read within body_timeout."""
+        declared = headers.get("Content-Length")
         if declared is None:
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
-        try:
-            length = int(declared)
-        except ValueError:
-            length = -1
+        length = int(declared) if declared.strip().isdigit() and len(declared) < 20 else -1
         if length < 0:
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"invalid Content-Length: {declared!r}")
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"invalid Content-Length: {declared!r:.40}")
         if length > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body must not be taken for the next request
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                f"request body of {length} bytes is larger than the {MAX_BODY_BYTES} allowed")
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"request body ended after {len(body)} of {length} bytes")
-        return body
+        if headers.get("Expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:  # the deadline counts the wait for a reading slot too: a connection's life is bounded
+            async with asyncio.timeout(self.body_timeout):
+                async with self._bodies:  # the others wait with their bytes in the kernel's buffers
+                    return await reader.readexactly(length)
+        except asyncio.IncompleteReadError as e:
+            raise RequestError(HTTPStatus.BAD_REQUEST,
+                               f"request body ended after {len(e.partial)} of {length} bytes") from None
+        except TimeoutError:
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, f"request body of {length} bytes not received within "
+                               f"{self.body_timeout:g} s") from None
 
-    def _send_json(self, status: HTTPStatus, payload: Any, **headers: str) -> None:
-        self._send(status, json.dumps(payload, separators=(",", ":")).encode(), "application/json", **headers)
+    def _predict(self, body: bytes) -> Response:
+        """Runs on a worker thread."""
+        try:
+            return Response.json(HTTPStatus.OK, self.predictor.predict(parse_drawing(body)))
+        except RequestError as e:
+            return Response.error(HTTPStatus(e.status), str(e))
+        except ImageError as e:
+            return Response.error(HTTPStatus.UNPROCESSABLE_ENTITY, str(e))
+        except Exception:  # a bug: say so, keep serving
+            self._log("-", f"error while predicting:\n{traceback.format_exc()}", always=True)
+            return Response.error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error while predicting; see the server log")
 
-    def _send_error(self, status: HTTPStatus, message: str, **headers: str) -> None:
-        self._send_json(status, {"error": message}, **headers)
+    # ---------------------------------------------------------------- log
+    def _log_request(self, peer: str, line: str, response: Response) -> None:
+        self._log(peer, f'"{line}" {response.status.value} {len(response.body)}')
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str, **headers: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in {**SECURITY_HEADERS, **headers}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Protocol errors found by http.server (bad request line, unsupported method) as JSON too."""
-        self.close_connection = True
-        self._send_error(HTTPStatus(code), message or HTTPStatus(code).phrase)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if not self.server.quiet:
-            self._log(format % args)
-
-    def log_error(self, format: str, *args: Any) -> None:
-        self._log(format % args)  # even when quiet
-
-    def _log(self, text: str) -> None:
-        sys.stderr.write(f"{self.address_string()} - [{self.log_date_time_string()}] {text}\n")
+    def _log(self, peer: str, text: str, always: bool = False) -> None:
+        if always or not self.quiet:
+            stamp = time.strftime("%d/%b/%Y %H:%M:%S")
+            sys.stderr.write(f"{peer} - [{stamp}] {text}\n")
 
 
 def make_server(predictor: DigitPredictor, host: str = "127.0.0.1", port: int = 8000,
-                quiet: bool = False) -> DigitAppServer:
-    """A bound server (port 0 picks a free one: see `.url`); call `serve_forever()` to run it."""
-    return DigitAppServer((host, port), predictor, quiet=quiet)
+                quiet: bool = False, **limits: Any) -> DigitAppServer:
+    """A bound server (port 0 picks a free one: see `.url`); call `serve_forever()` to run it.
+    `limits`: workers, header_timeout, body_timeout, max_connections (defaults: the constants above)."""
+    return DigitAppServer((host, port), predictor, quiet=quiet, **limits)
