@@ -102,3 +102,17 @@ def test_benchmark_of_a_model_from_a_file(tmp_path):
     bad = subprocess.run([sys.executable, "scripts/benchmark.py", "--quick", "--model", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--model nope: not a registered model" in bad.stderr
+
+
+def test_server_benchmark_reports_load_idle_and_stalled_clients(tmp_path):
+    out = tmp_path / "server.json"
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--server", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "64 concurrent clients: 0 failed" in done.stdout
+    server = json.loads(out.read_text())["server"]
+    assert [row["clients"] for row in server["load"]] == [16, 64]
+    assert all(row["failures"] == 0 and row["p99_ms"] > 0 for row in server["load"])
+    assert server["idle"]["threads_with_idle"] == server["idle"]["threads_before"]
+    assert server["idle"]["prediction_meanwhile"][0] and server["half_sent"]["info_meanwhile"][0]
+    assert 0 < server["half_sent"]["held_bytes"] < 40 * 2**20
