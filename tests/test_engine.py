@@ -76,7 +76,7 @@ def test_non_scalar_backward_without_grad_is_a_clear_error() -> None:
     x = leaf([1.0, 2.0])
     with pytest.raises(RuntimeError, match=r"scalar output, got shape \(2,\)"):
         (x * 2).backward()
-    with pytest.raises(ValueError, match=r"grad has shape \(3,\), expected \(2,\)"):
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\), expected \(2,\)"):
         (x * 2).backward(np.ones(3))
 
 

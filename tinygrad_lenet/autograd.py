@@ -1,7 +1,7 @@
 """The recording machinery: `Function` (one op, forward and backward side by side),
 its `Context`, the op registry, grad mode (`no_grad`) and the backward pass.
 
-An op is a `Function` subclass with two static methods working on numpy arrays:
+An op is a `Function` subclass with two static methods:
 
     class Mul(Function):
         @staticmethod
@@ -18,6 +18,14 @@ An op is a `Function` subclass with two static methods working on numpy arrays:
 wanted, records the context (op name, attributes, parents, saved arrays) on the
 result. `backward` returns one gradient per tensor input (or None); gradients of
 broadcast inputs are summed back to the input's shape by the engine.
+
+Each derivative rule is written once and runs two ways. In an ordinary backward
+pass `grad` and the saved values are numpy arrays and the rule is plain numpy.
+With `create_graph=True` they are Tensors (the saved inputs and output become the
+tensors they were the data of), so the same operators record the backward pass as
+a graph that can be differentiated again. A rule that needs an op beyond numpy's
+operators calls `SomeOp.call(...)`, which runs the kernel on arrays or records the
+op on Tensors.
 """
 
 from __future__ import annotations
@@ -129,16 +137,30 @@ class Context:
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
         self.module = current_module()
         self.released = False
-        self._saved: tuple[np.ndarray, ...] = ()
+        self._saved: tuple[Any, ...] = ()
+        self.graph_output: Tensor | None = None  # the output, while a create_graph backward runs the rule
 
     def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays for backward: the op's inputs and output (which a create_graph
+        backward sees as those tensors) or constants such as masks and indices."""
         self._saved = arrays
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
         if self.released:
             raise RuntimeError(_released_message(self.op))
-        return self._saved
+        if self.graph_output is None:
+            return self._saved
+        return tuple(self._as_tensor(a) for a in self._saved)
+
+    def _as_tensor(self, array: Any) -> Any:
+        """The tensor whose data `array` is (an input or the output), else the array (a constant)."""
+        for p in self.parents:
+            if p.data is array:
+                return p
+        if self.graph_output.data is array:
+            return self.graph_output
+        return array
 
     def release(self) -> None:
         """Free what backward needed; the graph's structure stays for drawing."""
@@ -148,6 +170,16 @@ class Context:
     def __repr__(self) -> str:
         attrs = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
         return f"<{self.op}{' ' + attrs if attrs else ''}>"
+
+
+class _KernelContext:
+    """The context of a kernel run on arrays by `Function.call`: it records nothing."""
+
+    def __init__(self, attrs: dict[str, Any]):
+        self.attrs = attrs
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        pass
 
 
 def _released_message(op: str) -> str:
@@ -175,6 +207,19 @@ class Function:
     backward: ClassVar[Callable[..., tuple[np.ndarray | None, ...]]]
 
     @classmethod
+    def call(cls, *values: Any, **attrs: Any) -> Any:
+        """The op on arrays (its kernel: an array, nothing recorded) or, when any value
+        is a Tensor, `apply` (arrays become constant tensors). Derivative rules use it,
+        so one rule serves plain and graph-recording backward passes."""
+        from .tensor import Tensor
+
+        while values and values[-1] is None:  # an absent optional input (conv2d's bias)
+            values = values[:-1]
+        if any(isinstance(v, Tensor) for v in values):
+            return cls.apply(*(v if isinstance(v, Tensor) else Tensor.wrap(np.asarray(v)) for v in values), **attrs)
+        return cls.forward(_KernelContext(attrs), *values, **attrs)
+
+    @classmethod
     def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
         from .tensor import Tensor
 
@@ -199,8 +244,8 @@ class Function:
         return result
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum `grad` over the axes along which an input of `shape` was broadcast."""
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum `grad` (an array or a Tensor) over the axes along which an input of `shape` was broadcast."""
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
@@ -235,43 +280,151 @@ def topological_order(root: "Tensor", grad_only: bool = True) -> list["Tensor"]:
     return order
 
 
-def run_backward(root: "Tensor", grad: np.ndarray, retain_graph: bool) -> None:
+def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bool = False,
+                 inputs: "list[Tensor] | None" = None) -> dict[int, Any]:
     """Reverse-mode pass: propagate `grad` (d out / d root) to every tensor that
-    requires grad; leaves (and tensors that asked with `retain_grad()`)
-    accumulate into `.grad`."""
+    requires grad. Without `inputs`, leaves (and tensors that asked with
+    `retain_grad()`) accumulate into `.grad`; with `inputs`, nothing accumulates and
+    the gradients of those tensors are returned by id. With `create_graph`, `grad` is
+    a Tensor and every rule records its ops, so the gradients are differentiable.
+    Hooks registered on a tensor see (and may replace) its gradient."""
+    from .tensor import Tensor
+
     order = topological_order(root)
     for node in order:
         if node.grad_fn is not None and node.grad_fn.released:
             raise RuntimeError(_released_message(node.grad_fn.op))
 
-    grads: dict[int, np.ndarray] = {id(root): grad}
-    for node in reversed(order):
-        g = grads.pop(id(node), None)
-        ctx = node.grad_fn
-        if g is None:
-            continue
-        if ctx is None or node.retains_grad:
-            node.accumulate_grad(g)
-        if ctx is None:
-            continue
-        if op_timer is None:
-            parent_grads = ctx.fn.backward(ctx, g)
-        else:
-            start = time.perf_counter()
-            parent_grads = ctx.fn.backward(ctx, g)
-            op_timer(ctx.op, "backward", time.perf_counter() - start)
-        if not isinstance(parent_grads, tuple):
-            parent_grads = (parent_grads,)
-        if len(parent_grads) != len(ctx.parents):
-            raise RuntimeError(f"op '{ctx.op}': backward returned {len(parent_grads)} "
-                               f"gradients for {len(ctx.parents)} inputs")
-        for parent, pg in zip(ctx.parents, parent_grads):
-            if pg is None or not parent.requires_grad:
+    wanted = None if inputs is None else {id(t) for t in inputs}
+    found: dict[int, Any] = {}
+    grads: dict[int, Any] = {id(root): grad}
+    with (enable_grad() if create_graph else contextlib.nullcontext()):
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            ctx = node.grad_fn
+            if g is None:
                 continue
-            if pg.shape != parent.data.shape:
-                pg = unbroadcast(pg, parent.data.shape)
-            key = id(parent)
-            prev = grads.get(key)
-            grads[key] = pg if prev is None else prev + pg
-        if not retain_graph:
-            ctx.release()
+            if node.hooks:
+                g = _run_hooks(node, g, create_graph)
+            if wanted is None:
+                if ctx is None or node.retains_grad:
+                    node.accumulate_grad(g)
+            elif id(node) in wanted:
+                found[id(node)] = g
+                if len(found) == len(wanted):
+                    break  # every contribution to these tensors has arrived
+            if ctx is None:
+                continue
+            if create_graph:
+                ctx.graph_output = node
+            try:
+                if op_timer is None:
+                    parent_grads = ctx.fn.backward(ctx, g)
+                else:
+                    start = time.perf_counter()
+                    parent_grads = ctx.fn.backward(ctx, g)
+                    op_timer(ctx.op, "backward", time.perf_counter() - start)
+            finally:
+                ctx.graph_output = None
+            if not isinstance(parent_grads, tuple):
+                parent_grads = (parent_grads,)
+            if len(parent_grads) != len(ctx.parents):
+                raise RuntimeError(f"op '{ctx.op}': backward returned {len(parent_grads)} "
+                                   f"gradients for {len(ctx.parents)} inputs")
+            for parent, pg in zip(ctx.parents, parent_grads):
+                if pg is None or not parent.requires_grad:
+                    continue
+                if pg.shape != parent.data.shape:
+                    pg = unbroadcast(pg, parent.data.shape)
+                if create_graph and not isinstance(pg, Tensor):
+                    pg = Tensor.wrap(pg)
+                key = id(parent)
+                prev = grads.get(key)
+                grads[key] = pg if prev is None else prev + pg
+            if not retain_graph:
+                ctx.release()
+    return found
+
+
+def _run_hooks(node: "Tensor", grad: Any, create_graph: bool) -> Any:
+    """Call `node`'s gradient hooks in order; a hook returning a value replaces the gradient."""
+    from .tensor import Tensor
+
+    for hook in list(node.hooks.values()):
+        given = grad if isinstance(grad, Tensor) else Tensor.wrap(grad)
+        result = hook(given)
+        if result is not None:
+            value = result.data if isinstance(result, Tensor) and not create_graph else result
+            if not isinstance(value, Tensor):
+                value = np.asarray(value, dtype=node.dtype)
+            if value.shape != node.shape:
+                raise ValueError(f"a hook on a tensor of shape {node.shape} returned a gradient of shape "
+                                 f"{tuple(value.shape)}")
+            grad = value
+    return grad
+
+
+def grad(outputs: "Tensor | list[Tensor]", inputs: "Tensor | list[Tensor]", grad_outputs: Any = None,
+         retain_graph: bool | None = None, create_graph: bool = False, allow_unused: bool = False) -> tuple[Any, ...]:
+    """The gradients of `outputs` with respect to `inputs`, returned as Tensors (as
+    `torch.autograd.grad`; nothing is accumulated into `.grad`). `grad_outputs` holds
+    d loss / d output for each output (default: ones, for scalars only). With
+    `create_graph=True` the backward pass is recorded, so the results can be
+    differentiated again; `retain_graph` defaults to `create_graph`. An input that
+    does not influence the outputs is an error, or None with `allow_unused=True`."""
+    from .tensor import Tensor
+
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs] * len(outs) if len(outs) == 1 or grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad (create it with requires_grad=True)")
+    retain = create_graph if retain_graph is None else retain_graph
+    totals: dict[int, Any] = {}
+    for i, (out, g) in enumerate(zip(outs, grad_outputs)):
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad and has no recorded graph")
+        seed = initial_gradient(out, g, create_graph, f"grad: output {i}")
+        last = i == len(outs) - 1
+        found = run_backward(out, seed, retain_graph=retain or not last, create_graph=create_graph, inputs=ins)
+        for key, value in found.items():
+            totals[key] = value if key not in totals else totals[key] + value
+    results = []
+    for i, t in enumerate(ins):
+        value = totals.get(id(t))
+        if value is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                                   "pass allow_unused=True to get None for it")
+            results.append(None)
+        else:
+            results.append(value if isinstance(value, Tensor) else Tensor.wrap(value))
+    return tuple(results)
+
+
+def initial_gradient(out: "Tensor", given: Any, create_graph: bool, where: str) -> Any:
+    """d loss / d out to start a backward pass: ones for a scalar, else `given` checked
+    against out's shape; a Tensor when the pass records a graph, else an array."""
+    from .tensor import Tensor
+
+    if given is None:
+        if out.size != 1:
+            raise RuntimeError(f"{where}: a gradient can be implied only for a scalar output, got shape "
+                               f"{out.shape}; pass one of that shape")
+        g = np.ones_like(out.data)
+    elif isinstance(given, Tensor):
+        g = given if create_graph else given.data
+    else:
+        g = np.asarray(given, dtype=out.dtype)
+    if g.shape != out.shape:
+        raise ValueError(f"{where}: gradient has shape {tuple(g.shape)}, expected {out.shape}")
+    if g.dtype != out.dtype:
+        g = g.astype(out.dtype)
+    if create_graph and not isinstance(g, Tensor):
+        g = Tensor.wrap(g)
+    return g

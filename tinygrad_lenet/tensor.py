@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from . import autograd
 from .autograd import Context
+from .hooks import RemovableHandle, add_hook
 from .random import default_generator
 from .validation import Axis, int_pair, normalize_axis, reduction_axis, resolve_shape, same_float_dtype
 
@@ -36,7 +37,7 @@ class Tensor:
     checks); integer and bool data keep their type and cannot require grad.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "retains_grad", "name", "hooks", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray + Tensor)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
@@ -64,6 +65,7 @@ class Tensor:
         self.grad_fn: Context | None = None  # the recorded op that produced this tensor (None for leaves)
         self.retains_grad = False  # keep .grad although not a leaf (see retain_grad)
         self.name: str | None = None
+        self.hooks: dict[int, Callable[["Tensor"], Any]] | None = None  # see register_hook
 
     @classmethod
     def wrap(cls, arr: np.ndarray, requires_grad: bool = False) -> "Tensor":
@@ -136,30 +138,39 @@ class Tensor:
         return format(repr(self), spec)
 
     # ------------------------------------------------------------ autograd API
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every tensor in its
-        graph that requires grad; leaves accumulate into `.grad`."""
+        graph that requires grad; leaves accumulate into `.grad`. `gradient` is
+        d loss / d self (implied 1 for a scalar). With `create_graph=True` the backward
+        pass is recorded and `.grad` holds Tensors that can be differentiated again
+        (otherwise numpy arrays); `retain_graph` (default: `create_graph`) keeps the
+        graph's saved arrays for another backward."""
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no recorded graph")
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward(): grad can be implied only for a scalar output, got shape "
-                                   f"{self.shape}; pass grad= an array of that shape")
-            g = np.ones_like(self.data)
-        else:
-            g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if g.shape != self.shape:
-                raise ValueError(f"backward(): grad has shape {g.shape}, expected {self.shape}")
-        autograd.run_backward(self, g, retain_graph)
+        g = autograd.initial_gradient(self, gradient, create_graph, "backward()")
+        autograd.run_backward(self, g, create_graph if retain_graph is None else retain_graph, create_graph)
 
-    def accumulate_grad(self, g: np.ndarray) -> None:
-        """Add `g` into `.grad` (what backward does at leaves)."""
+    def accumulate_grad(self, g: Any) -> None:
+        """Add `g` into `.grad` (what backward does at leaves): arrays in place, Tensors
+        (from a create_graph backward) by a recorded add."""
         if g.dtype != self.dtype:
             raise TypeError(f"gradient dtype {g.dtype} does not match tensor dtype {self.dtype}")
-        if self.grad is None:
+        if isinstance(g, Tensor) or isinstance(self.grad, Tensor):
+            self.grad = g if self.grad is None else self.grad + g
+        elif self.grad is None:
             self.grad = np.array(g, copy=True)
         else:
             self.grad += g
+
+    def register_hook(self, hook: Callable[["Tensor"], Any]) -> RemovableHandle:
+        """Call `hook(grad)` when this tensor's gradient has been computed in a backward
+        pass; a hook that returns a tensor or array replaces the gradient (for the
+        tensor's `.grad` and everything behind it). Returns a handle with `.remove()`."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so no gradient reaches it")
+        if self.hooks is None:
+            self.hooks = {}
+        return add_hook(self.hooks, hook)
 
     def retain_grad(self) -> "Tensor":
         """Keep `.grad` on this non-leaf tensor after backward (for inspection)."""
