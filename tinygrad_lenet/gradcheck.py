@@ -1,4 +1,5 @@
-"""Compare autodiff gradients with central finite differences over the full Jacobian."""
+"""Compare autodiff gradients with central finite differences over the full Jacobian
+(`gradcheck`), and second derivatives the same way (`gradgradcheck`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .autograd import grad
+from .functional import concatenate
 from .tensor import Tensor
 
 
@@ -99,3 +102,34 @@ def _jacobians(run: Callable[..., tuple[Tensor, list[Tensor]]], arrays: list[np.
             if t.grad is not None:
                 jacobians[j][k] = t.grad.ravel()
     return jacobians
+
+
+def gradgradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], grad_outputs: Any = None, eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3, nondet_tol: float = 0.0, seed: int = 0,
+                  raise_exception: bool = True) -> bool:
+    """Check the second derivatives of `fn`: the vector-Jacobian product u . J(x) for a
+    random cotangent u (or `grad_outputs`) is computed with `grad(create_graph=True)`
+    and `gradcheck` compares its autodiff Jacobian, with respect to the inputs and to
+    u, with central differences of it, element by element. Float64 throughout; on
+    failure the error names the op of `fn`'s output and the worst element."""
+    arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
+    probe = _as_output(fn(*[Tensor(a, requires_grad=True, dtype=np.float64) for a in arrays]))
+    op = probe.grad_fn.op if probe.grad_fn is not None else "<no op>"
+    u = (np.random.default_rng(seed).standard_normal(probe.shape) if grad_outputs is None
+         else np.array(grad_outputs.data if isinstance(grad_outputs, Tensor) else grad_outputs, dtype=np.float64))
+
+    def vjp(*tensors: Tensor) -> Tensor:
+        *xs, cotangent = tensors
+        xs = [x if x.requires_grad else x.detach().requires_grad_() for x in xs]  # the finite-difference runs
+        out = fn(*xs)
+        grads = grad(out, xs, cotangent, create_graph=True, allow_unused=True) if out.requires_grad else [None] * len(xs)
+        parts = [(g if g is not None else Tensor(np.zeros(x.shape))).reshape(-1) for g, x in zip(grads, xs)]
+        return parts[0] if len(parts) == 1 else concatenate(parts)
+
+    try:
+        return gradcheck(vjp, [*arrays, u], eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol,
+                         raise_exception=raise_exception)
+    except GradcheckError as e:
+        detail = str(e).split(": ", 1)[1]
+        raise GradcheckError(f"gradgradcheck failed for op '{op}' (second derivatives; input {len(arrays)} is the "
+                             f"cotangent): {detail}") from None

@@ -212,25 +212,76 @@ class Conv2d(Function):
         ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(wd, kw, sw, pw)
         xt = to_chwn(x, ph, pw)
         out = conv_forward_chwn(xt, w, b, sh, sw, ho, wo)
-        ctx.save_for_backward(xt, w)
-        ctx.out_hw = (ho, wo)
+        ctx.save_for_backward(x, w)
+        ctx.padded_input = xt  # x in the kernels' layout, reused by the weight gradient
         return out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):
-        xt, w = ctx.saved_tensors
-        ho, wo = ctx.out_hw
-        (sh, sw), (ph, pw) = ctx.attrs["stride"], ctx.attrs["padding"]
-        o = w.shape[0]
-        g = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(o, -1)  # (O, Ho*Wo*N)
+        x, w = ctx.saved_tensors
+        stride, padding = ctx.attrs["stride"], ctx.attrs["padding"]
+        g = grad_rows(np.asarray(grad))  # the kernels' layout of grad, shared by both gradients
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gxt = conv_input_grad_chwn(g, w, xt.shape, sh, sw, ho, wo)
-            _, hp, wp, _ = xt.shape
-            gx = gxt[:, ph:hp - ph, pw:wp - pw].transpose(3, 0, 1, 2)
+            gx = Conv2dInputGrad.call(grad, w, stride=stride, padding=padding, x_shape=x.shape, grad_matrix=g)
         if ctx.needs_input_grad[1]:
-            gw = conv_weight_grad_chwn(g, xt, w.shape, sh, sw, ho, wo)
+            gw = Conv2dWeightGrad.call(x, grad, stride=stride, padding=padding, w_shape=w.shape, grad_matrix=g,
+                                       padded_input=ctx.padded_input)
         if len(ctx.parents) == 3:
-            gb = g.sum(axis=1) if ctx.needs_input_grad[2] else None
+            gb = grad.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
             return gx, gw, gb
         return gx, gw
+
+
+def grad_rows(grad: np.ndarray) -> np.ndarray:
+    """An (N, O, Ho, Wo) output gradient as the kernels' contiguous (O, Ho*Wo*N) matrix."""
+    return np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(grad.shape[1], -1)
+
+
+class Conv2dInputGrad(Function):
+    """d conv2d / d input: `grad` (N, O, Ho, Wo) sent back through weight `w` to an
+    input of `x_shape` (a transposed convolution). Linear in both: its gradients are
+    conv2d (for grad) and conv2d_weight_grad (for w)."""
+    name = "conv2d_input_grad"
+
+    @staticmethod
+    def forward(ctx, grad, w, *, stride, padding, x_shape, grad_matrix=None):
+        (sh, sw), (ph, pw) = stride, padding
+        n, c, h, wd = x_shape
+        ctx.save_for_backward(grad, w)
+        g = grad_matrix if grad_matrix is not None else grad_rows(grad)
+        gxt = conv_input_grad_chwn(g, w, (c, h + 2 * ph, wd + 2 * pw, n), sh, sw, grad.shape[2], grad.shape[3])
+        return gxt[:, ph:ph + h, pw:pw + wd].transpose(3, 0, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g, w = ctx.saved_tensors
+        stride, padding = ctx.attrs["stride"], ctx.attrs["padding"]
+        d_grad = Conv2d.call(grad, w, stride=stride, padding=padding) if ctx.needs_input_grad[0] else None
+        d_w = Conv2dWeightGrad.call(grad, g, stride=stride, padding=padding, w_shape=w.shape) \
+            if ctx.needs_input_grad[1] else None
+        return d_grad, d_w
+
+
+class Conv2dWeightGrad(Function):
+    """d conv2d / d weight: the correlation of input `x` with `grad` (N, O, Ho, Wo),
+    shaped `w_shape`. Linear in both: its gradients are conv2d_input_grad (for x)
+    and conv2d (for grad)."""
+    name = "conv2d_weight_grad"
+
+    @staticmethod
+    def forward(ctx, x, grad, *, stride, padding, w_shape, grad_matrix=None, padded_input=None):
+        (sh, sw), (ph, pw) = stride, padding
+        ctx.save_for_backward(x, grad)
+        xt = padded_input if padded_input is not None else to_chwn(x, ph, pw)
+        g = grad_matrix if grad_matrix is not None else grad_rows(grad)
+        return conv_weight_grad_chwn(g, xt, tuple(w_shape), sh, sw, grad.shape[2], grad.shape[3])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, g = ctx.saved_tensors
+        stride, padding = ctx.attrs["stride"], ctx.attrs["padding"]
+        d_x = Conv2dInputGrad.call(g, grad, stride=stride, padding=padding, x_shape=x.shape) \
+            if ctx.needs_input_grad[0] else None
+        d_grad = Conv2d.call(x, grad, stride=stride, padding=padding) if ctx.needs_input_grad[1] else None
+        return d_x, d_grad

@@ -1,5 +1,7 @@
 """Elementwise ops. Inputs broadcast like numpy; the engine sums each gradient
-back to its input's shape, so backward here works on the broadcast shape."""
+back to its input's shape, so backward here works on the broadcast shape. Each
+rule is numpy operators on arrays, or the same operators on Tensors in a
+create_graph backward (see autograd)."""
 
 from __future__ import annotations
 
@@ -77,8 +79,8 @@ class Pow(Function):
         (x,) = ctx.saved_tensors
         e = ctx.attrs["exponent"]
         if e == 0:
-            return np.zeros_like(grad)
-        return grad * (x.dtype.type(e) * np.power(x, x.dtype.type(e - 1)))
+            return grad * 0
+        return grad * (x ** (e - 1) * x.dtype.type(e))
 
 
 class Neg(Function):
@@ -149,7 +151,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (out > 0)
+        return grad * (np.asarray(out) > 0)
 
 
 class Tanh(Function):
@@ -195,7 +197,7 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_tensors
+        a, b = np.asarray(ctx.saved_tensors[0]), np.asarray(ctx.saved_tensors[1])  # where each wins: constants
         wa = (a > b) + 0.5 * (a == b)
         return grad * wa.astype(grad.dtype), grad * (1 - wa).astype(grad.dtype)
 
@@ -211,7 +213,7 @@ class Minimum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_tensors
+        a, b = np.asarray(ctx.saved_tensors[0]), np.asarray(ctx.saved_tensors[1])  # where each wins: constants
         wa = (a < b) + 0.5 * (a == b)
         return grad * wa.astype(grad.dtype), grad * (1 - wa).astype(grad.dtype)
 

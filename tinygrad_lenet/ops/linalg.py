@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .shape import Permute
 
 
 class MatMul(Function):
@@ -29,22 +30,27 @@ class MatMul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         # Treat 1-D operands as matrices (a row for a, a column for b), as numpy does.
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
+        a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
         g = grad
         if b.ndim == 1:  # first: for vector @ vector, grad is a scalar
-            g = np.expand_dims(g, -1)
+            g = g.reshape(g.shape + (1,))
         if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+            g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:])
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = _sum_to(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+            ga = _sum_to(g @ _swap_last(b2), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            gb = _sum_to(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
+            gb = _sum_to(_swap_last(a2) @ g, b2.shape).reshape(b.shape)
         return ga, gb
 
 
-def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _swap_last(x):
+    """x with its last two axes swapped."""
+    return Permute.call(x, axes=tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
+
+
+def _sum_to(g, shape: tuple[int, ...]):
     """Sum the broadcast batch dimensions of a matmul gradient away."""
     extra = g.ndim - len(shape)
     if extra:

@@ -11,6 +11,8 @@ array.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from ..autograd import Function
@@ -84,34 +86,68 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        kernel, stride = ctx.attrs["kernel_size"], ctx.attrs["stride"]
+        x, out = (np.asarray(v) for v in ctx.saved_tensors)  # where the maxima are: constants
+        return MaxPool2dGrad.call(grad, x=x, out=out, kernel_size=ctx.attrs["kernel_size"], stride=ctx.attrs["stride"])
+
+
+def window_hits(x: np.ndarray, out: np.ndarray, kernel, stride) -> Iterator[tuple[int, np.ndarray]]:
+    """(window offset k, where offset k holds its window's maximum): each window's
+    first maximum in row-major order, its first NaN when it holds one."""
+    slices = offset_slices(x, kernel, stride, out.shape[2:])
+    with_nan = out.dtype.kind == "f" and out.size > 0 and bool(np.isnan(out.max()))  # max() propagates NaN
+    last = len(slices) - 1
+    free = None  # windows whose gradient has not been routed yet
+    for k, s in enumerate(slices):
+        if k == last:  # whatever is left holds its maximum here
+            hit = np.ones(out.shape, dtype=bool) if free is None else free
+        else:
+            hit = s == out
+            if with_nan:
+                hit |= np.isnan(s)
+            if free is None:
+                free = ~hit
+            else:
+                hit &= free
+                free ^= hit
+        yield k, hit
+
+
+class MaxPool2dGrad(Function):
+    """The gradient of max_pool2d: each window's gradient routed to where its maximum
+    was (`x` and `out` of the pooling, constants here). Its own gradient gathers from
+    the same places."""
+    name = "max_pool2d_grad"
+
+    @staticmethod
+    def forward(ctx, grad, x, out, kernel_size, stride):
         out_hw = out.shape[2:]
         grad = in_memory_order_of(out, grad)
-        gx, assign = grad_buffer(x.shape, memory_order(x), kernel, stride, out_hw, grad.dtype)
-        slices = offset_slices(x, kernel, stride, out_hw)
-        targets = offset_slices(gx, kernel, stride, out_hw)
-        # max() propagates NaN: one pass, no temporary mask
-        with_nan = out.dtype.kind == "f" and out.size > 0 and bool(np.isnan(out.max()))
-        last = len(slices) - 1
-        free = None  # windows whose gradient has not been routed yet
-        for k, (s, target) in enumerate(zip(slices, targets)):
-            if k == last:  # whatever is left holds its maximum here
-                hit = np.ones(out.shape, dtype=bool) if free is None else free
-            else:
-                hit = s == out
-                if with_nan:
-                    hit |= np.isnan(s)
-                if free is None:
-                    free = ~hit
-                else:
-                    hit &= free
-                    free ^= hit
+        gx, assign = grad_buffer(x.shape, memory_order(x), kernel_size, stride, out_hw, grad.dtype)
+        targets = offset_slices(gx, kernel_size, stride, out_hw)
+        for k, hit in window_hits(x, out, kernel_size, stride):
             if assign:
-                np.multiply(grad, hit, out=target)
+                np.multiply(grad, hit, out=targets[k])
             else:
-                target += grad * hit
+                targets[k] += grad * hit
         return gx
+
+    @staticmethod
+    def backward(ctx, grad):
+        a = ctx.attrs
+        kernel, stride, out = a["kernel_size"], a["stride"], a["out"]
+        slices = _offset_index(kernel, stride, out.shape[2:])
+        total = None
+        for k, hit in window_hits(a["x"], out, kernel, stride):
+            part = grad[slices[k]] * hit.astype(out.dtype)
+            total = part if total is None else total + part
+        return total
+
+
+def _offset_index(kernel, stride, out_hw) -> list[tuple[slice, ...]]:
+    """The index of each window offset's slice (as `offset_slices` cuts them)."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    return [(slice(None), slice(None), slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+            for i in range(kh) for j in range(kw)]
 
 
 class AvgPool2d(Function):
@@ -132,8 +168,19 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        kernel, stride = ctx.attrs["kernel_size"], ctx.attrs["stride"]
         x_shape, order = ctx.x_layout
+        return AvgPool2dGrad.call(grad, kernel_size=ctx.attrs["kernel_size"], stride=ctx.attrs["stride"],
+                                  x_shape=x_shape, order=order)
+
+
+class AvgPool2dGrad(Function):
+    """The gradient of avg_pool2d: each window's gradient shared evenly among its
+    elements. Its own gradient is avg_pool2d."""
+    name = "avg_pool2d_grad"
+
+    @staticmethod
+    def forward(ctx, grad, kernel_size, stride, x_shape, order):
+        kernel = kernel_size
         share = grad * grad.dtype.type(1.0 / (kernel[0] * kernel[1]))
         gx, assign = grad_buffer(x_shape, order, kernel, stride, share.shape[2:], grad.dtype)
         for target in offset_slices(gx, kernel, stride, share.shape[2:]):
@@ -142,3 +189,7 @@ class AvgPool2d(Function):
             else:
                 target += share
         return gx
+
+    @staticmethod
+    def backward(ctx, grad):
+        return AvgPool2d.call(grad, kernel_size=ctx.attrs["kernel_size"], stride=ctx.attrs["stride"])

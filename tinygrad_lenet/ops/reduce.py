@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .elementwise import Exp
+from .shape import BroadcastTo
 
 
 def _expand_grad(grad: np.ndarray, shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
@@ -29,7 +31,7 @@ class Sum(Function):
     @staticmethod
     def backward(ctx, grad):
         g = _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
-        return np.broadcast_to(g, ctx.shape)
+        return BroadcastTo.call(g, shape=ctx.shape)
 
 
 class Mean(Function):
@@ -45,7 +47,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, grad):
         g = _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
-        return np.broadcast_to(g / grad.dtype.type(ctx.count), ctx.shape)
+        return BroadcastTo.call(g / grad.dtype.type(ctx.count), shape=ctx.shape)
 
 
 class Max(Function):
@@ -64,7 +66,7 @@ class Max(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, out = ctx.saved_tensors
+        x, out = (np.asarray(v) for v in ctx.saved_tensors)  # where the maxima are: constants
         axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
         top = _expand_grad(out, x.shape, axis, keepdims)
         hit = x == top
@@ -86,17 +88,21 @@ class LogSumExp(Function):
         m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
         e = np.exp(x - m)
         s = e.sum(axis=axis, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf; inf / inf = nan, as in PyTorch
+        with np.errstate(divide="ignore"):  # log(0) = -inf, as in PyTorch
             out = np.log(s) + m
-            softmax = np.divide(e, s, out=np.zeros_like(e), where=s > 0)
-        ctx.save_for_backward(softmax)
-        ctx.shape = x.shape
+        ctx.save_for_backward(x)
+        ctx.shift = m  # constant: softmax does not depend on it
         return out if keepdims else _squeeze(out, axis)
 
     @staticmethod
     def backward(ctx, grad):
-        (softmax,) = ctx.saved_tensors
-        return softmax * _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
+        """grad * softmax(x); a slice of only -inf has sum 0 and gets no gradient."""
+        (x,) = ctx.saved_tensors
+        axis = ctx.attrs["axis"]
+        e = Exp.call(x - ctx.shift)
+        s = e.sum(axis=axis, keepdims=True)
+        empty = (np.asarray(s) == 0).astype(ctx.shift.dtype)
+        return e / (s + empty) * _expand_grad(grad, x.shape, axis, ctx.attrs["keepdims"])
 
 
 def _squeeze(x: np.ndarray, axis) -> np.ndarray:

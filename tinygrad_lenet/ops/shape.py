@@ -30,7 +30,7 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.transpose(np.argsort(ctx.attrs["axes"]))
+        return Permute.call(grad, axes=tuple(int(a) for a in np.argsort(ctx.attrs["axes"])))
 
 
 class BroadcastTo(Function):
@@ -72,9 +72,23 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        out = np.zeros(ctx.in_shape, dtype=grad.dtype)
-        np.add.at(out, ctx.attrs["index"], grad)
+        return GetItemGrad.call(grad, index=ctx.attrs["index"], shape=ctx.in_shape)
+
+
+class GetItemGrad(Function):
+    """The gradient of getitem: zeros of the input's `shape` with `grad` added at
+    `index` (repeated indices accumulate). Its own gradient is getitem again."""
+    name = "getitem_grad"
+
+    @staticmethod
+    def forward(ctx, grad, index, shape):
+        out = np.zeros(shape, dtype=grad.dtype)
+        np.add.at(out, index, grad)
         return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return GetItem.call(grad, index=ctx.attrs["index"])
 
 
 class Concatenate(Function):
@@ -88,8 +102,9 @@ class Concatenate(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        splits = np.cumsum(ctx.sizes)[:-1]
-        return tuple(np.split(grad, splits, axis=ctx.attrs["axis"]))
+        lead = (slice(None),) * ctx.attrs["axis"]
+        ends = np.cumsum(ctx.sizes).tolist()
+        return tuple(grad[lead + (slice(end - size, end),)] for end, size in zip(ends, ctx.sizes))
 
 
 class Stack(Function):
@@ -103,7 +118,7 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, grad):
         axis = ctx.attrs["axis"]
-        return tuple(np.take(grad, i, axis=axis) for i in range(grad.shape[axis]))
+        return tuple(grad[(slice(None),) * axis + (i,)] for i in range(grad.shape[axis]))
 
 
 def _check_same_rest(op: str, arrays, axis: int, concat: bool) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .elementwise import Exp
 
 
 def stable_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -25,7 +26,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad - np.exp(out) * grad.sum(axis=ctx.attrs["axis"], keepdims=True)
+        return grad - Exp.call(out) * grad.sum(axis=ctx.attrs["axis"], keepdims=True)
 
 
 class Softmax(Function):
@@ -42,6 +43,13 @@ class Softmax(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         return out * (grad - (grad * out).sum(axis=ctx.attrs["axis"], keepdims=True))
+
+
+def one_hot(targets: np.ndarray, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """(batch, classes) array of `dtype`: 1 at each row's target class, else 0."""
+    out = np.zeros(shape, dtype=dtype)
+    out[np.arange(shape[0]), targets] = 1
+    return out
 
 
 def check_class_targets(op: str, scores: np.ndarray, targets: np.ndarray) -> None:
@@ -66,17 +74,16 @@ class CrossEntropy(Function):
         check_class_targets("cross_entropy", logits, targets)
         logp = stable_log_softmax(logits, 1)
         n = logits.shape[0]
-        ctx.save_for_backward(logp, targets)
+        ctx.save_for_backward(logits)
+        ctx.targets = targets
         return np.asarray(-logp[np.arange(n), targets].mean(), dtype=logp.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        logp, targets = ctx.saved_tensors
-        n = logp.shape[0]
-        g = np.exp(logp)
-        g[np.arange(n), targets] -= 1
-        g *= grad / logp.dtype.type(n)
-        return g, None
+        (logits,) = ctx.saved_tensors
+        n = logits.shape[0]
+        p = Softmax.call(logits, axis=1)
+        return (p - one_hot(ctx.targets, logits.shape, logits.dtype)) * (grad / logits.dtype.type(n)), None
 
 
 class NLLLoss(Function):
@@ -94,9 +101,7 @@ class NLLLoss(Function):
     def backward(ctx, grad):
         (targets,) = ctx.saved_tensors
         n = ctx.shape[0]
-        g = np.zeros(ctx.shape, dtype=grad.dtype)
-        g[np.arange(n), targets] = -grad / grad.dtype.type(n)
-        return g, None
+        return one_hot(targets, ctx.shape, grad.dtype) * (grad / grad.dtype.type(-n)), None
 
 
 class MSELoss(Function):
@@ -108,13 +113,14 @@ class MSELoss(Function):
         if a.shape != b.shape:
             raise ValueError(f"mse_loss: input shape {a.shape} and target shape {b.shape} differ")
         diff = a - b
-        ctx.save_for_backward(diff)
+        ctx.save_for_backward(a, b)
         return np.asarray(np.mean(diff * diff))  # integers: float64, made float32 by apply
 
     @staticmethod
     def backward(ctx, grad):
-        (diff,) = ctx.saved_tensors
-        g = diff * (grad * diff.dtype.type(2.0 / max(diff.size, 1)))
+        a, b = ctx.saved_tensors
+        diff = a - b
+        g = diff * (grad * grad.dtype.type(2.0 / max(diff.size, 1)))
         return g, -g
 
 
