@@ -51,6 +51,8 @@ def scale_largest_element(factor: float) -> Callable[[Grads], Grads]:
     """The first input gradient given with only its largest element scaled."""
     def damage(grads: Grads) -> Grads:
         j = next(i for i, g in enumerate(grads) if g is not None)
+        if np.size(grads[j]) == 0:
+            return grads
         g = np.array(grads[j], dtype=np.float64, copy=True)
         flat = g.reshape(-1)
         flat[int(np.argmax(np.abs(flat)))] *= factor

@@ -1,5 +1,6 @@
-"""Meta-test: every op registered in `OPS` has a gradient property test in
-`test_ops_grad.py`, and each of those tests really records its op."""
+"""Meta-test: every op registered in `OPS` has a gradient property test and a
+second-derivative (gradgradcheck) property test in `test_ops_grad.py`, and each of
+those tests really records its op."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_ops_grad import GRAD_CASES, recorded_ops
+from test_ops_grad import GRAD_CASES, SECOND_ORDER_OPS, recorded_ops
 
 from tinygrad_lenet import OPS, Function, Tensor
 
@@ -44,6 +45,11 @@ def test_required_ops_are_registered() -> None:
 
 def test_every_registered_op_has_a_gradient_property_test() -> None:
     assert untested_ops() == [], "ops without a @grad_case property test in test_ops_grad.py"
+
+
+def test_every_registered_op_has_a_second_derivative_property_test() -> None:
+    assert untested_ops(cases=dict.fromkeys(SECOND_ORDER_OPS)) == [], "ops without gradgradcheck in test_ops_grad.py"
+    assert {"conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "getitem_grad"} <= set(OPS)
 
 
 def test_no_gradient_case_for_an_unregistered_op() -> None:

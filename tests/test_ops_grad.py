@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_lenet import OPS, Function, GradcheckError, Tensor, gradcheck
+from tinygrad_lenet import OPS, Function, GradcheckError, Tensor, grad, gradcheck, gradgradcheck
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import topological_order
 
@@ -289,6 +289,54 @@ def pool_case(draw: st.DrawFn, op: str) -> GradCase:
     return GradCase(f"{op} {g}", lambda t: pool(t, k, s), (x,))
 
 
+# ------------------------------------------------------------------ gradient ops
+# The ops a backward pass records (with create_graph=True), each reached the way
+# backpropagation reaches it: as the gradient of its forward op, taken with grad().
+def _gradient_of(forward: Callable[[Tensor], Tensor], leaf: np.ndarray, dtype: Any) -> Callable[..., Tensor]:
+    """cotangent -> d forward(leaf) / d leaf . cotangent, recorded."""
+    def fn(cotangent: Tensor) -> Tensor:
+        t = Tensor(leaf, dtype=cotangent.dtype, requires_grad=True)
+        return grad(forward(t), t, cotangent, create_graph=True)[0]
+    return fn
+
+
+@grad_case("conv2d_input_grad", "conv2d_weight_grad")
+def conv2d_gradient_case(draw: st.DrawFn, op: str) -> GradCase:
+    g = draw(S.conv2d_geometry())
+    stride, padding = g["stride"], g["padding"]
+    out_shape = F.conv2d(Tensor(np.zeros(g["x_shape"])), Tensor(np.zeros(g["w_shape"])), stride=stride,
+                         padding=padding).shape
+    cotangent = draw(S.smooth(out_shape))
+    if op == "conv2d_input_grad":  # (cotangent, weight) -> d/dx
+        def fn(gy: Tensor, w: Tensor) -> Tensor:
+            x = Tensor(np.zeros(g["x_shape"]), dtype=gy.dtype, requires_grad=True)
+            return grad(F.conv2d(x, w, stride=stride, padding=padding), x, gy, create_graph=True)[0]
+        return GradCase(f"{op} {g}", fn, (cotangent, draw(S.smooth(g["w_shape"]))))
+
+    def fn(x: Tensor, gy: Tensor) -> Tensor:  # (input, cotangent) -> d/dw
+        w = Tensor(np.zeros(g["w_shape"]), dtype=gy.dtype, requires_grad=True)
+        return grad(F.conv2d(x, w, stride=stride, padding=padding), w, gy, create_graph=True)[0]
+    return GradCase(f"{op} {g}", fn, (draw(S.smooth(g["x_shape"])), cotangent))
+
+
+@grad_case("max_pool2d_grad", "avg_pool2d_grad")
+def pool_gradient_case(draw: st.DrawFn, op: str) -> GradCase:
+    g = draw(S.pool2d_geometry())
+    x = draw(S.without_ties(g["x_shape"]))
+    pool = getattr(F, op.removesuffix("_grad"))
+    k, s = g["kernel_size"], g["stride"]
+    cotangent = draw(S.smooth(pool(Tensor(x), k, s).shape))
+    return GradCase(f"{op} {g}", lambda gy: _gradient_of(lambda t: pool(t, k, s), x, gy.dtype)(gy), (cotangent,))
+
+
+@grad_case("getitem_grad")
+def getitem_gradient_case(draw: st.DrawFn, op: str) -> GradCase:
+    forward = draw(GRAD_CASES["getitem"])
+    (x,) = forward.inputs
+    cotangent = draw(S.smooth(forward.fn(Tensor(x)).shape))
+    return GradCase(f"{op} of {forward.description}", lambda gy: _gradient_of(forward.fn, x, gy.dtype)(gy), (cotangent,))
+
+
 # ------------------------------------------------------------------ softmax and losses
 @grad_case("log_softmax", "softmax")
 def softmax_case(draw: st.DrawFn, op: str) -> GradCase:
@@ -337,6 +385,17 @@ def test_autodiff_matches_finite_differences(op: str, data: st.DataObject) -> No
     case = data.draw(GRAD_CASES[op], label=op)
     assert op in recorded_ops(case.fn(*case.tensors(np.float64)))
     assert gradcheck(case.fn, case.inputs, **case.tolerances)
+
+
+SECOND_ORDER_OPS = sorted(GRAD_CASES)  # every op with a case gets gradgradcheck too; none is exempt
+
+
+@pytest.mark.parametrize("op", SECOND_ORDER_OPS)
+@given(data=st.data())
+def test_second_derivatives_match_finite_differences(op: str, data: st.DataObject) -> None:
+    """gradgradcheck on the same cases: every op's backward is itself differentiable."""
+    case = data.draw(GRAD_CASES[op], label=op)
+    assert gradgradcheck(case.fn, case.inputs, **case.tolerances)
 
 
 @pytest.mark.parametrize("op", sorted(GRAD_CASES))

@@ -67,6 +67,13 @@ def _dropout(x, *, p, generator, ctx):
     return x * keep / (1 - p) if p < 1 else x * 0
 
 
+def _vjp(forward: Callable, shape_or_value: Any, grad):
+    """d forward(z) / d z . grad at z (zeros of a shape, or a value), differentiable in grad."""
+    value = np.zeros(shape_or_value) if isinstance(shape_or_value, tuple) else shape_or_value
+    z = torch.tensor(value, dtype=grad.dtype, requires_grad=True)
+    return torch.autograd.grad(forward(z), z, grad, create_graph=True)[0]
+
+
 # Our op name -> the PyTorch computation of one node, from its inputs and attributes.
 TORCH_OPS: dict[str, Callable[..., Any]] = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
@@ -98,12 +105,21 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "nll_loss": lambda logp, targets: TF.nll_loss(logp, targets.long()),
     "mse_loss": lambda a, b: TF.mse_loss(a, b),
     "dropout": _dropout,
+    "conv2d_input_grad": lambda grad, w, *, stride, padding, x_shape, grad_matrix=None:
+        torch.nn.grad.conv2d_input(x_shape, w, grad, stride=stride, padding=padding),
+    "conv2d_weight_grad": lambda x, grad, *, stride, padding, w_shape, grad_matrix=None, padded_input=None:
+        torch.nn.grad.conv2d_weight(x, w_shape, grad, stride=stride, padding=padding),
+    "max_pool2d_grad": lambda grad, *, x, out, kernel_size, stride:
+        _vjp(lambda z: TF.max_pool2d(z, kernel_size, stride), x, grad),
+    "avg_pool2d_grad": lambda grad, *, kernel_size, stride, x_shape, order:
+        _vjp(lambda z: TF.avg_pool2d(z, kernel_size, stride), tuple(x_shape), grad),
+    "getitem_grad": lambda grad, *, index, shape: _vjp(lambda z: _getitem(z, index=index), tuple(shape), grad),
 }
 
 
 def test_every_op_has_a_torch_counterpart() -> None:
     assert sorted(package_ops() - set(TORCH_OPS)) == []
-    assert len(package_ops()) >= 36
+    assert len(package_ops()) >= 41
 
 
 def torch_node(op: str, ctx: Any):

@@ -145,6 +145,10 @@ class Context:
         backward sees as those tensors) or constants such as masks and indices."""
         self._saved = arrays
 
+    def replace_saved(self, old: Any, new: np.ndarray) -> None:
+        """Save `new` wherever `old` was saved (the output, once converted to its final array)."""
+        self._saved = tuple(new if s is old else s for s in self._saved)
+
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
         if self.released:
@@ -235,10 +239,13 @@ class Function:
             start = time.perf_counter()
             out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
             op_timer(cls.name, "forward", time.perf_counter() - start)
-        if out.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype.kind == "f" for t in inputs):
-            out = out.astype(np.float32)  # floats computed from integers only get the default float type
-        record = record and out.dtype.kind == "f"  # e.g. a cast to int carries no gradient
-        result = Tensor.wrap(out, requires_grad=record)
+        result_array = out if type(out) is np.ndarray else np.asarray(out)  # a 0-d result may come as a scalar
+        if result_array.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype.kind == "f" for t in inputs):
+            result_array = result_array.astype(np.float32)  # floats computed from integers only get the default float type
+        if result_array is not out:
+            ctx.replace_saved(out, result_array)  # the saved output stays the output's data
+        record = record and result_array.dtype.kind == "f"  # e.g. a cast to int carries no gradient
+        result = Tensor.wrap(result_array, requires_grad=record)
         if record:
             result.grad_fn = ctx
         return result
