@@ -217,13 +217,40 @@ def test_capture_outputs_records_and_restores(checkpoint):
         assert outputs["features.2"].shape == (2, 6, 14, 14)
         with pytest.raises(ZeroDivisionError), capture_outputs(model, ["features.0"]):
             _ = 1 / 0
-        with pytest.raises(RuntimeError, match="'features.0' is already being captured"):
-            with capture_outputs(model, ["features.0"]), capture_outputs(model, ["features.0"]):
-                pass
+        with capture_outputs(model, ["features.0"]) as outer, capture_outputs(model, ["features.0"]) as inner:
+            model(x)
+        np.testing.assert_array_equal(outer["features.0"], inner["features.0"])
     with pytest.raises(KeyError, match="LeNet5 has no submodule 'features.9'; it has: features, features.0"):
         with capture_outputs(model, ["features.0", "features.9"]):
             pass
-    assert all("forward" not in m.__dict__ for m in model.modules())  # every wrapper removed
+    assert all(not m._forward_hooks and "forward" not in m.__dict__ for m in model.modules())  # hooks removed
+
+
+def test_capture_outputs_in_several_threads_at_once_needs_no_lock(checkpoint):
+    """Each thread's block records its own calls, though all hooks sit on the same modules."""
+    model = load_trained_model(checkpoint).model
+    inputs = [Tensor(np.random.default_rng(k).standard_normal((1, 1, 28, 28), dtype=np.float32)) for k in range(8)]
+    with no_grad():
+        expected = [model.features[:2](x).data for x in inputs]
+    start = threading.Barrier(8)
+    results: list[np.ndarray | None] = [None] * 8
+
+    def work(k: int) -> None:
+        with no_grad(), capture_outputs(model, ["features.1"]) as outputs:
+            start.wait(timeout=10)
+            for _ in range(20):
+                model(inputs[k])
+                assert np.array_equal(outputs["features.1"], expected[k])
+        results[k] = outputs["features.1"]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for k in range(8):
+        np.testing.assert_array_equal(results[k], expected[k])
+    assert not model.features[1]._forward_hooks
 
 
 @pytest.mark.parametrize("body, status, message", [

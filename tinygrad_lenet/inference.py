@@ -4,6 +4,7 @@ and what chosen layers output along the way."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Iterator
 
 import numpy as np
@@ -26,11 +27,14 @@ def probabilities(model: Module, images: np.ndarray, mean_std: tuple[float, floa
 @contextmanager
 def capture_outputs(model: Module, names: tuple[str, ...] | list[str]) -> Iterator[dict[str, np.ndarray]]:
     """Record the output arrays of `model`'s submodules `names` (`named_modules()` paths)
-    on every call inside the block, like PyTorch forward hooks.
+    on every call inside the block, with forward hooks removed at the end.
 
         with capture_outputs(model, ["features.1"]) as outputs:
             model(x)
         outputs["features.1"]  # the first ReLU's output, a numpy array
+
+    Each block records only the calls made in its own thread (or task), so several
+    threads may capture from one model at once without a lock.
     """
     modules = dict(model.named_modules())
     missing = [name for name in names if name not in modules]
@@ -38,23 +42,21 @@ def capture_outputs(model: Module, names: tuple[str, ...] | list[str]) -> Iterat
         raise KeyError(f"capture_outputs: {type(model).__name__} has no submodule {missing[0]!r}; "
                        f"it has: {', '.join(n for n in modules if n)}")
     outputs: dict[str, np.ndarray] = {}
-    wrapped: list[Module] = []
+    token = _capturing.set(_capturing.get() + (id(outputs),))
+
+    def hook_for(name: str) -> Any:
+        def record(module: Module, args: tuple, result: Any) -> None:
+            if id(outputs) in _capturing.get():  # a call from this block's thread
+                outputs[name] = result.data if isinstance(result, Tensor) else np.asarray(result)
+        return record
+
+    handles = [modules[name].register_forward_hook(hook_for(name)) for name in names]
     try:
-        for name in names:
-            module = modules[name]
-            if "forward" in module.__dict__:
-                raise RuntimeError(f"capture_outputs: submodule {name!r} is already being captured")
-            module.forward = _recording(module.forward, name, outputs)
-            wrapped.append(module)
         yield outputs
     finally:
-        for module in wrapped:
-            del module.forward
+        for handle in handles:
+            handle.remove()
+        _capturing.reset(token)
 
 
-def _recording(forward: Any, name: str, outputs: dict[str, np.ndarray]) -> Any:
-    def record(*args: Any, **kwargs: Any) -> Any:
-        result = forward(*args, **kwargs)
-        outputs[name] = result.data if isinstance(result, Tensor) else np.asarray(result)
-        return result
-    return record
+_capturing: ContextVar[tuple[int, ...]] = ContextVar("capture_outputs", default=())  # the open blocks

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from ..autograd import enter_module, exit_module
+from ..hooks import RemovableHandle, add_hook
 from ..tensor import Tensor, check_dtype
 from .parameter import Parameter
 
@@ -75,6 +76,8 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_qualname", None)
         object.__setattr__(self, "_names_version", -1)
+        object.__setattr__(self, "_forward_pre_hooks", {})
+        object.__setattr__(self, "_forward_hooks", {})
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value: Any) -> None:
@@ -311,15 +314,39 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         name = self._qualname
+        run = self._run_with_hooks if self._forward_pre_hooks or self._forward_hooks else self.forward
         if not name:  # None (never called) or "" (a root)
             if name is None or self._names_version != _structure_version:
                 self._assign_names()
-            return self.forward(*args, **kwargs)
+            return run(*args, **kwargs)
         enter_module(name)
         try:
-            return self.forward(*args, **kwargs)
+            return run(*args, **kwargs)
         finally:
             exit_module()
+
+    def _run_with_hooks(self, *args: Any, **kwargs: Any) -> Any:
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    # -------------------------------------------------------------------- hooks
+    def register_forward_pre_hook(self, hook: Callable[["Module", tuple], Any]) -> RemovableHandle:
+        """Call `hook(module, args)` before every forward; a returned value (a tuple, or
+        one value) replaces the positional arguments. Returns a handle with `.remove()`."""
+        return add_hook(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook: Callable[["Module", tuple, Any], Any]) -> RemovableHandle:
+        """Call `hook(module, args, output)` after every forward; a returned value replaces
+        the output. Returns a handle with `.remove()`."""
+        return add_hook(self._forward_hooks, hook)
 
     def _assign_names(self) -> None:
         """Make this module a root: name descendants and parameters by their paths."""

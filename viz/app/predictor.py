@@ -4,7 +4,6 @@ convolution blocks computed out, as a JSON-ready dict."""
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,6 @@ class DigitPredictor:
         self.mean_std = trained.mean_std
         self.classes = list(trained.classes) or [str(k) for k in range(_num_outputs(trained))]
         self.layers = FEATURE_LAYERS.get(self.model_name) or default_feature_layers(self.model)
-        self._lock = threading.Lock()  # the model's modules are patched while a prediction records its layers
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> "DigitPredictor":
@@ -59,7 +57,7 @@ class DigitPredictor:
         image = to_mnist(gray, source="drawing")
         x = Tensor(normalize_images(image[None], normalize=self.mean_std))
         names = [name for name, _ in self.layers]
-        with self._lock, no_grad(), capture_outputs(self.model, names) as outputs:
+        with no_grad(), capture_outputs(self.model, names) as outputs:
             probs = F.softmax(self.model(x), axis=1).data[0]
         digit = int(probs.argmax())
         layers = []
