@@ -5,6 +5,10 @@ pdf or DOT source.
     python scripts/visualize.py --model lenet5 --out lenet5.svg --level module --grads
     python scripts/visualize.py --model my_net.py:MyNet --out my_net.svg
     python scripts/visualize.py --checkpoint runs/my_net-MyNet/checkpoint.npz --out trained.svg
+    python scripts/visualize.py --backward --level module --out lenet5_backward.svg
+
+--backward draws what backpropagation computes: the graph of d loss / d (the first
+parameter), recorded with create_graph=True, its backward ops marked as such.
 
 Without graphviz's `dot` program the DOT source is written instead, with a hint
 on how to install graphviz (exit code 0: the graph itself was saved).
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from models import CheckpointError, ModelSpecError, build_model, load_trained_model
-from tinygrad_lenet import Tensor, manual_seed
+from tinygrad_lenet import Tensor, grad, manual_seed
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.cli import existing_file, model_arg
 from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
@@ -40,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--level", choices=("op", "module"), default="op",
                    help="op: every op, grouped by module; module: one node per module")
     p.add_argument("--grads", action="store_true", help="show every tensor's gradient and the backward flow")
+    p.add_argument("--backward", action="store_true",
+                   help="draw the backward pass: the graph of d loss / d (first parameter) (create_graph=True)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rankdir", choices=("TB", "BT", "LR", "RL"), default="TB")
@@ -48,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.backward and args.grads:
+        p.error("--backward draws the gradient's own graph; --grads annotates the forward graph: give one")
     if args.max_nodes < 1:
         p.error(f"--max-nodes must be at least 1, got {args.max_nodes}")
     if args.out is None:
@@ -79,10 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     logits = model(x)
     targets = rng.integers(0, logits.shape[-1], size=args.batch_size)
     loss = F.cross_entropy(logits, targets)
-    if args.grads:
-        retain_grads(loss)
-    loss.backward()
-    graph = draw_graph(loss, level=args.level, show_grads=args.grads, max_nodes=args.max_nodes,
+    drawn = loss
+    if args.backward:
+        first = next(iter(model.parameters()))
+        (drawn,) = grad(loss, [first], create_graph=True)
+        drawn.name = f"d loss / d {first.name}"
+    else:
+        if args.grads:
+            retain_grads(loss)
+        loss.backward()
+    graph = draw_graph(drawn, level=args.level, show_grads=args.grads, max_nodes=args.max_nodes,
                        rankdir=args.rankdir, legend=args.legend)
     saved = save_graph(graph, args.out, args.format)
     print(saved.message, file=sys.stdout if saved.rendered else sys.stderr)

@@ -582,3 +582,43 @@ def test_script_bad_arguments_are_argparse_errors(tmp_path, args, message):
     proc = run_script("--out", str(tmp_path / "g.dot"), *args)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "g.dot").exists()
+
+
+# ---------------------------------------------------------------- the backward pass
+def test_the_graph_of_a_gradient_shows_the_backward_pass():
+    """d loss / d w recorded with create_graph=True: its ops are drawn as backward ops,
+    grouped per module as "<module> (backward)", e.g. conv2d_weight_grad."""
+    from models import LeNet5
+    from tinygrad_lenet import grad, manual_seed
+
+    manual_seed(0)
+    model = LeNet5()
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 1, 28, 28), dtype=np.float32))
+    loss = F.cross_entropy(model(x), np.array([1, 2]))
+    (g,) = grad(loss, [model.features[0].weight], create_graph=True)
+    graph = viz.build_graph(g)
+    backward_ops = [op for op in graph.ops.values() if op.backward]
+    forward_ops = [op for op in graph.ops.values() if not op.backward]
+    assert {"conv2d_weight_grad", "conv2d_input_grad", "max_pool2d_grad"} <= {op.op for op in backward_ops}
+    assert "conv2d" in {op.op for op in forward_ops} and "conv2d_weight_grad" not in {op.op for op in forward_ops}
+    assert {op.module for op in backward_ops} >= {"features.0 (backward)", "features.3 (backward)", "(backward)"}
+    assert graph.ops[graph.tensors[graph.output].producer].op == "conv2d_weight_grad"
+
+    dot = parse_dot(viz.draw_graph(g, legend=True).source)
+    styled = [n for n, a in dot.nodes.items() if a.get("fillcolor") == STYLES["backward op"]["fillcolor"]]
+    labels = {dot.label(n) for n in styled}
+    assert any(label.startswith("conv2d_weight_grad") for label in labels) and "backward op" in labels
+    module_level = parse_dot(viz.draw_graph(g, level="module").source)
+    assert any(dot_label.startswith("features.0 (backward)") for dot_label in
+               (module_level.label(n) for n in module_level.nodes))
+
+
+def test_script_draws_the_backward_pass(tmp_path):
+    out = tmp_path / "backward.txt"
+    proc = run_script("--backward", "--level", "module", "--out", str(out), "--format", "dot")
+    assert proc.returncode == 0, proc.stderr
+    labels = {parse_dot(out.read_text()).label(n) for n in parse_dot(out.read_text()).nodes}
+    assert any(label.startswith("features.0 (backward)\nconv2d_weight_grad") for label in labels), labels
+    assert any(label.startswith("d loss / d features.0.weight") for label in labels)
+    proc = run_script("--backward", "--grads", "--out", str(out))
+    assert proc.returncode == 2 and "give one" in proc.stderr

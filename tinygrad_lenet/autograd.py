@@ -50,6 +50,7 @@ class _GradState(threading.local):
 
     def __init__(self) -> None:
         self.modules: list[str] = []
+        self.backward_depth = 0  # > 0 while a create_graph backward runs a derivative rule
 
 
 _grad_state = _GradState()
@@ -136,6 +137,7 @@ class Context:
         self.attrs = attrs
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
         self.module = current_module()
+        self.in_backward = _grad_state.backward_depth > 0  # recorded by a derivative rule (create_graph)
         self.released = False
         self._saved: tuple[Any, ...] = ()
         self.graph_output: Tensor | None = None  # the output, while a create_graph backward runs the rule
@@ -322,8 +324,10 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
                     break  # every contribution to these tensors has arrived
             if ctx is None:
                 continue
-            if create_graph:
+            if create_graph:  # the rule's ops are recorded as "<module> (backward)"
                 ctx.graph_output = node
+                enter_module(backward_scope(ctx.module))
+                _grad_state.backward_depth += 1
             try:
                 if op_timer is None:
                     parent_grads = ctx.fn.backward(ctx, g)
@@ -332,7 +336,10 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
                     parent_grads = ctx.fn.backward(ctx, g)
                     op_timer(ctx.op, "backward", time.perf_counter() - start)
             finally:
-                ctx.graph_output = None
+                if create_graph:
+                    ctx.graph_output = None
+                    _grad_state.backward_depth -= 1
+                    exit_module()
             if not isinstance(parent_grads, tuple):
                 parent_grads = (parent_grads,)
             if len(parent_grads) != len(ctx.parents):
@@ -351,6 +358,12 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
             if not retain_graph:
                 ctx.release()
     return found
+
+
+def backward_scope(module: str | None) -> str:
+    """The module name ops recorded by a derivative rule get: the forward op's module
+    with " (backward)", so drawings group and label the backward pass apart."""
+    return f"{module} (backward)" if module else "(backward)"
 
 
 def _run_hooks(node: "Tensor", grad: Any, create_graph: bool) -> Any:

@@ -21,7 +21,7 @@ from .graph import Graph, build_graph
 from .group import group_by_module
 from .labels import group_label, op_label, tensor_label
 
-NodeKind = Literal["input", "constant", "parameter", "intermediate", "output", "op", "module"]
+NodeKind = Literal["input", "constant", "parameter", "intermediate", "output", "op", "backward op", "module"]
 
 STYLES: dict[str, dict[str, str]] = {
     "input": {"shape": "box", "style": "filled", "fillcolor": "#cfe2ff", "color": "#3d6cb9"},
@@ -31,6 +31,7 @@ STYLES: dict[str, dict[str, str]] = {
     "output": {"shape": "box", "style": "filled", "fillcolor": "#f8d7da", "color": "#b02a37",
                "peripheries": "2"},
     "op": {"shape": "ellipse", "style": "filled", "fillcolor": "#eeeeee", "color": "#666666"},
+    "backward op": {"shape": "ellipse", "style": "filled", "fillcolor": "#ffe0cc", "color": "#c2571a"},
     "module": {"shape": "box3d", "style": "filled", "fillcolor": "#fff3cd", "color": "#997404"},
 }
 GRAD_EDGE = {"style": "dashed", "color": "#d62728", "constraint": "false", "arrowsize": "0.6"}
@@ -50,7 +51,7 @@ class _Node:
 
     @property
     def is_tensor(self) -> bool:
-        return self.kind not in ("op", "module")
+        return self.kind not in ("op", "backward op", "module")
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _op_level(graph: Graph, show_grads: bool) -> _Drawing:
         d.drawn_key[key] = key
         if t.producer is not None:
             op = graph.ops[t.producer]
-            d.nodes[op.key] = _Node(op_label(op), "op", op.module)
+            d.nodes[op.key] = _Node(op_label(op), "backward op" if op.backward else "op", op.module)
             d.edges.extend((i, op.key) for i in op.inputs)
             d.edges.append((op.key, key))
     return d
@@ -103,7 +104,7 @@ def _module_level(graph: Graph, show_grads: bool) -> _Drawing:
     for g in groups:
         ops = [graph.ops[k] for k in g.ops]
         if g.module is None:
-            d.nodes[g.key] = _Node(op_label(ops[0]), "op")
+            d.nodes[g.key] = _Node(op_label(ops[0]), "backward op" if ops[0].backward else "op")
         else:
             d.nodes[g.key] = _Node(group_label(g.module, ops), "module")
         inputs = dict.fromkeys(i for op in ops for i in op.inputs
@@ -189,14 +190,15 @@ def _summary(graph: Graph, drawn: int, level: str, max_nodes: int) -> graphviz.D
     return dot
 
 
-def _legend(dot: graphviz.Digraph, level: str, show_grads: bool) -> None:
-    kinds = ["input", "parameter", "intermediate", "output", "op"] + (["module"] if level == "module" else [])
+def _legend(dot: graphviz.Digraph, level: str, show_grads: bool, backward: bool = False) -> None:
+    kinds = (["input", "parameter", "intermediate", "output", "op"] + (["backward op"] if backward else [])
+             + (["module"] if level == "module" else []))
     with dot.subgraph(name="cluster_legend") as g:
         g.attr(label="legend", **CLUSTER)
         for kind in kinds:
-            g.node(f"legend_{kind}", kind, **STYLES[kind])
+            g.node(f"legend_{kind.replace(' ', '_')}", kind, **STYLES[kind])
         for a, b in zip(kinds, kinds[1:]):
-            g.edge(f"legend_{a}", f"legend_{b}", style="invis")
+            g.edge(f"legend_{a.replace(' ', '_')}", f"legend_{b.replace(' ', '_')}", style="invis")
         if show_grads:
             g.node("legend_grad_a", "", shape="point")
             g.node("legend_grad_b", "gradient flow", shape="plaintext")
@@ -220,6 +222,9 @@ def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
     max_nodes: above this many nodes, a single summary node is drawn instead.
     rankdir: graphviz layout direction, "TB", "BT", "LR" or "RL".
     legend: add a small legend of node kinds.
+
+    The ops of a backward pass recorded with `create_graph=True` (the graph of a
+    gradient) are drawn as "backward op"s, grouped as "<module> (backward)".
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")
@@ -264,5 +269,5 @@ def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
                            "calling viz.retain_grads(output) before it to keep intermediate ones",
                      labelloc="b", fontcolor="#b02a37")
     if legend:
-        _legend(dot, level, show_grads)
+        _legend(dot, level, show_grads, any(op.backward for op in graph.ops.values()))
     return dot

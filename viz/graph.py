@@ -52,6 +52,7 @@ class OpNode:
     module: str | None
     inputs: tuple[str, ...]
     output: str
+    backward: bool = False  # recorded by a derivative rule (a backward pass with create_graph=True)
 
 
 @dataclass
@@ -103,7 +104,7 @@ def build_graph(output: Tensor) -> Graph:
         if ctx is not None:
             producer = f"op{len(ops)}"
             ops[producer] = OpNode(producer, ctx.op, dict(ctx.attrs), ctx.module or None,
-                                   tuple(keys[id(p)] for p in ctx.parents), key)
+                                   tuple(keys[id(p)] for p in ctx.parents), key, ctx.in_backward)
         tensors[key] = TensorNode(key, _kind(t, t is output), tuple(t.shape), str(t.dtype), t.name,
                                   t.requires_grad, producer, t)
     return Graph(tensors, ops, keys[id(output)], keys)
