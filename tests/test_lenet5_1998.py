@@ -355,3 +355,39 @@ def test_short_training_on_real_mnist_learns(mnist_dir):
     _, accuracy, _ = evaluate(model, normalize_images(test_x[:1000], normalize="mnist"), test_y[:1000])
     assert stats.images == 3000
     assert accuracy >= 0.80, accuracy  # chance is 0.10; this run reaches about 0.85
+
+
+# ------------------------------------------------------------------ second derivatives
+@pytest.mark.parametrize("make", [
+    lambda: (ScaledTanh(), (2, 3)),
+    lambda: (Subsampling2d(2, 2), (1, 2, 4, 4)),
+    lambda: (MaskedConv2d(3, 2, 3, np.array([[1, 0, 1], [0, 1, 1]], dtype=bool)), (1, 3, 5, 5)),
+    lambda: (EuclideanRBF(4, 3, np.random.default_rng(3).standard_normal((3, 4))), (2, 4)),
+], ids=["ScaledTanh", "Subsampling2d", "MaskedConv2d", "EuclideanRBF"])
+def test_the_1998_layers_have_second_derivatives(make):
+    """gradgradcheck through each layer, with respect to its input and (where the
+    layer has them) its parameters used as inputs."""
+    from tinygrad_lenet import gradgradcheck
+    manual_seed(0)
+    layer, shape = make()
+    layer.double()
+    x = np.random.default_rng(0).standard_normal(shape)
+    originals = {n: p for n, p in layer.named_parameters() if p.requires_grad}
+
+    def call(x_t, *ps):  # the layer with this call's tensors as its parameters
+        for name, value in zip(originals, ps):
+            object.__setattr__(layer, name, value)
+        return layer(x_t)
+
+    try:
+        assert gradgradcheck(call, [x, *[p.data for p in originals.values()]])
+    finally:
+        for name, p in originals.items():
+            object.__setattr__(layer, name, p)
+    assert layer(Tensor(x, dtype=np.float64)).shape  # the layer is whole again
+
+
+def test_map_loss_has_second_derivatives():
+    from tinygrad_lenet import gradgradcheck
+    penalties = np.random.default_rng(4).uniform(0.5, 3.0, (3, 4))
+    assert gradgradcheck(lambda y: map_loss(y, np.array([0, 3, 1])), [penalties])
