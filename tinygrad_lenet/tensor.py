@@ -277,10 +277,12 @@ class Tensor:
     def __rtruediv__(self, other: Any) -> "Tensor":
         return ops.Div.apply(*self._operands(other, "div", reflected=True))
 
-    def __pow__(self, exponent: float) -> "Tensor":
-        """x ** p for a scalar p; an integer tensor stays integer only for whole p >= 0."""
+    def __pow__(self, exponent: Any) -> "Tensor":
+        """x ** p: a scalar p (an integer tensor stays integer only for whole p >= 0), or a
+        tensor or array of exponents (elementwise, differentiable in both)."""
         if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
-            raise TypeError("pow: only a scalar exponent is supported")
+            base = self if self.dtype.kind == "f" else self.float()
+            return ops.PowTensor.apply(*base._operands(exponent, "pow_tensor"))
         p = float(exponent)
         base = self if self.dtype.kind == "f" or (p.is_integer() and p >= 0) else self.float()
         return ops.Pow.apply(base, exponent=p)
@@ -314,6 +316,84 @@ class Tensor:
 
     def sigmoid(self) -> "Tensor":
         return ops.Sigmoid.apply(self)
+
+    def abs(self) -> "Tensor":
+        return ops.Abs.apply(self)
+
+    def sign(self) -> "Tensor":
+        """-1, 0 or 1 (no gradient: it is 0 almost everywhere)."""
+        return Tensor.wrap(np.sign(self.data))
+
+    def sin(self) -> "Tensor":
+        return ops.Sin.apply(self)
+
+    def cos(self) -> "Tensor":
+        return ops.Cos.apply(self)
+
+    def log1p(self) -> "Tensor":
+        return ops.Log1p.apply(self)
+
+    def expm1(self) -> "Tensor":
+        return ops.Expm1.apply(self)
+
+    def square(self) -> "Tensor":
+        return self * self
+
+    def reciprocal(self) -> "Tensor":
+        return 1.0 / self
+
+    def rsqrt(self) -> "Tensor":
+        return self ** -0.5
+
+    def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002  (PyTorch's names)
+        """Values limited to [min, max]; either bound may be None, a number or a tensor
+        (tensor bounds broadcast). Gradient 1 inside the closed interval, else 0."""
+        if min is None and max is None:
+            raise ValueError("clip: give min, max or both")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                low = self.as_operand(min, "clip")
+                out = where(out < low, low, out)
+            if max is not None:
+                high = self.as_operand(max, "clip")
+                out = where(out > high, high, out)
+            return out
+        return ops.Clip.apply(self, low=None if min is None else float(min), high=None if max is None else float(max))
+
+    clamp = clip
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> "Tensor":
+        return ops.Softplus.apply(self, beta=float(beta), threshold=float(threshold))
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        return ops.LeakyRelu.apply(self, negative_slope=float(negative_slope))
+
+    def elu(self, alpha: float = 1.0) -> "Tensor":
+        return ops.Elu.apply(self, alpha=float(alpha))
+
+    def silu(self) -> "Tensor":
+        """x * sigmoid(x) (swish)."""
+        return self * self.sigmoid()
+
+    def gelu(self, approximate: str = "none") -> "Tensor":
+        """x * Phi(x), Phi the standard normal CDF; approximate="tanh" uses PyTorch's tanh formula."""
+        if approximate == "tanh":
+            inner = (self + self * self * self * 0.044715) * float(np.sqrt(2.0 / np.pi))
+            return self * (inner.tanh() + 1.0) * 0.5
+        if approximate != "none":
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        return self * ((self * float(1 / np.sqrt(2.0))).erf() + 1.0) * 0.5
+
+    def erf(self) -> "Tensor":
+        return ops.Erf.apply(self)
+
+    def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> "Tensor":
+        return self.clip(min_val, max_val)
+
+    def __rpow__(self, base: Any) -> "Tensor":
+        """scalar ** tensor (and array ** tensor)."""
+        return ops.PowTensor.apply(*self._operands(base, "pow_tensor", reflected=True))
 
     def maximum(self, other: Any) -> "Tensor":
         return ops.Maximum.apply(*self._operands(other, "maximum"))
@@ -371,6 +451,47 @@ class Tensor:
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         return ops.LogSumExp.apply(self, axis=reduction_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """Minimum over axes; on ties the gradient is split evenly among the minima."""
+        return -((-self).max(axis=axis, keepdims=keepdims))
+
+    def var(self, axis: Axis = None, correction: int = 1, keepdims: bool = False) -> "Tensor":
+        """Variance with `correction` (1: Bessel's, PyTorch's default; 0: the population variance)."""
+        ax = reduction_axis(axis, self.ndim, "var")
+        axes = range(self.ndim) if ax is None else ((ax,) if isinstance(ax, int) else ax)
+        n = int(np.prod([self.shape[a] for a in axes]))
+        if n - correction <= 0:
+            raise ValueError(f"var: {n} element(s) per reduction with correction {correction} (shape {self.shape})")
+        centered = self - self.mean(axis=ax, keepdims=True)
+        return (centered * centered).sum(axis=ax, keepdims=keepdims) / float(n - correction)
+
+    def std(self, axis: Axis = None, correction: int = 1, keepdims: bool = False) -> "Tensor":
+        return self.var(axis, correction, keepdims).sqrt()
+
+    def norm(self, p: float = 2, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """The p-norm over axes (all by default): p = 2, 1, inf, or any p > 0."""
+        a = self.abs()
+        if p == np.inf:
+            return a.max(axis=axis, keepdims=keepdims)
+        if p == 1:
+            return a.sum(axis=axis, keepdims=keepdims)
+        if p == 2:
+            return (self * self).sum(axis=axis, keepdims=keepdims).sqrt()
+        if not p > 0:
+            raise ValueError(f"norm: p must be > 0 or inf, got {p}")
+        return (a ** float(p)).sum(axis=axis, keepdims=keepdims) ** (1.0 / float(p))
+
+    def cumsum(self, axis: int) -> "Tensor":
+        return ops.Cumsum.apply(self, axis=normalize_axis(axis, max(self.ndim, 1), "cumsum"))
+
+    def all(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """Whether all elements are true (a bool tensor; no gradient)."""
+        return Tensor.wrap(np.asarray(np.all(self.data, axis=reduction_axis(axis, self.ndim, "all"), keepdims=keepdims)))
+
+    def any(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """Whether any element is true (a bool tensor; no gradient)."""
+        return Tensor.wrap(np.asarray(np.any(self.data, axis=reduction_axis(axis, self.ndim, "any"), keepdims=keepdims)))
 
     # ------------------------------------------------------------ shape ops
     def reshape(self, *shape: Any) -> "Tensor":
@@ -502,6 +623,20 @@ class Tensor:
         if self.dtype.kind != "f":
             raise TypeError(f"dropout: needs a floating-point tensor, got dtype {self.dtype} (shape {self.shape})")
         return ops.Dropout.apply(self, p=float(p), generator=generator or default_generator())
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """a where condition holds, else b (elementwise, broadcast); differentiable in a and b."""
+    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition))
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: the condition must be a bool tensor, got dtype {cond.dtype}")
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            a, b = Tensor(a), Tensor(b)
+        else:
+            a = b.as_operand(a, "where")
+    a, b = a._operands(b, "where")  # noqa: SLF001  (same module)
+    return ops.Where.apply(cond, a, b)
 
 
 def _norm_index(index: Any) -> Any:

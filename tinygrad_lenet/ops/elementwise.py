@@ -5,6 +5,8 @@ create_graph backward (see autograd)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -230,6 +232,213 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad.astype(ctx.in_dtype)
+
+
+class Abs(Function):
+    """|x|; the gradient at 0 is 0, as in PyTorch."""
+    name = "abs"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * np.sign(np.asarray(x)).astype(grad.dtype)
+
+
+class Sin(Function):
+    name = "sin"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * Cos.call(x)
+
+
+class Cos(Function):
+    name = "cos"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return -grad * Sin.call(x)
+
+
+class Log1p(Function):
+    """log(1 + x), accurate for small x."""
+    name = "log1p"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log1p(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / (x + 1)
+
+
+class Expm1(Function):
+    """exp(x) - 1, accurate for small x."""
+    name = "expm1"
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.expm1(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out + 1)
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, linear above `threshold` / beta as in PyTorch."""
+    name = "softplus"
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        ctx.save_for_backward(x)
+        bx = x * x.dtype.type(beta)
+        return np.where(bx > threshold, x, np.logaddexp(0, bx) / x.dtype.type(beta))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        beta, threshold = ctx.attrs["beta"], ctx.attrs["threshold"]
+        linear = (np.asarray(x) * beta > threshold).astype(grad.dtype)
+        return grad * (Sigmoid.call(x * grad.dtype.type(beta)) * (1 - linear) + linear)
+
+
+class LeakyRelu(Function):
+    """x for x > 0, else negative_slope * x."""
+    name = "leaky_relu"
+
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        ctx.save_for_backward(x)
+        return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        positive = np.asarray(x) > 0
+        return grad * np.where(positive, 1, ctx.attrs["negative_slope"]).astype(grad.dtype)
+
+
+class Elu(Function):
+    """x for x > 0, else alpha * (exp(x) - 1)."""
+    name = "elu"
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        return np.where(x > 0, x, np.expm1(np.minimum(x, 0)) * x.dtype.type(alpha))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        positive = (np.asarray(x) > 0).astype(grad.dtype)
+        negative_part = Exp.call(x * (1 - positive)) * grad.dtype.type(ctx.attrs["alpha"])  # exp(min(x, 0))
+        return grad * (positive + (1 - positive) * negative_part)
+
+
+class Where(Function):
+    """cond ? a : b elementwise (cond a bool array, broadcast with a and b)."""
+    name = "where"
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        if cond.dtype != np.bool_:
+            raise TypeError(f"where: the condition must be a bool tensor, got dtype {cond.dtype}")
+        ctx.save_for_backward(cond)
+        try:
+            return np.where(cond, a, b)
+        except ValueError:
+            raise ValueError(f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast "
+                             "together") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
+        mask = np.asarray(cond).astype(grad.dtype)
+        return None, grad * mask, grad * (1 - mask)
+
+
+class Clip(Function):
+    """x limited to [low, high] (either may be None); the gradient is 1 inside the
+    closed interval and 0 outside, as PyTorch's clamp."""
+    name = "clip"
+
+    @staticmethod
+    def forward(ctx, x, low, high):
+        ctx.save_for_backward(x)
+        return np.clip(x, low, high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        v = np.asarray(x)
+        low, high = ctx.attrs["low"], ctx.attrs["high"]
+        inside = np.ones(v.shape, dtype=bool)
+        if low is not None:
+            inside &= v >= low
+        if high is not None:
+            inside &= v <= high
+        return grad * inside.astype(grad.dtype)
+
+
+class PowTensor(Function):
+    """a ** b elementwise for tensors a > 0 (where b is not a whole number) and b."""
+    name = "pow_tensor"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _broadcast_checked("pow_tensor", np.power, a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        ga = grad * b * PowTensor.call(a, b - 1) if ctx.needs_input_grad[0] else None
+        gb = grad * out * Log.call(a) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+class Erf(Function):
+    """The error function (math.erf elementwise: exact, not fast)."""
+    name = "erf"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        out = np.asarray(_ERF(x))
+        return out.astype(x.dtype if x.dtype.kind == "f" else np.float64)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * Exp.call(-(x * x)) * grad.dtype.type(2.0 / math.sqrt(math.pi))
 
 
 def _broadcast_checked(op: str, fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import Function
 from .elementwise import Exp
-from .shape import BroadcastTo
+from .shape import BroadcastTo, Flip
 
 
 def _expand_grad(grad: np.ndarray, shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
@@ -107,3 +107,19 @@ class LogSumExp(Function):
 
 def _squeeze(x: np.ndarray, axis) -> np.ndarray:
     return np.asarray(x.reshape(())) if axis is None else np.squeeze(x, axis=axis)
+
+
+class Cumsum(Function):
+    """Running sums along `axis`; the gradient is the running sum from the other end."""
+    name = "cumsum"
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        return np.cumsum(x, axis=axis) if x.ndim else x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis = ctx.attrs["axis"]
+        if grad.ndim == 0:
+            return grad
+        return Flip.call(Cumsum.call(Flip.call(grad, axes=(axis,)), axis=axis), axes=(axis,))

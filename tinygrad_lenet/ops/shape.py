@@ -91,6 +91,19 @@ class GetItemGrad(Function):
         return GetItem.call(grad, index=ctx.attrs["index"])
 
 
+class Flip(Function):
+    """Reverse the order of elements along `axes`."""
+    name = "flip"
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        return np.flip(x, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Flip.call(grad, axes=ctx.attrs["axes"])
+
+
 class Concatenate(Function):
     name = "concatenate"
 
