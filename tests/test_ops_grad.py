@@ -22,6 +22,7 @@ from hypothesis.extra import numpy as hnp
 from tinygrad_lenet import OPS, Function, GradcheckError, Tensor, grad, gradcheck, gradgradcheck
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import topological_order
+from tinygrad_lenet.tensor import where as tensor_where
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,18 @@ UNARY = {
     "relu": (Tensor.relu, lambda s: S.away_from_zero(s, low=0.1)),
     "tanh": (Tensor.tanh, lambda s: S.smooth(s, bound=3.0)),
     "sigmoid": (Tensor.sigmoid, lambda s: S.smooth(s, bound=8.0)),
+    "abs": (Tensor.abs, lambda s: S.away_from_zero(s, low=0.1)),
+    "sin": (Tensor.sin, S.smooth),
+    "cos": (Tensor.cos, S.smooth),
+    "log1p": (Tensor.log1p, lambda s: S.smooth(s, bound=0.8)),
+    "expm1": (Tensor.expm1, S.smooth),
+    "erf": (Tensor.erf, S.smooth),
+    "softplus": (lambda t: t.softplus(beta=2.0, threshold=3.0), lambda s: S.away_from_zero(s, low=0.1, high=3.0).map(
+        lambda a: np.where(np.abs(a * 2 - 3.0) < 0.05, a + 0.2, a))),  # away from the switch to linear at x = 1.5
+    "leaky_relu": (lambda t: t.leaky_relu(0.2), lambda s: S.away_from_zero(s, low=0.1)),
+    "elu": (lambda t: t.elu(1.3), lambda s: S.away_from_zero(s, low=0.1)),
+    "clip": (lambda t: t.clip(-1.0, 1.0), lambda s: S.away_from_zero(s, low=0.1).map(
+        lambda a: np.where(np.abs(np.abs(a) - 1.0) < 0.1, a * 0.5, a))),  # away from the bounds
 }
 
 
@@ -143,6 +156,36 @@ def cast_case(draw: st.DrawFn, op: str) -> GradCase:
 
     # float64 -> float32 -> float64: the float32 rounding (~1e-7) needs a larger eps
     return GradCase("cast round trip", round_trip, (x,), dict(eps=1e-2, atol=1e-4))
+
+
+@grad_case("where")
+def where_case(draw: st.DrawFn, op: str) -> GradCase:
+    shape_a, shape_b = draw(S.broadcast_pairs())
+    a, b = draw(S.smooth(shape_a)), draw(S.smooth(shape_b))
+    cond = draw(hnp.arrays(bool, np.broadcast_shapes(shape_a, shape_b)))
+    return GradCase(f"where {shape_a} {shape_b}", lambda x, y: tensor_where(Tensor(cond), x, y), (a, b))
+
+
+@grad_case("pow_tensor")
+def pow_tensor_case(draw: st.DrawFn, op: str) -> GradCase:
+    shape_a, shape_b = draw(S.broadcast_pairs())
+    a = draw(S.away_from_zero(shape_a, low=0.3, positive=True))
+    b = draw(S.smooth(shape_b, bound=1.5))
+    return GradCase(f"pow_tensor {shape_a} {shape_b}", lambda x, y: x ** y, (a, b))
+
+
+@grad_case("flip")
+def flip_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes(min_dims=1))))
+    axes = tuple(sorted(draw(st.sets(st.integers(0, x.ndim - 1), min_size=1))))
+    return GradCase(f"flip {axes}", lambda t: t.flip(axes), (x,))
+
+
+@grad_case("cumsum")
+def cumsum_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes(min_dims=1))))
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    return GradCase(f"cumsum axis={axis}", lambda t: t.cumsum(axis), (x,))
 
 
 # ------------------------------------------------------------------ reductions

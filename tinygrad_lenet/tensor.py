@@ -562,8 +562,10 @@ class Tensor:
             raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}")
         return ops.BroadcastTo.apply(self, shape=shape)
 
-    def pad(self, pad_width: Any) -> "Tensor":
-        """Zero padding, numpy style: an int, a (before, after) pair, or one pair per axis."""
+    def pad(self, pad_width: Any, mode: str = "constant", value: float = 0.0) -> "Tensor":
+        """Padding, numpy style: an int, a (before, after) pair, or one pair per axis.
+        mode "constant" fills with `value`; "reflect" mirrors without repeating the edge,
+        "replicate" repeats the edge (both gather from the tensor, so the gradient adds up)."""
         try:
             pairs = np.broadcast_to(np.asarray(pad_width), (self.ndim, 2))
         except ValueError:
@@ -571,7 +573,88 @@ class Tensor:
         width = tuple((int(a), int(b)) for a, b in pairs)
         if any(a < 0 or b < 0 for a, b in width):
             raise ValueError(f"pad: negative pad widths {width} for shape {self.shape}")
-        return ops.Pad.apply(self, pad_width=width)
+        if mode == "constant":
+            out = ops.Pad.apply(self, pad_width=width)
+            if value != 0:
+                inside = np.pad(np.zeros(self.shape, dtype=bool), width, constant_values=True)
+                out = out + Tensor.wrap(inside.astype(self.dtype) * self.dtype.type(value))
+            return out
+        numpy_mode = {"reflect": "reflect", "replicate": "edge"}.get(mode)
+        if numpy_mode is None:
+            raise ValueError(f"pad: mode must be 'constant', 'reflect' or 'replicate', got {mode!r}")
+        if mode == "reflect" and any(max(a, b) >= n for (a, b), n in zip(width, self.shape) if a or b):
+            raise ValueError(f"pad: reflect padding {width} must be smaller than the dimensions {self.shape}")
+        positions = np.pad(np.arange(self.size).reshape(self.shape), width, mode=numpy_mode)
+        return self.reshape(-1)[positions]
+
+    def flip(self, *axes: Any) -> "Tensor":
+        """Reverse the order of elements along `axes` (all axes if none are given)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        norm = normalize_axis(tuple(axes) if axes else tuple(range(self.ndim)), self.ndim, "flip")
+        return ops.Flip.apply(self, axes=norm)
+
+    def roll(self, shifts: Any, axis: Any = None) -> "Tensor":
+        """Shift elements along `axis` (flattened when None), wrapping around, as np.roll."""
+        positions = np.roll(np.arange(self.size).reshape(self.shape), shifts, axis=axis)
+        return self.reshape(-1)[positions]
+
+    def repeat(self, *repeats: Any) -> "Tensor":
+        """PyTorch's repeat (numpy's tile): the whole tensor tiled `repeats` times per axis."""
+        if len(repeats) == 1 and isinstance(repeats[0], (tuple, list)):
+            repeats = tuple(repeats[0])
+        reps = tuple(int(r) for r in repeats)
+        if len(reps) < self.ndim or any(r < 0 for r in reps):
+            raise ValueError(f"repeat: {reps} must give a count >= 0 for each of the {self.ndim} dimensions")
+        x = self.reshape((1,) * (len(reps) - self.ndim) + self.shape)
+        inter = [d for n in x.shape for d in (1, n)]
+        target = [d for r, n in zip(reps, x.shape) for d in (r, n)]
+        return x.reshape(inter).broadcast_to(target).reshape([r * n for r, n in zip(reps, x.shape)])
+
+    tile = repeat
+
+    def gather(self, axis: int, index: Any) -> "Tensor":
+        """out[i][j][k] = self[i][index[i][j][k]][k] for axis 1 (PyTorch's gather)."""
+        idx = np.asarray(index.data if isinstance(index, Tensor) else index)
+        axis = normalize_axis(axis, self.ndim, "gather")
+        if idx.ndim != self.ndim or idx.dtype.kind not in "iu":
+            raise ValueError(f"gather: index must be an integer array with {self.ndim} dimensions, got "
+                             f"shape {idx.shape} dtype {idx.dtype}")
+        return self[_along_axis(idx, axis)]
+
+    def scatter_add(self, axis: int, index: Any, src: "Tensor") -> "Tensor":
+        """self with src added at index along axis (repeated indices accumulate), PyTorch's scatter_add."""
+        idx = np.asarray(index.data if isinstance(index, Tensor) else index)
+        axis = normalize_axis(axis, self.ndim, "scatter_add")
+        src = self.as_operand(src, "scatter_add")
+        if idx.shape != src.shape or idx.dtype.kind not in "iu":
+            raise ValueError(f"scatter_add: index {idx.shape} ({idx.dtype}) must be integers shaped like src {src.shape}")
+        return self + ops.GetItemGrad.apply(src, index=_along_axis(idx, axis), shape=self.shape)
+
+    def tril(self, diagonal: int = 0) -> "Tensor":
+        """The lower triangle of the last two axes (the rest zero)."""
+        return self * Tensor.wrap(np.tri(*self.shape[-2:], k=diagonal, dtype=self.dtype))
+
+    def triu(self, diagonal: int = 0) -> "Tensor":
+        """The upper triangle of the last two axes (the rest zero)."""
+        return self * Tensor.wrap(1 - np.tri(*self.shape[-2:], k=diagonal - 1, dtype=self.dtype))
+
+    def split(self, split_size: Any, axis: int = 0) -> list["Tensor"]:
+        """Pieces along `axis`: of `split_size` each (the last may be smaller), or of the listed sizes."""
+        axis = normalize_axis(axis, self.ndim, "split")
+        n = self.shape[axis]
+        sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
+            if isinstance(split_size, (int, np.integer)) else list(split_size)
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise ValueError(f"split: sizes {sizes} do not add up to dimension {axis} of shape {self.shape}")
+        ends = np.cumsum(sizes).tolist()
+        lead = (slice(None),) * axis
+        return [self[lead + (slice(end - size, end),)] for end, size in zip(ends, sizes)]
+
+    def chunk(self, chunks: int, axis: int = 0) -> list["Tensor"]:
+        """`chunks` pieces of equal size along `axis` (the last may be smaller), as PyTorch's chunk."""
+        n = self.shape[normalize_axis(axis, self.ndim, "chunk")]
+        return self.split(max(1, -(-n // chunks)), axis)
 
     def __getitem__(self, index: Any) -> "Tensor":
         return ops.GetItem.apply(self, index=_norm_index(index))
@@ -637,6 +720,13 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
             a = b.as_operand(a, "where")
     a, b = a._operands(b, "where")  # noqa: SLF001  (same module)
     return ops.Where.apply(cond, a, b)
+
+
+def _along_axis(index: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
+    """The fancy index that picks index[...] along `axis` and the same position elsewhere."""
+    grids = list(np.indices(index.shape, sparse=True))
+    grids[axis] = index
+    return tuple(grids)
 
 
 def _norm_index(index: Any) -> Any:
