@@ -10,20 +10,134 @@ import numpy as np
 
 from . import ops
 from .tensor import Tensor
-from .validation import normalize_axis, same_float_dtype
+from .tensor import where as where_op
+from .validation import check_positive, int_pair, normalize_axis, same_float_dtype
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0) -> Tensor:
-    """2-D cross-correlation of x (N, C, H, W) with weight (out, C, kh, kw)."""
-    return _tensor(x, "conv2d").conv2d(weight, bias, stride=stride, padding=padding)
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of x (N, C, H, W) with weight (out, C / groups, kh, kw).
+    padding: an int, (ph, pw), or ((top, bottom), (left, right)) for asymmetric padding;
+    dilation spreads the kernel's taps; groups splits the channels (groups = C:
+    depthwise). The plain case runs LeNet-5's fast kernel; the others are built from
+    it (a dilated kernel is the kernel with zeros between its taps)."""
+    x = _tensor(x, "conv2d")
+    dh, dw = int_pair(dilation, "conv2d", "dilation")
+    check_positive("conv2d", dilation=min(dh, dw), groups=groups)
+    pads = _padding_pairs(padding, "conv2d")
+    if (dh, dw) == (1, 1) and groups == 1 and pads[0][0] == pads[0][1] and pads[1][0] == pads[1][1]:
+        return x.conv2d(weight, bias, stride=stride, padding=(pads[0][0], pads[1][0]))
+    if any(pads[0] + pads[1]):
+        x = x.pad(((0, 0), (0, 0), pads[0], pads[1]))
+    if (dh, dw) != (1, 1):
+        o, c, kh, kw = weight.shape
+        weight = ops.GetItemGrad.apply(weight, index=(slice(None), slice(None), slice(None, None, dh),
+                                                      slice(None, None, dw)),
+                                       shape=(o, c, (kh - 1) * dh + 1, (kw - 1) * dw + 1))
+    if groups == 1:
+        return x.conv2d(weight, bias, stride=stride)
+    if x.ndim != 4 or x.shape[1] % groups or weight.shape[0] % groups or weight.shape[1] * groups != x.shape[1]:
+        raise ValueError(f"conv2d: groups={groups} does not fit input {x.shape} and weight {weight.shape} "
+                         "(channels must divide into groups; weight is (out, in / groups, kh, kw))")
+    xs, ws = x.chunk(groups, axis=1), weight.chunk(groups, axis=0)
+    bs = bias.chunk(groups, axis=0) if bias is not None else [None] * groups
+    return concatenate([xi.conv2d(wi, bi, stride=stride) for xi, wi, bi in zip(xs, ws, bs)], axis=1)
 
 
-def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
-    return _tensor(x, "max_pool2d").max_pool2d(kernel_size, stride)
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0) -> Tensor:
+    """The transposed convolution (conv2d's input gradient as a layer): x (N, C_in, H, W),
+    weight (C_in, C_out, kh, kw), output (N, C_out, (H - 1) * stride - 2 * padding + kh + output_padding, ...)."""
+    x = _tensor(x, "conv_transpose2d")
+    same_float_dtype("conv_transpose2d", x, weight, bias)
+    s, p = int_pair(stride, "conv_transpose2d", "stride"), int_pair(padding, "conv_transpose2d", "padding")
+    op = int_pair(output_padding, "conv_transpose2d", "output_padding")
+    if x.ndim != 4 or weight.ndim != 4 or weight.shape[0] != x.shape[1]:
+        raise ValueError(f"conv_transpose2d: input {x.shape} and weight {weight.shape} do not fit "
+                         "(input (N, C_in, H, W), weight (C_in, C_out, kh, kw))")
+    if any(o >= st for o, st in zip(op, s)):
+        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than stride {s}")
+    size = [(n - 1) * st - 2 * pp + k + o for n, st, pp, k, o in zip(x.shape[2:], s, p, weight.shape[2:], op)]
+    if min(size) < 1:
+        raise ValueError(f"conv_transpose2d: output size {tuple(size)} is empty (input {x.shape}, weight {weight.shape})")
+    out = ops.Conv2dInputGrad.apply(x, weight, stride=s, padding=p, x_shape=(x.shape[0], weight.shape[1], *size))
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
-def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
-    return _tensor(x, "avg_pool2d").avg_pool2d(kernel_size, stride)
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False) -> Tensor:
+    """Window maxima; `padding` adds -inf borders, `ceil_mode` keeps a last partial window."""
+    x = _tensor(x, "max_pool2d")
+    if not ceil_mode and padding == 0:
+        return x.max_pool2d(kernel_size, stride)
+    k, s, pads = _pool_geometry(x, "max_pool2d", kernel_size, stride, padding, ceil_mode)
+    if any(a or b for a, b in pads):
+        x = x.pad(((0, 0), (0, 0), *pads), value=float(np.finfo(x.dtype).min))
+    return x.max_pool2d(k, s)
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """Window means; with `padding`, the zero border counts in the divisor unless
+    count_include_pad=False; a partial last window (ceil_mode) divides by what it covers."""
+    x = _tensor(x, "avg_pool2d")
+    if not ceil_mode and padding == 0:
+        return x.avg_pool2d(kernel_size, stride)
+    k, s, pads = _pool_geometry(x, "avg_pool2d", kernel_size, stride, padding, ceil_mode)
+    if not any(a or b for a, b in pads):
+        return x.avg_pool2d(k, s)
+    p = int_pair(padding, "avg_pool2d", "padding")
+    counts = []  # per axis: 1 where an element counts in the divisor (the input, and the explicit padding
+    for n, pp, (top, bottom) in zip(x.shape[2:], p, pads):  # if count_include_pad; never the ceil_mode overhang)
+        line = np.zeros(top + n + bottom, dtype=x.dtype)
+        line[top - (pp if count_include_pad else 0):top + n + (pp if count_include_pad else 0)] = 1
+        counts.append(line)
+    share = Tensor.wrap(np.outer(*counts)[None, None]).avg_pool2d(k, s)
+    return x.pad(((0, 0), (0, 0), *pads)).avg_pool2d(k, s) / share
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """Means over a grid of output_size cells covering the input (cells overlap when sizes do not divide)."""
+    x = _tensor(x, "adaptive_avg_pool2d")
+    oh, ow = int_pair(output_size, "adaptive_avg_pool2d", "output_size")
+    h, w = x.shape[-2:]
+    if h % oh == 0 and w % ow == 0:
+        return x.avg_pool2d((h // oh, w // ow))
+    rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
+    cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
+    cells = [stack([x[..., r0:r1, c0:c1].mean(axis=(-2, -1)) for c0, c1 in cols], axis=-1) for r0, r1 in rows]
+    return stack(cells, axis=-2)
+
+
+def _padding_pairs(padding: Any, op: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(isinstance(p, (tuple, list)) for p in padding):
+        pairs = tuple((int(a), int(b)) for a, b in padding)
+    else:
+        ph, pw = int_pair(padding, op, "padding")
+        pairs = ((ph, ph), (pw, pw))
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ValueError(f"{op}: padding must be >= 0, got {padding!r}")
+    return pairs  # type: ignore[return-value]
+
+
+def _pool_geometry(x: Tensor, op: str, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool):
+    """(kernel, stride, ((top, bottom), (left, right))) with ceil_mode's extra bottom/right rows."""
+    k = int_pair(kernel_size, op, "kernel_size")
+    s = k if stride is None else int_pair(stride, op, "stride")
+    p = int_pair(padding, op, "padding")
+    if any(pp < 0 or 2 * pp > kk for pp, kk in zip(p, k)):
+        raise ValueError(f"{op}: padding {p} must be >= 0 and at most half the kernel {k}")
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    pads = []
+    for n, kk, ss, pp in zip(x.shape[2:], k, s, p):
+        span = n + 2 * pp - kk
+        if span < 0:
+            raise ValueError(f"{op}: kernel {k} is bigger than the padded input (shape {x.shape}, padding {p})")
+        out = (-(-span // ss) if ceil_mode else span // ss) + 1
+        if ceil_mode and (out - 1) * ss >= n + pp:  # the last window must start inside the input or left padding
+            out -= 1
+        pads.append((pp, (out - 1) * ss + kk - n - pp))
+    return k, s, ((pads[0][0], max(pads[0][1], 0)), (pads[1][0], max(pads[1][1], 0)))
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -34,6 +148,38 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def relu(x: Tensor) -> Tensor:
     return _tensor(x, "relu").relu()
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return _tensor(x, "leaky_relu").leaky_relu(negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return _tensor(x, "elu").elu(alpha)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    return _tensor(x, "gelu").gelu(approximate)
+
+
+def silu(x: Tensor) -> Tensor:
+    return _tensor(x, "silu").silu()
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return _tensor(x, "softplus").softplus(beta, threshold)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return _tensor(x, "hardtanh").hardtanh(min_val, max_val)
+
+
+def pad(x: Tensor, pad_width: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """numpy-style pad widths (one (before, after) pair per axis); see Tensor.pad."""
+    return _tensor(x, "pad").pad(pad_width, mode, value)
+
+
+where = where_op
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -52,9 +198,109 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     return _tensor(x, "softmax").softmax(axis)
 
 
-def cross_entropy(logits: Tensor, targets: Any) -> Tensor:
-    """Mean cross-entropy of (N, C) logits against integer class targets (N,)."""
-    return _tensor(logits, "cross_entropy").cross_entropy(targets)
+def cross_entropy(logits: Tensor, targets: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of (N, C) logits against integer class targets (N,), with PyTorch's
+    options: class `weight`s, targets equal to `ignore_index` left out, `reduction`
+    "mean" (weighted by the targets' weights), "sum" or "none", and `label_smoothing`
+    (the target mixed with the uniform distribution). The default is one fused op."""
+    logits = _tensor(logits, "cross_entropy")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if weight is None and reduction == "mean" and label_smoothing == 0.0 and not (t == ignore_index).any():
+        return logits.cross_entropy(t)
+    if logits.ndim != 2 or t.shape != logits.shape[:1] or t.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy: logits must be (N, C) and targets N integers, got {logits.shape} and "
+                         f"{t.shape} {t.dtype}")
+    n, c = logits.shape
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    if ((safe < 0) | (safe >= c)).any():
+        raise ValueError(f"cross_entropy: target values must lie in [0, {c}) or be ignore_index, got {t}")
+    w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight.data if isinstance(weight, Tensor) else weight,
+                                                                    dtype=logits.dtype)
+    logp = logits.log_softmax(1)
+    picked = np.zeros((n, c), logits.dtype)
+    picked[np.arange(n), safe] = 1
+    target_w = w[safe] * valid
+    per_sample = -(logp * Tensor.wrap(picked * target_w[:, None])).sum(axis=1)
+    if label_smoothing:
+        uniform = -(logp * Tensor.wrap(w[None, :] * valid[:, None].astype(logits.dtype))).sum(axis=1) / float(c)
+        per_sample = per_sample * (1.0 - label_smoothing) + uniform * label_smoothing
+    if reduction == "none":
+        return per_sample
+    total = per_sample.sum()
+    return total if reduction == "sum" else total / float(max(target_w.sum(), np.finfo(logits.dtype).tiny))
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, targets: Any, weight: Any = None, pos_weight: Any = None,
+                                     reduction: str = "mean") -> Tensor:
+    """-[pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from the logits."""
+    x = _tensor(logits, "binary_cross_entropy_with_logits")
+    t = x.as_operand(targets, "binary_cross_entropy_with_logits")
+    if t.shape != x.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: targets {t.shape} and logits {x.shape} differ in shape")
+    log_sigmoid_neg = ((-x.abs()).exp().log1p() + (-x).relu())  # -log sigmoid(x), stably
+    if pos_weight is None:
+        loss = (1.0 - t) * x + log_sigmoid_neg
+    else:
+        pw = x.as_operand(pos_weight, "binary_cross_entropy_with_logits")
+        loss = (1.0 - t) * x + (1.0 + (pw - 1.0) * t) * log_sigmoid_neg
+    if weight is not None:
+        loss = loss * x.as_operand(weight, "binary_cross_entropy_with_logits")
+    if reduction == "none":
+        return loss
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize each channel (axis 1) of x (N, C) or (N, C, ...) by the batch's mean and
+    variance in training (updating the running statistics in place: the unbiased
+    variance, as in PyTorch) or by the running statistics otherwise; then scale and shift."""
+    x = _tensor(x, "batch_norm")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must have a channel axis (N, C, ...), got shape {x.shape}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training or running_mean is None or running_var is None:
+        count = x.size // x.shape[1]
+        if training and count < 2:
+            raise ValueError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
+        mean = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, correction=0, keepdims=True)
+        if training and running_mean is not None and running_var is not None:
+            m = x.dtype.type(momentum)
+            running_mean.data *= 1 - m
+            running_mean.data += m * mean.data.reshape(-1)
+            running_var.data *= 1 - m
+            running_var.data += m * var.data.reshape(-1) * x.dtype.type(count / max(count - 1, 1))
+    else:
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    out = (x - mean) * (var + float(eps)).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    return out if bias is None else out + bias.reshape(shape)
+
+
+def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalize over the last len(normalized_shape) axes of each sample, then scale and shift."""
+    x = _tensor(x, "layer_norm")
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != tuple(shape):
+        raise ValueError(f"layer_norm: input {x.shape} does not end with normalized_shape {shape}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    out = (x - mean) * (x.var(axis=axes, correction=0, keepdims=True) + float(eps)).rsqrt()
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
 
 
 def nll_loss(log_probs: Tensor, targets: Any) -> Tensor:

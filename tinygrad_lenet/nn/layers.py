@@ -58,58 +58,191 @@ class Conv2d(Module):
     """2-D cross-correlation; weight (out_channels, in_channels, kh, kw)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, bias: bool = True):
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
+                 groups: int = 1, bias: bool = True):
         super().__init__()
-        check_positive("Conv2d", in_channels=in_channels, out_channels=out_channels)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        check_positive("Conv2d", in_channels=in_channels, out_channels=out_channels, groups=groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must be "
+                             f"divisible by groups {groups}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = int_pair(kernel_size, "Conv2d", "kernel_size")
         self.stride = int_pair(stride, "Conv2d", "stride")
         self.padding = int_pair(padding, "Conv2d", "padding")
-        check_positive("Conv2d", kernel_size=min(self.kernel_size), stride=min(self.stride))
+        self.dilation = int_pair(dilation, "Conv2d", "dilation")
+        check_positive("Conv2d", kernel_size=min(self.kernel_size), stride=min(self.stride), dilation=min(self.dilation))
         if min(self.padding) < 0:
             raise ValueError(f"Conv2d: padding must be >= 0, got {padding!r}")
-        _add_weight_and_bias(self, (out_channels, in_channels, *self.kernel_size), bias)
+        _add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias)
 
     def reset_parameters(self) -> None:
         _reset_default(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, dilation=self.dilation,
+                        groups=self.groups)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
             s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s
 
 
+class ConvTranspose2d(Module):
+    """The transposed convolution; weight (in_channels, out_channels, kh, kw)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 output_padding: int | tuple[int, int] = 0, bias: bool = True):
+        super().__init__()
+        check_positive("ConvTranspose2d", in_channels=in_channels, out_channels=out_channels)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = int_pair(kernel_size, "ConvTranspose2d", "kernel_size")
+        self.stride = int_pair(stride, "ConvTranspose2d", "stride")
+        self.padding = int_pair(padding, "ConvTranspose2d", "padding")
+        self.output_padding = int_pair(output_padding, "ConvTranspose2d", "output_padding")
+        _add_weight_and_bias(self, (in_channels, out_channels, *self.kernel_size), False)
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: its fan-in is computed from weight.shape[1] * kh * kw."""
+        fan_in = self.weight.shape[1] * self.kernel_size[0] * self.kernel_size[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                                  output_padding=self.output_padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}")
+
+
 class _Pool2d(Module):
-    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None):
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, ceil_mode: bool = False):
         super().__init__()
         layer = type(self).__name__
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, bool(ceil_mode)
         k, s = int_pair(self.kernel_size, layer, "kernel_size"), int_pair(self.stride, layer, "stride")
         check_positive(layer, kernel_size=min(k), stride=min(s))
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        s = f"kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding:
+            s += f", padding={self.padding}"
+        return s + (", ceil_mode=True" if self.ceil_mode else "")
 
 
 class MaxPool2d(_Pool2d):
     """Max over kernel_size windows; stride defaults to kernel_size."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
 
 class AvgPool2d(_Pool2d):
     """Mean over kernel_size windows; stride defaults to kernel_size."""
 
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Means over an output_size grid of cells covering the input."""
+
+    def __init__(self, output_size: int | tuple[int, int]):
+        super().__init__()
+        self.output_size = int_pair(output_size, "AdaptiveAvgPool2d", "output_size")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class _BatchNorm(Module):
+    """Per-channel normalization by batch statistics in training and running ones in eval."""
+
+    expected_dims: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True):
+        super().__init__()
+        check_positive(type(self).__name__, num_features=num_features)
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        if affine:
+            self.weight = Parameter(np.ones(num_features, dtype=np.float32))
+            self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=np.float32)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=np.float32)))
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self.expected_dims or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected {self.expected_dims[-1]}-D input "
+                             f"with {self.num_features} channels, got shape {x.shape}")
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=self.training, momentum=self.momentum, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """BatchNorm over (N, C) or (N, C, L) inputs."""
+    expected_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """BatchNorm over (N, C, H, W) inputs."""
+    expected_dims = (4,)
+
+
+class LayerNorm(Module):
+    """Normalization over the last dims of each sample (normalized_shape), with a learned scale and shift."""
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, elementwise_affine: bool = True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        self.normalized_shape, self.eps = tuple(int(n) for n in shape), float(eps)
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.float32))
+            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=np.float32))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}"
 
 
 class ReLU(Module):
@@ -125,6 +258,59 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.sigmoid()
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.leaky_relu(self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.elu(self.alpha)
+
+
+class GELU(Module):
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.gelu(self.approximate)
+
+
+class SiLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.silu()
+
+
+class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softplus(self.beta, self.threshold)
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__()
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.hardtanh(self.min_val, self.max_val)
 
 
 class Identity(Module):

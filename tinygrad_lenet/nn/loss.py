@@ -10,10 +10,27 @@ from .module import Module
 
 
 class CrossEntropyLoss(Module):
-    """Mean cross-entropy of (N, C) logits against integer class targets (N,)."""
+    """Cross-entropy of (N, C) logits against integer class targets (N,); options as F.cross_entropy."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0):
+        super().__init__()
+        self.weight, self.ignore_index = weight, ignore_index
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
 
     def forward(self, logits: Tensor, targets: Any) -> Tensor:
-        return F.cross_entropy(logits, targets)
+        return F.cross_entropy(logits, targets, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+
+
+class BCEWithLogitsLoss(Module):
+    """Binary cross-entropy of logits against targets in [0, 1]; options as F.binary_cross_entropy_with_logits."""
+
+    def __init__(self, weight: Any = None, pos_weight: Any = None, reduction: str = "mean"):
+        super().__init__()
+        self.weight, self.pos_weight, self.reduction = weight, pos_weight, reduction
+
+    def forward(self, logits: Tensor, targets: Any) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits, targets, self.weight, self.pos_weight, self.reduction)
 
 
 class NLLLoss(Module):
