@@ -243,7 +243,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: Any, weight: Any =
     t = x.as_operand(targets, "binary_cross_entropy_with_logits")
     if t.shape != x.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: targets {t.shape} and logits {x.shape} differ in shape")
-    log_sigmoid_neg = ((-x.abs()).exp().log1p() + (-x).relu())  # -log sigmoid(x), stably
+    log_sigmoid_neg = (-x).softplus()  # -log sigmoid(x) = log(1 + exp(-x)), stably and smoothly
     if pos_weight is None:
         loss = (1.0 - t) * x + log_sigmoid_neg
     else:
