@@ -69,6 +69,15 @@ def _(draw):
     return Case(lambda t: t.min(axis=axis), lambda a: a.min(axis=axis), (x,))
 
 
+@case("prod")
+def _(draw):
+    shape = draw(S.shapes(min_dims=1))
+    x = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 0.5, -1.5, 1.25, 2.0, -0.75])))
+    axis, keepdims = draw(S.axes(x.ndim)), draw(st.booleans())
+    return Case(lambda t: t.prod(axis, keepdims), lambda a: np.prod(a, axis=S.numpy_axis(axis, a.ndim), keepdims=keepdims),
+                (x,))
+
+
 @case("var, std")
 def _(draw):
     x = draw(S.without_ties(draw(S.shapes(min_dims=1, min_side=2))))  # std is not differentiable at 0

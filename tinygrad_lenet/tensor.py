@@ -456,6 +456,24 @@ class Tensor:
         """Minimum over axes; on ties the gradient is split evenly among the minima."""
         return -((-self).max(axis=axis, keepdims=keepdims))
 
+    def prod(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """Product over axes, as a tree of pairwise multiplications (log2(n) ops, n - 1
+        products): exact gradients also where elements are 0, and second derivatives."""
+        ax = reduction_axis(axis, self.ndim, "prod")
+        axes = tuple(range(self.ndim)) if ax is None else ((ax,) if isinstance(ax, int) else tuple(ax))
+        rest = [i for i in range(self.ndim) if i not in axes]
+        kept = tuple(1 if i in axes else n for i, n in enumerate(self.shape)) if keepdims else \
+            tuple(self.shape[i] for i in rest)
+        if any(self.shape[i] == 0 for i in axes):  # the empty product
+            return self.sum(axis=ax, keepdims=keepdims) * 0 + 1
+        x = self.permute(rest + list(axes)) if self.ndim else self
+        x = x.reshape([self.shape[i] for i in rest] + [-1])
+        while x.shape[-1] > 1:
+            if x.shape[-1] % 2:
+                x = x.pad([(0, 0)] * (x.ndim - 1) + [(0, 1)], value=1.0)
+            x = x[..., 0::2] * x[..., 1::2]
+        return x.reshape(kept)
+
     def var(self, axis: Axis = None, correction: int = 1, keepdims: bool = False) -> "Tensor":
         """Variance with `correction` (1: Bessel's, PyTorch's default; 0: the population variance)."""
         ax = reduction_axis(axis, self.ndim, "var")
