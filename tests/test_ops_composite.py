@@ -311,7 +311,8 @@ def test_batch_norm_running_statistics_and_eval_mode():
     out = bn(Tensor(batches[0], dtype=np.float64))
     np.testing.assert_allclose(out.data, (batches[0] - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5))
     np.testing.assert_array_equal(bn.running_mean.data, mean)  # eval leaves them alone
-    assert set(bn.state_dict()) == {"weight", "bias", "running_mean", "running_var"}
+    assert set(bn.state_dict()) == {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
+    assert bn.num_batches_tracked.item() == 3
     with pytest.raises(ValueError, match=r"BatchNorm2d\(3\): expected 4-D input with 3 channels, got shape \(4, 2\)"):
         bn(Tensor(np.zeros((4, 2))))
 

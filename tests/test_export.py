@@ -1,0 +1,174 @@
+"""Export: ONNX graphs checked by the onnx checker and run by onnxruntime on the MNIST
+test set, and safetensors weights that PyTorch loads strictly (and the reverse). The
+optional packages (the `export` extra, and PyTorch from `bench`) skip these tests on a
+user's machine without them; in CI a skip fails."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import require
+from script_runner import one_line_error, run_main
+
+from models import get_model
+from tinygrad_lenet import Tensor, manual_seed, nn, no_grad
+from tinygrad_lenet.checkpoint import save_checkpoint
+from tinygrad_lenet.data import load_mnist, normalize_images
+from tinygrad_lenet.export import ExportError, SafetensorsError, load_safetensors, save_safetensors, to_onnx
+
+MNIST_MEAN_STD = (0.1307, 0.3081)
+
+
+def needs(*modules: str) -> None:
+    for m in modules:
+        require(importlib.util.find_spec(m) is not None, f"{m} is not installed (pip install -e '.[export,bench]')")
+
+
+def checkpoint_of(model_name: str, path: Path, model_spec: str | None = None, model=None) -> Path:
+    """A checkpoint as train.py writes one (random weights, seed 1)."""
+    manual_seed(1)
+    model = model if model is not None else get_model(model_name)
+    config = dict(model=model_spec or model_name, dataset="mnist", normalize_mean=MNIST_MEAN_STD[0],
+                  normalize_std=MNIST_MEAN_STD[1])
+    save_checkpoint(path, model_state=model.state_dict(), extra=dict(epoch=1, config=config))
+    return path
+
+
+def run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": images})[0]
+
+
+@pytest.mark.parametrize("model_name", ["lenet5", "lenet5_1998"])
+def test_onnx_export_gives_the_same_logits_on_the_mnist_test_set(model_name, tmp_path, real_mnist_dir):
+    needs("onnx", "onnxruntime")
+    import onnx
+    ckpt = checkpoint_of(model_name, tmp_path / "ckpt.npz")
+    code, out, err = run_main("export", "--checkpoint", ckpt, "--out", tmp_path / "model.onnx")
+    assert code == 0, err
+    onnx.checker.check_model(onnx.load(str(tmp_path / "model.onnx")), full_check=True)
+    from models import load_trained_model
+    model = load_trained_model(ckpt).model
+    images, _ = load_mnist("test", root=real_mnist_dir)
+    x = normalize_images(images, normalize=MNIST_MEAN_STD)
+    got = np.concatenate([run_onnx(tmp_path / "model.onnx", x[i:i + 2500]) for i in range(0, 10_000, 2500)])
+    with no_grad():
+        ours = np.concatenate([model(Tensor(x[i:i + 2500])).data for i in range(0, 10_000, 2500)])
+    assert got.shape == (10_000, 10) and got.dtype == np.float32
+    np.testing.assert_allclose(got, ours, rtol=1e-5, atol=1e-5)
+    assert (got.argmax(axis=1) == ours.argmax(axis=1)).all()
+    for batch in (1, 7):  # the batch axis is dynamic
+        np.testing.assert_allclose(run_onnx(tmp_path / "model.onnx", x[:batch]), ours[:batch], rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_from_a_users_file_exports(tmp_path):
+    needs("onnx", "onnxruntime")
+    (tmp_path / "my_net.py").write_text(
+        "from tinygrad_lenet import nn\n\n\n"
+        "class MyNet(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.GELU('tanh'),\n"
+        "                                  nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4 * 14 * 14, 10), nn.Sigmoid())\n\n"
+        "    def forward(self, x):\n"
+        "        return self.body(x).log_softmax(1)\n")
+    spec = f"{tmp_path / 'my_net.py'}:MyNet"
+    from models import build_model
+    manual_seed(3)
+    model = build_model(spec, {})
+    model.body[1].running_mean.data[:] = [0.1, -0.2, 0.3, 0.0]
+    ckpt = checkpoint_of("unused", tmp_path / "ckpt.npz", model_spec=spec, model=model)
+    code, _, err = run_main("export", "--checkpoint", ckpt, "--format", "onnx", "--out", tmp_path / "my.onnx")
+    assert code == 0, err
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    with no_grad():
+        ours = model.eval()(Tensor(x)).data
+    np.testing.assert_allclose(run_onnx(tmp_path / "my.onnx", x), ours, rtol=1e-5, atol=1e-6)
+
+
+def test_an_op_without_an_onnx_mapping_is_refused_by_name(tmp_path):
+    needs("onnx")
+
+    class Cumulative(nn.Module):
+        def forward(self, x):
+            return x.reshape(x.shape[0], -1).cumsum(1)
+
+    with pytest.raises(ExportError, match=r"export: op\(s\) 'cumsum' have no ONNX mapping"):
+        to_onnx(Cumulative(), (1, 4, 4))
+    ckpt = tmp_path / "c.npz"
+    checkpoint_of("lenet5", ckpt)
+    code, _, err = run_main("export", "--checkpoint", ckpt, "--out", tmp_path / "model.pt")
+    assert code == 2 and "--format: give onnx or safetensors" in one_line_error("export", err)
+
+
+def torch_lenet5():
+    """PyTorch's LeNet-5 with our layer structure (and so our parameter names)."""
+    from torch import nn as tnn
+
+    class TorchLeNet5(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = tnn.Sequential(tnn.Conv2d(1, 6, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(2),
+                                           tnn.Conv2d(6, 16, 5), tnn.ReLU(), tnn.MaxPool2d(2))
+            self.classifier = tnn.Sequential(tnn.Flatten(), tnn.Linear(400, 120), tnn.ReLU(), tnn.Linear(120, 84),
+                                             tnn.ReLU(), tnn.Linear(84, 10))
+
+        def forward(self, x):
+            return self.classifier(self.features(x))
+    return TorchLeNet5().eval()
+
+
+def test_safetensors_round_trips_with_pytorch(tmp_path):
+    needs("safetensors", "torch")
+    import safetensors.torch
+    import torch
+    ckpt = checkpoint_of("lenet5", tmp_path / "ckpt.npz")
+    code, _, err = run_main("export", "--checkpoint", ckpt, "--out", tmp_path / "lenet5.safetensors")
+    assert code == 0, err
+    from models import load_trained_model
+    ours = load_trained_model(ckpt).model
+    theirs = torch_lenet5()
+    theirs.load_state_dict(safetensors.torch.load_file(str(tmp_path / "lenet5.safetensors")), strict=True)
+    x = np.random.default_rng(0).standard_normal((5, 1, 28, 28)).astype(np.float32)
+    with no_grad(), torch.no_grad():
+        np.testing.assert_allclose(theirs(torch.tensor(x)).numpy(), ours(Tensor(x)).data, rtol=1e-5, atol=1e-6)
+
+    torch.manual_seed(0)  # and back: weights written by PyTorch, loaded here
+    trained_elsewhere = torch_lenet5()
+    safetensors.torch.save_file(trained_elsewhere.state_dict(), str(tmp_path / "torch.safetensors"))
+    model = get_model("lenet5")
+    model.load_state_dict(load_safetensors(tmp_path / "torch.safetensors"))
+    with no_grad(), torch.no_grad():
+        np.testing.assert_allclose(model(Tensor(x)).data, trained_elsewhere(torch.tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_weights_load_strictly_in_pytorch(tmp_path):
+    needs("safetensors", "torch")
+    import safetensors.torch
+    import torch
+    manual_seed(0)
+    ours = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU())
+    ours(Tensor(np.random.default_rng(1).standard_normal((4, 1, 6, 6)).astype(np.float32)))  # running stats move
+    save_safetensors(ours.state_dict(), tmp_path / "bn.safetensors")
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU())
+    theirs.load_state_dict(safetensors.torch.load_file(str(tmp_path / "bn.safetensors")), strict=True)
+    assert int(theirs[1].num_batches_tracked) == 1
+    x = np.random.default_rng(2).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    ours.eval()
+    theirs.eval()
+    with no_grad(), torch.no_grad():
+        np.testing.assert_allclose(theirs(torch.tensor(x)).numpy(), ours(Tensor(x)).data, rtol=1e-5, atol=1e-5)
+
+
+def test_a_broken_safetensors_file_is_a_clear_error(tmp_path):
+    needs("safetensors")
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    with pytest.raises(SafetensorsError, match="broken.safetensors: not a readable safetensors file"):
+        load_safetensors(path)
+    with pytest.raises(FileNotFoundError, match="safetensors file not found"):
+        load_safetensors(tmp_path / "missing.safetensors")

@@ -1,0 +1,186 @@
+"""ONNX export: one eval-mode forward pass is traced (every op records itself), and the
+recorded graph is written op by op as ONNX operators, opset 17, with a dynamic batch
+axis. Parameters and constants become initializers. An op with no mapping is an
+error naming it. Needs the `onnx` package (the `export` extra).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from ..autograd import topological_order
+from ..nn import Module
+from ..tensor import Tensor
+
+OPSET = 17
+TRACE_BATCH = 2  # the batch size the trace runs with; reshapes keep it as "copy the input's first axis"
+
+
+class ExportError(ValueError):
+    """The model cannot be exported: names the op or what is wrong."""
+
+
+class _Builder:
+    """ONNX nodes and initializers for one recorded graph."""
+
+    def __init__(self, onnx: Any):
+        self.onnx, self.helper = onnx, onnx.helper
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.count = 0
+
+    def name(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}_{self.count}"
+
+    def constant(self, array: np.ndarray, name: str | None = None) -> str:
+        name = name or self.name("const")
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op_type: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
+        output = output or self.name(op_type.lower())
+        self.nodes.append(self.helper.make_node(op_type, inputs, [output], name=self.name(op_type), **attrs))
+        return output
+
+
+def _batch_shape(shape: tuple[int, ...], source: Tensor) -> np.ndarray:
+    """A Reshape target whose first size, when it is the traced batch size and the source's
+    first size too, becomes 0 (ONNX: copy the input's dimension), so any batch size works."""
+    out = np.asarray(shape, dtype=np.int64)
+    if len(out) and source.ndim and out[0] == source.shape[0] == TRACE_BATCH:
+        out[0] = 0
+    return out
+
+
+def _reduce(onnx_op: str, axes_as_input: bool) -> Callable:
+    def emit(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+        axis = attrs["axis"]
+        ndim = parents[0].ndim
+        axes = list(range(ndim)) if axis is None else [axis] if isinstance(axis, int) else list(axis)
+        keep = int(bool(attrs["keepdims"]))
+        if axes_as_input:
+            return b.node(onnx_op, [ins[0], b.constant(np.asarray(axes, np.int64))], out, keepdims=keep)
+        return b.node(onnx_op, ins[:1], out, axes=axes, keepdims=keep)
+    return emit
+
+
+def _simple(onnx_op: str) -> Callable:
+    return lambda b, ins, attrs, parents, out: b.node(onnx_op, ins, out)
+
+
+def _conv(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    (ph, pw), (sh, sw) = attrs["padding"], attrs["stride"]
+    return b.node("Conv", ins, out, pads=[ph, pw, ph, pw], strides=[sh, sw],
+                  kernel_shape=list(parents[1].shape[2:]))
+
+
+def _pool(onnx_op: str) -> Callable:
+    def emit(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+        return b.node(onnx_op, ins, out, kernel_shape=list(attrs["kernel_size"]), strides=list(attrs["stride"]))
+    return emit
+
+
+def _reshape(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    target = _batch_shape(attrs["shape"], parents[0])
+    return b.node("Reshape", [ins[0], b.constant(target)], out)
+
+
+def _pad(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    width = attrs["pad_width"]
+    pads = np.asarray([a for a, _ in width] + [z for _, z in width], dtype=np.int64)
+    return b.node("Pad", [ins[0], b.constant(pads)], out, mode="constant")
+
+
+def _pow(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    exponent = b.constant(np.asarray(attrs["exponent"], dtype=parents[0].dtype))
+    return b.node("Pow", [ins[0], exponent], out)
+
+
+def _axis_op(onnx_op: str) -> Callable:
+    return lambda b, ins, attrs, parents, out: b.node(onnx_op, ins, out, axis=int(attrs["axis"]))
+
+
+def _cast(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    to = b.helper.np_dtype_to_tensor_dtype(np.dtype(attrs["dtype"]))
+    return b.node("Cast", ins, out, to=to)
+
+
+def _broadcast_to(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    shape = np.asarray(attrs["shape"], dtype=np.int64)
+    if len(shape) and shape[0] == TRACE_BATCH and parents[0].ndim == len(shape) and parents[0].shape[0] == TRACE_BATCH:
+        shape[0] = 1  # Expand broadcasts: 1 keeps the input's (batch) size
+    return b.node("Expand", [ins[0], b.constant(shape)], out)
+
+
+# Our op -> how to write it in ONNX.
+ONNX_OPS: dict[str, Callable] = {
+    "add": _simple("Add"), "sub": _simple("Sub"), "mul": _simple("Mul"), "div": _simple("Div"),
+    "neg": _simple("Neg"), "exp": _simple("Exp"), "log": _simple("Log"), "sqrt": _simple("Sqrt"),
+    "relu": _simple("Relu"), "tanh": _simple("Tanh"), "sigmoid": _simple("Sigmoid"), "abs": _simple("Abs"),
+    "sin": _simple("Sin"), "cos": _simple("Cos"), "erf": _simple("Erf"), "maximum": _simple("Max"),
+    "minimum": _simple("Min"), "matmul": _simple("MatMul"), "pow": _pow, "cast": _cast,
+    "permute": lambda b, ins, attrs, parents, out: b.node("Transpose", ins, out, perm=list(attrs["axes"])),
+    "reshape": _reshape, "broadcast_to": _broadcast_to, "pad": _pad, "conv2d": _conv,
+    "max_pool2d": _pool("MaxPool"), "avg_pool2d": _pool("AveragePool"),
+    "sum": _reduce("ReduceSum", axes_as_input=True), "mean": _reduce("ReduceMean", axes_as_input=False),
+    "max": _reduce("ReduceMax", axes_as_input=False), "logsumexp": _reduce("ReduceLogSumExp", axes_as_input=False),
+    "softmax": _axis_op("Softmax"), "log_softmax": _axis_op("LogSoftmax"),
+}
+
+
+def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+    """The ONNX ModelProto of `model` (in eval mode) for inputs of `input_shape` without
+    the batch axis, e.g. (1, 28, 28); the batch axis is dynamic ("batch")."""
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx package: pip install -e '.[export]'") from None
+    was_training = model.training
+    model.eval()
+    try:
+        x = Tensor(np.zeros((TRACE_BATCH, *input_shape), dtype=dtype), requires_grad=True)
+        out = model(x)
+    finally:
+        model.train(was_training)
+    if not isinstance(out, Tensor) or out.grad_fn is None:
+        raise ExportError(f"export: the model's output is not computed from its input (got {type(out).__name__})")
+    b = _Builder(onnx)
+    names: dict[int, str] = {id(x): "input"}
+    params = {id(p): name for name, p in model.named_parameters()}
+    params.update({id(t): name for name, t in model.named_buffers()})
+    order = topological_order(out, grad_only=False)
+    unsupported = sorted({t.grad_fn.op for t in order if t.grad_fn is not None and t.grad_fn.op not in ONNX_OPS})
+    if unsupported:
+        raise ExportError(f"export: op(s) {', '.join(repr(o) for o in unsupported)} have no ONNX mapping "
+                          f"(supported: {', '.join(sorted(ONNX_OPS))})")
+    for t in order:
+        if id(t) in names:
+            continue
+        if t.grad_fn is None:  # a parameter, buffer or constant
+            names[id(t)] = b.constant(t.data, params.get(id(t)))
+            continue
+        ctx = t.grad_fn
+        ins = [names[id(p)] for p in ctx.parents]
+        target = "logits" if t is out else b.name(ctx.op)
+        names[id(t)] = ONNX_OPS[ctx.op](b, ins, ctx.attrs, list(ctx.parents), target)
+    elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    graph = onnx.helper.make_graph(
+        b.nodes, type(model).__name__,
+        [onnx.helper.make_tensor_value_info("input", elem, ["batch", *input_shape])],
+        [onnx.helper.make_tensor_value_info("logits", elem, ["batch", *out.shape[1:]])],
+        b.initializers)
+    proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
+                                   producer_name="tinygrad_lenet")
+    proto.ir_version = 8
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def export_onnx(model: Module, path: str | os.PathLike, input_shape: tuple[int, ...]) -> None:
+    """Write `model` as an ONNX file (atomically); see `to_onnx`."""
+    atomic_write_bytes(path, to_onnx(model, input_shape).SerializeToString())
