@@ -21,7 +21,8 @@ from models import CheckpointError, load_trained_model
 from tinygrad_lenet.atomic import atomic_write_text
 from tinygrad_lenet.cli import positive_int
 from tinygrad_lenet.data import load_split, normalize_images
-from tinygrad_lenet.training import confusion_matrix, evaluate
+from tinygrad_lenet.training import confusion_matrix, evaluate, predict_logits
+from viz.plots import plot_confusion, plot_mistakes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--test-subset", type=positive_int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument("--plots-dir", type=Path, default=None,
+                   help="where confusion.png and mistakes.png go (default: the checkpoint's directory)")
+    p.add_argument("--plot-format", choices=("png", "svg"), default="png")
+    p.add_argument("--no-plots", action="store_true", help="write no pictures")
     return p
 
 
@@ -59,9 +64,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"cannot load {dataset} test: {e}")
     if args.test_subset:
         images, labels = images[:args.test_subset], labels[:args.test_subset]
-    loss, accuracy, preds = evaluate(trained.model, normalize_images(images, normalize=trained.mean_std), labels)
+    normalized = normalize_images(images, normalize=trained.mean_std)
+    loss, accuracy, preds = evaluate(trained.model, normalized, labels)
     classes = trained.classes or tuple(str(k) for k in range(int(max(labels.max(), preds.max())) + 1))
     counts = confusion_matrix(labels, preds, num_classes=len(classes))
+    if not args.no_plots:
+        plots = args.plots_dir or args.checkpoint.parent
+        if not plots.is_dir():
+            parser.error(f"--plots-dir: no such directory: {plots}")
+        logits = predict_logits(trained.model, normalized).astype(np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        try:
+            plot_confusion(counts, classes, plots / f"confusion.{args.plot_format}", title=str(trained.config.model))
+            plot_mistakes(images, labels, probs, classes, plots / f"mistakes.{args.plot_format}")
+        except OSError as e:
+            print(f"evaluate.py: error: cannot write the pictures into {plots}: {e.strerror or e}", file=sys.stderr)
+            return 2
     per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
 
     print(f"checkpoint: {args.checkpoint} ({trained.config.model}, {dataset}, "

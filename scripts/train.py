@@ -8,9 +8,10 @@ directory of IDX files.
     python scripts/train.py --resume runs/lenet5/checkpoint.npz
 
 Writes OUT/checkpoint.npz (model, optimizer and scheduler state, epoch, run config,
-class names; npz without pickle, written atomically) and OUT/metrics.json after every
-epoch. OUT defaults to runs/NAME; a directory that already holds a checkpoint is
-refused unless --overwrite (start again) or --resume (continue it) is given.
+class names; npz without pickle, written atomically), OUT/metrics.json and OUT/curves.png
+(loss, accuracy and learning rate per epoch) after every epoch. OUT defaults to
+runs/NAME; a directory that already holds a checkpoint is refused unless --overwrite
+(start again) or --resume (continue it) is given.
 `--resume CHECKPOINT` alone continues with the settings stored in it. The same seed
 gives the same weights and losses, and a resumed run continues exactly as the
 uninterrupted one would have.
@@ -63,6 +64,7 @@ from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
 from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
 from tinygrad_lenet.training import NonFiniteLossError, evaluate, train_one_epoch  # noqa: E402
+from viz.plots import plot_curves  # noqa: E402
 
 CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
 
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=positive_int, default=None,
                    help="stop after this epoch, as an interrupted run would; --resume continues it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
+    p.add_argument("--plot-format", choices=("png", "svg"), default="png",
+                   help="format of OUT/curves.* (loss, accuracy and learning rate per epoch)")
     return p
 
 
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                             extra=dict(epoch=epoch + 1, config=config.to_dict(), history=history,
                                        classes=list(info.classes)))
             atomic_write_text(out / METRICS, json.dumps(summary(config, history), indent=2) + "\n")
+            plot_curves({run_name(config): history}, out / f"curves.{args.plot_format}")
         except OSError as e:
             name = e.filename or out / CHECKPOINT
             kept = "the previous checkpoint is kept" if (out / CHECKPOINT).exists() else "no checkpoint was written"

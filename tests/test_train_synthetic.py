@@ -92,7 +92,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_names_the_file(data, tmp_path
     def fsync(fd):
         if stat.S_ISREG(os.fstat(fd).st_mode):  # files, not the directory fsync after a rename
             calls.append(fd)
-            if len(calls) == 5:  # a checkpoint and the metrics per epoch: the third checkpoint
+            if len(calls) == 7:  # checkpoint, metrics and curves per epoch: the third checkpoint
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
@@ -104,4 +104,28 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_names_the_file(data, tmp_path
     assert f"cannot write {tmp_path / 'run' / 'checkpoint.npz'}: No space left on device" in line
     assert "the previous checkpoint is kept" in line
     assert load_checkpoint(tmp_path / "run" / "checkpoint.npz")["extra"]["epoch"] == 2
-    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint.npz", "metrics.json"]
+    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint.npz", "curves.png", "metrics.json"]
+
+
+def test_pictures_of_a_run(data, tmp_path):
+    """train.py draws the curves every epoch, evaluate.py the confusion matrix and the
+    mistakes, plot.py overlays runs: valid pictures of the expected size."""
+    from PIL import Image
+    assert train(data, tmp_path / "a")[0] == 0
+    assert train(data, tmp_path / "b", "--plot-format", "svg", "--seed", "2")[0] == 0
+    with Image.open(tmp_path / "a" / "curves.png") as picture:
+        assert picture.size == (1200, 360)
+    assert (tmp_path / "b" / "curves.svg").read_text().lstrip().startswith("<?xml")
+    code, out, err = run_main("evaluate", "--checkpoint", tmp_path / "a" / "checkpoint.npz", "--data-dir", data)
+    assert code == 0, err
+    for name in ("confusion.png", "mistakes.png"):
+        with Image.open(tmp_path / "a" / name) as picture:
+            picture.verify()
+    with Image.open(tmp_path / "a" / "confusion.png") as picture:
+        assert picture.size[0] >= 500 and picture.size[1] >= 450
+    code, out, err = run_main("plot", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "both.png")
+    assert code == 0 and "wrote" in out, err
+    with Image.open(tmp_path / "both.png") as picture:
+        assert picture.size == (1200, 360)
+    code, _, err = run_main("plot", tmp_path / "nothing-here")
+    assert code == 2 and "not a metrics file" in one_line_error("plot", err)
