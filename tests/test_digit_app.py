@@ -550,3 +550,42 @@ def test_page_draws_predicts_and_looks_inside(server, browser, tmp_path):
     cleared = browser.execute(PAGE_STATE)
     assert cleared["digit"] == "?" and cleared["values"] == [""] * 10 and not any(cleared["top"])
     assert base64.b64decode(cleared["pixels"]) == bytes(PAD * PAD) and not any(cleared["input"])
+
+
+def test_saliency_is_the_gradient_of_the_predicted_score(checkpoint):
+    """The answer's saliency against differences of the score, at pixels where the score
+    is smooth (left and right differences agree: a blank background makes max-pooling
+    ties, where no gradient is defined and any rule is a choice)."""
+    predictor = DigitPredictor.from_checkpoint(checkpoint)
+    answer = predictor.predict(draw_strokes(SEVEN).astype(np.float32) / np.float32(255))
+    saliency = np.array(answer["saliency"])
+    assert saliency.shape == (28, 28) and np.abs(saliency).max() > 0
+    image = np.array(answer["input"], np.float64) / 255  # the 28x28 input the model saw, in [0, 1]
+    model = load_trained_model(checkpoint).model.double()
+    mean, std = predictor.mean_std
+
+    def score(img: np.ndarray) -> float:
+        with no_grad():
+            return float(model(Tensor((img[None, None] - mean) / std, dtype=np.float64)).data[0, answer["digit"]])
+
+    checked, h, base = 0, 1e-6, score(image)
+    for y, x in zip(*np.unravel_index(np.argsort(-np.abs(saliency), axis=None), (28, 28))):
+        step = np.zeros((28, 28))
+        step[y, x] = h
+        right, left = (score(image + step) - base) / h, (base - score(image - step)) / h
+        if abs(right - left) > 1e-4 * max(abs(right), 1e-3):
+            continue  # a kink here
+        assert saliency[y, x] == pytest.approx((right + left) / 2, rel=1e-3, abs=1e-4), (y, x)
+        checked += 1
+        if checked == 8:
+            break
+    assert checked == 8
+    assert "rbf_distances" not in answer
+
+
+def test_the_1998_model_answers_with_its_rbf_distances(tmp_path):
+    path = tmp_path / "c1998.npz"
+    make_checkpoint(path, "lenet5_1998")
+    answer = DigitPredictor.from_checkpoint(path).predict(draw_strokes(FOUR).astype(np.float32) / np.float32(255))
+    distances = np.array(answer["rbf_distances"])
+    assert distances.shape == (10,) and (distances >= 0).all() and int(distances.argmin()) == answer["digit"]

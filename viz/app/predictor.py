@@ -10,7 +10,7 @@ import numpy as np
 
 from models import TrainedModel, load_trained_model
 from tinygrad_lenet import functional as F
-from tinygrad_lenet import nn, no_grad
+from tinygrad_lenet import grad, nn, no_grad
 from tinygrad_lenet.data import normalize_images
 from tinygrad_lenet.image import to_mnist
 from tinygrad_lenet.inference import capture_outputs
@@ -55,19 +55,31 @@ class DigitPredictor:
         {digit, label, probabilities, input (28x28 uint8 the model saw), layers}. Raises
         ImageError ("no ink found") for a blank drawing."""
         image = to_mnist(gray, source="drawing")
-        x = Tensor(normalize_images(image[None], normalize=self.mean_std))
+        x = Tensor(normalize_images(image[None], normalize=self.mean_std), requires_grad=True)
         names = [name for name, _ in self.layers]
-        with no_grad(), capture_outputs(self.model, names) as outputs:
-            probs = F.softmax(self.model(x), axis=1).data[0]
+        with capture_outputs(self.model, names) as outputs:
+            logits = self.model(x)
+        probs = F.softmax(logits.detach(), axis=1).data[0]
         digit = int(probs.argmax())
+        saliency = self.saliency(x, logits, digit)
         layers = []
         for name, title in self.layers:
             maps = outputs[name][0]
             layers.append(dict(name=name, title=title, shape=list(maps.shape),
                                maps=np.round(maps.astype(np.float64), MAP_DECIMALS).tolist()))
-        return dict(digit=digit, label=self.classes[digit], probabilities=[float(p) for p in probs],
-                    input=image.tolist(), layers=layers, classes=self.classes, model=self.model_name,
-                    dataset=self.dataset)
+        answer = dict(digit=digit, label=self.classes[digit], probabilities=[float(p) for p in probs],
+                      input=image.tolist(), layers=layers, saliency=np.round(saliency, 6).tolist(),
+                      classes=self.classes, model=self.model_name, dataset=self.dataset)
+        if hasattr(self.model, "rbf_outputs"):  # the 1998 model: its output is minus the RBF distances
+            answer["rbf_distances"] = [float(-v) for v in logits.data[0]]
+        return answer
+
+    def saliency(self, x: Tensor, logits: Tensor, digit: int) -> np.ndarray:
+        """d logit[digit] / d pixel of the 28x28 input (pixels in [0, 1]), by the engine's
+        backward pass: where a small change of the drawing would change the score most
+        (the plain gradient; positive: more ink there raises the score)."""
+        (g,) = grad(logits[0, digit], [x])
+        return g.data[0, 0].astype(np.float64) / self.mean_std[1]
 
 
 def default_feature_layers(model: nn.Module) -> tuple[tuple[str, str], ...]:

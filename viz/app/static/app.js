@@ -13,6 +13,7 @@ const confidenceView = document.getElementById("confidence");
 const statusView = document.getElementById("status");
 const barsView = document.getElementById("bars");
 const inputView = document.getElementById("input");
+const saliencyView = document.getElementById("saliency");
 const layersView = document.getElementById("layers");
 const modelInfo = document.getElementById("model-info");
 
@@ -169,6 +170,7 @@ function showEmpty() {
     row.querySelector(".value").textContent = "";
   }
   paint(inputView, null, 0, 1);
+  paintSigned(saliencyView, null);
   for (const canvas of layersView.querySelectorAll("canvas")) paint(canvas, null, 0, 1);
 }
 
@@ -185,6 +187,7 @@ function showPrediction(answer) {
     row.querySelector(".value").textContent = `${(100 * p).toFixed(1)}%`;
   });
   paint(inputView, answer.input, 0, 255);
+  paintSigned(saliencyView, answer.saliency);
   showLayers(answer.layers);
 }
 
@@ -243,6 +246,26 @@ function paint(canvas, rows, low, high) {
     }
   }
   for (let i = 3; i < image.data.length; i += 4) image.data[i] = 255;
+  context.putImageData(image, 0, 0);
+}
+
+// Signed values as a heat map: red positive, blue negative, white zero (scaled by the largest magnitude).
+function paintSigned(canvas, rows) {
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(canvas.width, canvas.height);
+  let top = 0;
+  for (const row of rows || []) for (const v of row) top = Math.max(top, Math.abs(v));
+  for (let y = 0; y < canvas.height; y++) {
+    for (let x = 0; x < canvas.width; x++) {
+      const v = rows && top > 0 ? rows[y][x] / top : 0;
+      const i = 4 * (y * canvas.width + x);
+      const fade = Math.round(255 * (1 - Math.abs(v)));
+      image.data[i] = v < 0 ? fade : 255;
+      image.data[i + 1] = fade;
+      image.data[i + 2] = v > 0 ? fade : 255;
+      image.data[i + 3] = 255;
+    }
+  }
   context.putImageData(image, 0, 0);
 }
 
