@@ -23,9 +23,9 @@ import numpy as np
 
 from models import CheckpointError, load_trained_model
 from tinygrad_lenet.cli import non_negative_int
-from tinygrad_lenet.data import DATASETS, load_split
+from tinygrad_lenet.data import DATASETS, load_split, normalize_images
 from tinygrad_lenet.image import ImageError, read_digit
-from tinygrad_lenet.inference import probabilities
+from tinygrad_lenet.training import energy, predict_logits
 
 BAR_WIDTH = 40
 SHADES = " .:-=+*#%@"  # --show: ink from none to full
@@ -56,6 +56,8 @@ def format_result(result: dict[str, Any], classes: tuple[str, ...]) -> str:
     head += f"predicted {classes[predicted]} (p={probs[predicted]:.4f})"
     if result["label"] is not None:
         head += f" {verdict}"
+    if result.get("not_a_digit"):
+        head += " -- but it is unlike the training images: not a digit?"
     width = max(len(c) for c in classes)
     lines = [head]
     for k, p in enumerate(probs):
@@ -112,11 +114,17 @@ def main(argv: list[str] | None = None) -> int:
         labels = [None] * len(images)
         sources = [str(p) for p in args.image]
 
-    probs = probabilities(trained.model, images, trained.mean_std)
+    logits = predict_logits(trained.model, normalize_images(images, normalize=trained.mean_std))
+    probs = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    scores = energy(logits)
+    threshold = trained.checkpoint["extra"].get("energy_threshold")
+    threshold = float(threshold) if isinstance(threshold, (int, float)) else None
     classes = trained.classes or tuple(str(k) for k in range(probs.shape[1]))
     results = [dict(source=source, index=(args.index[n] if args.index is not None else None),
                     image=(str(args.image[n]) if args.image is not None else None), label=labels[n],
-                    predicted=int(probs[n].argmax()), probabilities=[float(p) for p in probs[n]])
+                    predicted=int(probs[n].argmax()), probabilities=[float(p) for p in probs[n]],
+                    energy=float(scores[n]), not_a_digit=None if threshold is None else bool(scores[n] > threshold))
                for n, source in enumerate(sources)]
 
     if args.json:

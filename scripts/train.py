@@ -35,6 +35,7 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from models import (  # noqa: E402
@@ -59,11 +60,12 @@ from tinygrad_lenet.data import (  # noqa: E402
     is_known_dataset,
     load_split,
     normalize_images,
+    not_digits,
 )
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
 from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
-from tinygrad_lenet.training import NonFiniteLossError, evaluate, train_one_epoch  # noqa: E402
+from tinygrad_lenet.training import NonFiniteLossError, energy_threshold, evaluate, train_one_epoch  # noqa: E402
 from viz.plots import plot_curves  # noqa: E402
 
 CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
@@ -209,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(test_x):,} test, {info.num_classes} classes | {config.optimizer} lr={config.lr} "
           f"schedule={config.schedule} batch={config.batch_size}{' | augment' if config.augment else ''}")
 
+    outliers = None
+    if config.outlier_exposure:
+        if tuple(info.image_shape) != (28, 28):
+            parser.error(f"--outlier-exposure: needs 28x28 images, {info.title} has {info.image_shape}")
+        outliers = normalize_images(not_digits(4000, seed=config.seed + 1), normalize=config.mean_std)
+    calibration = normalize_images(train_x[:10_000], normalize=config.mean_std)  # for the "not a digit" threshold
+
     train_seconds = sum(h["train_seconds"] for h in history)
     last_epoch = min(config.epochs, args.stop_after or config.epochs)
     for epoch in range(start_epoch, last_epoch):
@@ -217,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                    disable=args.no_progress, leave=True, dynamic_ncols=True)
         try:
             stats = train_one_epoch(model, loader, optimizer, scheduler, per_batch, config.clip_grad_norm,
-                                    progress=bar)
+                                    progress=bar, outliers=outliers,
+                                    outlier_rng=np.random.default_rng([config.seed, epoch, 1]))
         except NonFiniteLossError as e:
             bar.close()
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""
@@ -236,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             save_checkpoint(out / CHECKPOINT, model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
                             scheduler_state=scheduler.state_dict() if scheduler is not None else None,
                             extra=dict(epoch=epoch + 1, config=config.to_dict(), history=history,
-                                       classes=list(info.classes)))
+                                       classes=list(info.classes),
+                                       energy_threshold=energy_threshold(model, calibration)))
             atomic_write_text(out / METRICS, json.dumps(summary(config, history), indent=2) + "\n")
             plot_curves({run_name(config): history}, out / f"curves.{args.plot_format}")
         except OSError as e:

@@ -27,6 +27,8 @@ RUN_OPTIONS: dict[str, str] = {
     "weight_decay": "L2 penalty (decoupled for adamw)",
     "clip_grad_norm": "clip the gradients' total norm to this",
     "augment": "random shifts, small rotations and scaling",
+    "outlier_exposure": "also train on synthetic non-digits (scribbles, blobs) with uniform targets, so the "
+                        "model's energy score tells drawings unlike any class ('not a digit')",
     "seed": "seed of initialization, shuffling, dropout and augmentation",
     "train_subset": "use only the first N training images",
     "test_subset": "use only the first N test images",

@@ -53,6 +53,7 @@ class RunConfig:
     weight_decay: float = 5e-4
     clip_grad_norm: float | None = None
     augment: bool = False
+    outlier_exposure: bool = False
     seed: int = 0
     train_subset: int | None = None
     test_subset: int | None = None
@@ -199,7 +200,7 @@ _CHECKS = dict(
     model=_name, model_args=_model_args, model_sha256=_sha256, dataset=_name,
     epochs=_positive_int, batch_size=_positive_int, optimizer=_choice(*OPTIMIZERS), lr=_positive_float,
     momentum=_non_negative_float, schedule=_choice(*SCHEDULES), step_size=_positive_int, gamma=_positive_float,
-    weight_decay=_non_negative_float, clip_grad_norm=_optional_positive_float, augment=_flag,
+    weight_decay=_non_negative_float, clip_grad_norm=_optional_positive_float, augment=_flag, outlier_exposure=_flag,
     seed=_non_negative_int, train_subset=_optional_positive_int, test_subset=_optional_positive_int,
     target_accuracy=_fraction, normalize_mean=_optional_finite, normalize_std=_positive_std,
 )

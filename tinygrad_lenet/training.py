@@ -15,6 +15,25 @@ from .nn import Module
 from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
 
+OUTLIER_WEIGHT = 0.5  # of the uniform cross-entropy on outliers, beside the classification loss
+
+
+UNLIKE_TRAINING_QUANTILE = 0.99  # the "not a digit" threshold: the energy 99% of training images stay below
+
+
+def energy_threshold(model: Module, train_images: np.ndarray) -> float:
+    """The energy above which an input counts as unlike the training data: the
+    UNLIKE_TRAINING_QUANTILE quantile over (normalized) training images."""
+    return float(np.quantile(energy(predict_logits(model, train_images)), UNLIKE_TRAINING_QUANTILE))
+
+
+def energy(logits: np.ndarray) -> np.ndarray:
+    """-logsumexp of each row of logits: low for inputs like the training data, high for
+    inputs unlike any class (the energy score, e.g. for "not a digit")."""
+    z = np.asarray(logits, dtype=np.float64)
+    top = z.max(axis=1)
+    return -(top + np.log(np.exp(z - top[:, None]).sum(axis=1)))
+
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss (the step is named; no update was applied)."""
@@ -34,11 +53,15 @@ class EpochStats:
 
 def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], optimizer: Any,
                     scheduler: Any = None, step_scheduler_per_batch: bool = False,
-                    clip_grad_norm: float | None = None, progress: Any = None) -> EpochStats:
+                    clip_grad_norm: float | None = None, progress: Any = None,
+                    outliers: np.ndarray | None = None, outlier_rng: np.random.Generator | None = None) -> EpochStats:
     """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)), Tensors or arrays.
 
     `progress`, if given, is a tqdm bar: it advances per batch and shows the
-    running loss, accuracy and images/s."""
+    running loss, accuracy and images/s. With `outliers` (normalized images of
+    non-members, e.g. `data.not_digits`), each step also draws B/4 of them (from
+    `outlier_rng`) and adds OUTLIER_WEIGHT times their cross-entropy to the uniform
+    distribution: outlier exposure, which teaches low logits for what is unlike any class."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -49,6 +72,10 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             value = loss.item()
+            if outliers is not None:
+                picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
+                uniform_ce = -model(Tensor.wrap(outliers[picked])).log_softmax(1).mean()
+                loss = loss + uniform_ce * OUTLIER_WEIGHT
             if not math.isfinite(value):
                 raise NonFiniteLossError(f"loss is {value} at step {step} (batch of {len(y)} images)")
             optimizer.zero_grad()

@@ -19,10 +19,10 @@ from .download import DownloadError, download_file
 from .folders import DatasetInfo, describe_dataset, is_known_dataset, load_split
 from .idx import IDXError, encode_idx, parse_idx, read_idx, write_idx
 from .loader import DataLoader, normalize_images
-from .synthetic import fake_images_labels, write_fake_dataset
+from .synthetic import fake_images_labels, not_digits, write_fake_dataset
 
 __all__ = ["DATASETS", "ENV_VAR", "ChecksumError", "DataLoader", "DatasetNotFoundError",
            "DatasetInfo", "DatasetSpec", "DownloadError", "IDXError", "IDXFile", "RandomAffine", "affine_transform",
            "cache_dir", "describe_dataset", "is_known_dataset", "load_split", "download_file", "encode_idx",
-           "fake_images_labels", "get_dataset_spec", "load_mnist", "locate_files", "normalize_images",
+           "fake_images_labels", "get_dataset_spec", "load_mnist", "locate_files", "normalize_images", "not_digits",
            "parse_idx", "read_idx", "search_dirs", "write_fake_dataset", "write_idx"]

@@ -15,6 +15,7 @@ from tinygrad_lenet.data import normalize_images
 from tinygrad_lenet.image import to_mnist
 from tinygrad_lenet.inference import capture_outputs
 from tinygrad_lenet.tensor import Tensor
+from tinygrad_lenet.training import energy
 
 # The layers "look inside" shows, per model: (submodule path, title). Each is the first
 # or second convolution block's output after its nonlinearity, before pooling.
@@ -35,6 +36,8 @@ class DigitPredictor:
         self.mean_std = trained.mean_std
         self.classes = list(trained.classes) or [str(k) for k in range(_num_outputs(trained))]
         self.layers = FEATURE_LAYERS.get(self.model_name) or default_feature_layers(self.model)
+        threshold = trained.checkpoint.get("extra", {}).get("energy_threshold")
+        self.energy_threshold = float(threshold) if isinstance(threshold, (int, float)) else None
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> "DigitPredictor":
@@ -52,8 +55,11 @@ class DigitPredictor:
 
     def predict(self, gray: np.ndarray) -> dict[str, Any]:
         """Prediction for a float32 (H, W) grayscale drawing in [0, 1], either polarity:
-        {digit, label, probabilities, input (28x28 uint8 the model saw), layers}. Raises
-        ImageError ("no ink found") for a blank drawing."""
+        {digit, label, probabilities, input (28x28 uint8 the model saw), layers, saliency,
+        energy, not_a_digit}. `not_a_digit` says whether the energy score (-logsumexp of
+        the logits) is above the threshold stored at training (the 99th percentile over
+        training images; None for a checkpoint without one). Raises ImageError ("no ink
+        found") for a blank drawing."""
         image = to_mnist(gray, source="drawing")
         x = Tensor(normalize_images(image[None], normalize=self.mean_std), requires_grad=True)
         names = [name for name, _ in self.layers]
@@ -67,7 +73,9 @@ class DigitPredictor:
             maps = outputs[name][0]
             layers.append(dict(name=name, title=title, shape=list(maps.shape),
                                maps=np.round(maps.astype(np.float64), MAP_DECIMALS).tolist()))
+        score = float(energy(logits.data)[0])
         answer = dict(digit=digit, label=self.classes[digit], probabilities=[float(p) for p in probs],
+                      energy=score, not_a_digit=None if self.energy_threshold is None else score > self.energy_threshold,
                       input=image.tolist(), layers=layers, saliency=np.round(saliency, 6).tolist(),
                       classes=self.classes, model=self.model_name, dataset=self.dataset)
         if hasattr(self.model, "rbf_outputs"):  # the 1998 model: its output is minus the RBF distances

@@ -179,7 +179,10 @@ function showPrediction(answer) {
   modelInfo.textContent = `${answer.model}, trained on ${answer.dataset}, reads it after every stroke.`;
   digitView.textContent = answer.label;
   const best = answer.probabilities[answer.digit];
-  confidenceView.textContent = `${(100 * best).toFixed(1)}% sure`;
+  confidenceView.textContent = answer.not_a_digit
+    ? "not a digit? (unlike anything it was trained on)"
+    : `${(100 * best).toFixed(1)}% sure`;
+  confidenceView.classList.toggle("doubt", answer.not_a_digit === true);
   answer.probabilities.forEach((p, k) => {
     const row = barsView.children[k];
     row.classList.toggle("top", k === answer.digit);
