@@ -5,6 +5,7 @@
     python scripts/benchmark.py --quick           # smoke run in a few seconds
     python scripts/benchmark.py --threads 1 --json bench.json
     python scripts/benchmark.py --server          # the digit app's server under load
+    python scripts/benchmark.py --dashboard       # train.py's speed with and without --dashboard
 
 Measures on MNIST-shaped random float32 data (28x28, 10 classes):
   * training (forward + backward + SGD momentum step) at batch sizes 32, 128,
@@ -38,6 +39,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -71,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="leave glibc malloc's defaults (see tinygrad_lenet.memory)")
     p.add_argument("--server", action="store_true", help="benchmark the digit app's server instead: concurrent "
                    "clients, idle connections, half-sent bodies")
+    p.add_argument("--dashboard", action="store_true", help="measure train.py's training time with and without "
+                   "--dashboard (alternating runs on a synthetic MNIST-shaped data set)")
     p.add_argument("--memory-probe", type=int, metavar="BATCH", help=argparse.SUPPRESS)
     p.add_argument("--memory-epochs", type=int, help=argparse.SUPPRESS)
     p.add_argument("--memory-steps-per-epoch", type=int, help=argparse.SUPPRESS)
@@ -527,7 +531,58 @@ def report_server(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _poll(url: str, proc: subprocess.Popen) -> None:
+    import urllib.request
+    while proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                response.read()
+        except OSError:
+            pass
+        time.sleep(0.25)
+
+
+def bench_dashboard(args: argparse.Namespace, runs: int = 5) -> dict[str, Any]:
+    """train.py's own training seconds (metrics.json) for one epoch of 20,000 synthetic
+    images at batch 128, with and without --dashboard (its state polled 4 times a
+    second), alternating, in fresh processes."""
+    import tempfile
+
+    from tinygrad_lenet.data import write_fake_dataset
+
+    seconds: dict[str, list[float]] = {"plain": [], "dashboard": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        write_fake_dataset(data, n_train=20_000, n_test=100)
+        for i in range(runs):
+            for kind in ("plain", "dashboard"):
+                out = Path(tmp) / f"{kind}{i}"
+                extra = ["--dashboard", "0"] if kind == "dashboard" else []
+                proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", str(data),
+                                         "--epochs", "1", "--no-progress", "--out", str(out), *extra],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+                for line in proc.stdout:  # with the dashboard, a client polls it 4 times a second, as a page would
+                    if line.startswith("dashboard: "):
+                        threading.Thread(target=_poll, args=(line.split()[1] + "state", proc), daemon=True).start()
+                        break
+                proc.stdout.read()
+                if proc.wait() != 0:
+                    raise RuntimeError(f"train.py failed ({kind} run {i})")
+                seconds[kind].append(json.loads((out / "metrics.json").read_text())["train_seconds"])
+    plain, dash = (float(np.median(seconds[k])) for k in ("plain", "dashboard"))
+    return dict(runs=runs, plain_s=plain, dashboard_s=dash, ratio=dash / plain, seconds=seconds)
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.dashboard:
+        r = bench_dashboard(args)
+        print(f"train.py, one epoch of 20,000 images at batch 128, medians of {r['runs']} alternating runs: "
+              f"{r['plain_s']:.2f} s without --dashboard, {r['dashboard_s']:.2f} s with it "
+              f"(ratio {r['ratio']:.3f})")
+        if args.json is not None:
+            atomic_write_text(args.json, json.dumps({"dashboard": r}, indent=2) + "\n")
+        return 0
     if args.server:
         results = bench_server(args)
         print(report_server(results))

@@ -51,7 +51,14 @@ from models import (  # noqa: E402
 from tinygrad_lenet import manual_seed  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from tinygrad_lenet.cli import add_run_arguments, existing_file, given_run_options, positive_int, run_config_from_args  # noqa: E402
+from tinygrad_lenet.cli import (  # noqa: E402
+    add_run_arguments,
+    existing_file,
+    given_run_options,
+    port_number,
+    positive_int,
+    run_config_from_args,
+)
 from tinygrad_lenet.config import RunConfig, build_optimizer, build_scheduler  # noqa: E402
 from tinygrad_lenet.data import (  # noqa: E402
     DataLoader,
@@ -62,10 +69,13 @@ from tinygrad_lenet.data import (  # noqa: E402
     normalize_images,
     not_digits,
 )
+from tinygrad_lenet.functional import cross_entropy  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
 from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
 from tinygrad_lenet.training import NonFiniteLossError, energy_threshold, evaluate, train_one_epoch  # noqa: E402
+from viz import draw_graph  # noqa: E402
+from viz.dashboard import DashboardState, start_dashboard  # noqa: E402
 from viz.plots import plot_curves  # noqa: E402
 
 CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
@@ -84,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=positive_int, default=None,
                    help="stop after this epoch, as an interrupted run would; --resume continues it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
+    p.add_argument("--dashboard", type=port_number, nargs="?", const=8001, default=None, metavar="PORT",
+                   help="serve a live dashboard of the training on 127.0.0.1:PORT (default 8001; 0: a free port)")
     p.add_argument("--plot-format", choices=("png", "svg"), default="png",
                    help="format of OUT/curves.* (loss, accuracy and learning rate per epoch)")
     return p
@@ -218,6 +230,19 @@ def main(argv: list[str] | None = None) -> int:
         outliers = normalize_images(not_digits(4000, seed=config.seed + 1), normalize=config.mean_std)
     calibration = normalize_images(train_x[:10_000], normalize=config.mean_std)  # for the "not a digit" threshold
 
+    dashboard = None
+    on_step = None
+    if args.dashboard is not None:
+        state = DashboardState(model, f"{config.model} on {info.title}", len(loader), module_graph_svg(model, loader))
+        try:
+            dashboard = start_dashboard(state, args.dashboard)
+        except OSError as e:
+            parser.error(f"--dashboard: cannot listen on 127.0.0.1:{args.dashboard}: {e.strerror or e}")
+        print(f"dashboard: {dashboard.url}", flush=True)
+
+        def on_step(loss: float, accuracy: float, images: int) -> None:
+            state.record_step(loss, accuracy, images, optimizer.param_groups[0]["lr"])
+
     train_seconds = sum(h["train_seconds"] for h in history)
     last_epoch = min(config.epochs, args.stop_after or config.epochs)
     for epoch in range(start_epoch, last_epoch):
@@ -227,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stats = train_one_epoch(model, loader, optimizer, scheduler, per_batch, config.clip_grad_norm,
                                     progress=bar, outliers=outliers,
-                                    outlier_rng=np.random.default_rng([config.seed, epoch, 1]))
+                                    outlier_rng=np.random.default_rng([config.seed, epoch, 1]), on_step=on_step)
         except NonFiniteLossError as e:
             bar.close()
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""
@@ -240,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         history.append(dict(epoch=epoch + 1, train_loss=stats.loss, train_accuracy=stats.accuracy,
                             test_loss=test_loss, test_accuracy=test_acc, train_seconds=stats.seconds,
                             images_per_s=stats.images_per_s, lr=float(optimizer.param_groups[0]["lr"])))
+        if dashboard is not None:
+            dashboard.state.record_epoch(history[-1])
         print(f"epoch {epoch + 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | test loss {test_loss:.4f} "
               f"acc {test_acc:.4f} | {stats.seconds:.1f} s, {stats.images_per_s:.0f} img/s", flush=True)
         try:
@@ -256,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"train.py: error: cannot write {name}: {e.strerror or e}; {kept}", file=sys.stderr)
             return 2
 
+    if dashboard is not None:
+        dashboard.state.finish()
     result = summary(config, history)
     reached = result["time_to_target_seconds"]
     print(f"final test accuracy: {result['final_test_accuracy']:.4f} after {len(history)} epochs, "
@@ -278,6 +307,18 @@ def history_problem(epoch: int, history: list) -> str | None:
                 or not all(isinstance(h.get(k), (int, float)) and not isinstance(h.get(k), bool) for k in HISTORY_NUMBERS)):
             return f"history entry {i} is not an epoch record (epoch, {', '.join(HISTORY_NUMBERS)})"
     return None
+
+
+def module_graph_svg(model: Any, loader: Any) -> str | None:
+    """The model's module-level graph for one batch, as SVG (None without graphviz's `dot`)."""
+    x, y = next(iter(loader))
+    model.eval()  # no running statistics or dropout masks consumed: the run stays as it would be without
+    try:
+        return draw_graph(cross_entropy(model(x[:4]), y.data[:4]), level="module").pipe(format="svg").decode()
+    except (OSError, RuntimeError, ValueError):  # graphviz.ExecutableNotFound is a RuntimeError
+        return None
+    finally:
+        model.train()
 
 
 def with_model_details(config: RunConfig, num_classes: int) -> RunConfig:

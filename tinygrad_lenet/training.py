@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -54,14 +54,16 @@ class EpochStats:
 def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], optimizer: Any,
                     scheduler: Any = None, step_scheduler_per_batch: bool = False,
                     clip_grad_norm: float | None = None, progress: Any = None,
-                    outliers: np.ndarray | None = None, outlier_rng: np.random.Generator | None = None) -> EpochStats:
+                    outliers: np.ndarray | None = None, outlier_rng: np.random.Generator | None = None,
+                    on_step: Callable[[float, float, int], None] | None = None) -> EpochStats:
     """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)), Tensors or arrays.
 
     `progress`, if given, is a tqdm bar: it advances per batch and shows the
     running loss, accuracy and images/s. With `outliers` (normalized images of
     non-members, e.g. `data.not_digits`), each step also draws B/4 of them (from
     `outlier_rng`) and adds OUTLIER_WEIGHT times their cross-entropy to the uniform
-    distribution: outlier exposure, which teaches low logits for what is unlike any class."""
+    distribution: outlier exposure, which teaches low logits for what is unlike any class.
+    `on_step(loss, accuracy, images)`, if given, is called after every step (e.g. a dashboard)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -86,9 +88,12 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
             if scheduler is not None and step_scheduler_per_batch:
                 scheduler.step()
             n = len(y)
+            hits = int((logits.data.argmax(axis=1) == y.data).sum())
             total_loss += value * n
-            correct += int((logits.data.argmax(axis=1) == y.data).sum())
+            correct += hits
             seen += n
+            if on_step is not None:
+                on_step(value, hits / n, n)
             if progress is not None:
                 elapsed = time.perf_counter() - start
                 progress.update(1)

@@ -250,6 +250,8 @@ class DigitAppServer:
             return self._get(path), line
         if method != "POST":
             return Response.error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({method!r:.20})"), line
+        if self.predictor is None:  # a read-only page (the training dashboard)
+            return Response.error(HTTPStatus.METHOD_NOT_ALLOWED, "this server only answers GET", Allow="GET"), line
         if path != "/predict":
             return Response.error(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {path}; use POST /predict"), line
         try:

@@ -1,0 +1,45 @@
+"""The dashboard's HTTP server: the digit app's bounded asyncio server with other routes
+(GET / the page, /state the JSON state, /graph.svg the model's graph); started in a
+daemon thread beside the training loop."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http import HTTPStatus
+from importlib import resources
+
+from viz.app.server import DigitAppServer, Response
+
+from .state import DashboardState
+
+PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/dashboard.js": ("dashboard.js",
+              "text/javascript; charset=utf-8")}
+
+
+class DashboardServer(DigitAppServer):
+    """Serves `state` read-only; POST is refused."""
+
+    def __init__(self, address: tuple[str, int], state: DashboardState, quiet: bool = True):
+        super().__init__(address, predictor=None, quiet=quiet)  # type: ignore[arg-type]
+        self.state = state
+        self.static = {path: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
+                       for path, (name, kind) in PAGE_FILES.items()}
+
+    def _get(self, path: str) -> Response:
+        if path in self.static:
+            body, kind = self.static[path]
+            return Response(HTTPStatus.OK, body, kind)
+        if path == "/state":
+            return Response(HTTPStatus.OK, json.dumps(self.state.snapshot(), allow_nan=False).encode(),
+                            "application/json")
+        if path == "/graph.svg" and self.state.graph_svg is not None:
+            return Response(HTTPStatus.OK, self.state.graph_svg.encode(), "image/svg+xml")
+        return Response.error(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+
+
+def start_dashboard(state: DashboardState, port: int = 0, host: str = "127.0.0.1") -> DashboardServer:
+    """A running dashboard server (a daemon thread): `.url`, and `.shutdown()` when training ends."""
+    server = DashboardServer((host, port), state)
+    threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
+    return server
