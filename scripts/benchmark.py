@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "clients, idle connections, half-sent bodies")
     p.add_argument("--dashboard", action="store_true", help="measure train.py's training time with and without "
                    "--dashboard (alternating runs on a synthetic MNIST-shaped data set)")
+    p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
+                   "loop in a fresh process that sets nothing, against the same step set up as train.py")
     p.add_argument("--memory-probe", type=int, metavar="BATCH", help=argparse.SUPPRESS)
     p.add_argument("--memory-epochs", type=int, help=argparse.SUPPRESS)
     p.add_argument("--memory-steps-per-epoch", type=int, help=argparse.SUPPRESS)
@@ -531,6 +533,49 @@ def report_server(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+PLAIN_LOOP = """
+import json, sys, time
+import numpy as np
+from tinygrad_lenet import Tensor, optim
+from tinygrad_lenet import functional as F
+from models import LeNet5
+if sys.argv[1] == "as-train.py":
+    from tinygrad_lenet.memory import retain_freed_memory
+    retain_freed_memory()
+model = LeNet5()
+opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+rng = np.random.default_rng(0)
+x = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
+y = rng.integers(0, 10, 128)
+times = []
+for step in range(260):
+    start = time.perf_counter()
+    loss = F.cross_entropy(model(Tensor(x)), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    times.append(time.perf_counter() - start)
+print(json.dumps(float(np.median(times[60:]))))
+"""
+_SET_UP_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                "TINYGRAD_LENET_NUM_THREADS", "TINYGRAD_LENET_BLAS_THREADS", "TINYGRAD_LENET_RETAIN_MEMORY")
+
+
+def bench_plain_program(runs: int = 3) -> dict[str, Any]:
+    """Median step time of the README loop in fresh processes: one with no environment
+    variables set (as a user's program), one set up as train.py is; alternating runs."""
+    plain_env = {k: v for k, v in os.environ.items() if k not in _SET_UP_VARS}
+    train_env = {**plain_env, "OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    results: dict[str, list[float]] = {"plain": [], "as-train.py": []}
+    for _ in range(runs):
+        for kind, env in (("plain", plain_env), ("as-train.py", train_env)):
+            done = subprocess.run([sys.executable, "-c", PLAIN_LOOP, kind], capture_output=True, text=True, env=env,
+                                  cwd=ROOT, check=True)
+            results[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    plain, trained = (float(np.median(results[k])) for k in ("plain", "as-train.py"))
+    return dict(runs=runs, plain_ms=plain * 1e3, as_train_ms=trained * 1e3, ratio=plain / trained, seconds=results)
+
+
 def _poll(url: str, proc: subprocess.Popen) -> None:
     import urllib.request
     while proc.poll() is None:
@@ -575,6 +620,13 @@ def bench_dashboard(args: argparse.Namespace, runs: int = 5) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.plain_program:
+        r = bench_plain_program()
+        print(f"README loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "
+              f"in a program that sets nothing, {r['as_train_ms']:.2f} ms set up as train.py (ratio {r['ratio']:.3f})")
+        if args.json is not None:
+            atomic_write_text(args.json, json.dumps({"plain_program": r}, indent=2) + "\n")
+        return 0
     if args.dashboard:
         r = bench_dashboard(args)
         print(f"train.py, one epoch of 20,000 images at batch 128, medians of {r['runs']} alternating runs: "

@@ -304,10 +304,14 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
         if node.grad_fn is not None and node.grad_fn.released:
             raise RuntimeError(_released_message(node.grad_fn.op))
 
+    from .memory import retain_freed_memory_by_default
+    from .ops.blas import blas_threads_for_our_ops
+
+    retain_freed_memory_by_default()
     wanted = None if inputs is None else {id(t) for t in inputs}
     found: dict[int, Any] = {}
     grads: dict[int, Any] = {id(root): grad}
-    with (enable_grad() if create_graph else contextlib.nullcontext()):
+    with (enable_grad() if create_graph else contextlib.nullcontext()), blas_threads_for_our_ops():
         for node in reversed(order):
             g = grads.pop(id(node), None)
             ctx = node.grad_fn

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..autograd import enter_module, exit_module
 from ..hooks import RemovableHandle, add_hook
+from ..ops.blas import blas_threads_for_our_ops
 from ..tensor import Tensor, check_dtype
 from .parameter import Parameter
 
@@ -318,7 +319,8 @@ class Module:
         if not name:  # None (never called) or "" (a root)
             if name is None or self._names_version != _structure_version:
                 self._assign_names()
-            return run(*args, **kwargs)
+            with blas_threads_for_our_ops():
+                return run(*args, **kwargs)
         enter_module(name)
         try:
             return run(*args, **kwargs)
