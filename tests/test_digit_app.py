@@ -534,6 +534,13 @@ def test_page_draws_predicts_and_looks_inside(server, browser, tmp_path):
     assert state["status"] == "Draw more strokes, or Clear and start again."
     # Look inside: 6 and 16 maps, each pixel the layer's value scaled from [min(0, low), high] to [0, 255].
     assert [len(maps) for maps in state["layers"]] == [6, 16]
+    tinted = browser.execute("""
+        const c = document.getElementById('saliency');
+        const px = c.getContext('2d').getImageData(0, 0, 28, 28).data;
+        let n = 0; for (let i = 0; i < px.length; i += 4) if (px[i] < 250 || px[i + 2] < 250) n++;
+        return n;""")
+    assert tinted > 20, "the saliency map is blank"
+    assert browser.execute("return document.getElementById('rbf').hidden")  # lenet5 has no RBF layer
     for shown, layer in zip(state["layers"], answer["layers"]):
         values = np.array(layer["maps"])
         low, high = min(0.0, values.min()), values.max()

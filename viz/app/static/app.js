@@ -189,6 +189,12 @@ function showPrediction(answer) {
     row.querySelector(".fill").style.width = `${(100 * p).toFixed(2)}%`;
     row.querySelector(".value").textContent = `${(100 * p).toFixed(1)}%`;
   });
+  const rbf = document.getElementById("rbf");
+  rbf.hidden = !answer.rbf_distances;
+  if (answer.rbf_distances) {
+    rbf.textContent = "RBF distance to each class's code (smallest wins): " +
+      answer.rbf_distances.map((d, k) => `${answer.classes[k]}: ${d.toFixed(1)}`).join(", ");
+  }
   paint(inputView, answer.input, 0, 255);
   paintSigned(saliencyView, answer.saliency);
   showLayers(answer.layers);
