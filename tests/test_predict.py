@@ -216,3 +216,22 @@ def test_checkpoint_of_another_architecture_lists_the_mismatches(tmp_path, capsy
     err = capsys.readouterr().err
     assert f"--checkpoint: cannot load {path}" in err
     assert "10 missing keys (features.0.weight, features.0.bias" in err and "14 unexpected keys (c1.weight" in err
+
+
+def test_not_a_digit_is_reported_from_the_stored_energy_threshold(tmp_path, capsys):
+    """The energy of each picture against the checkpoint's threshold: above it, the output says so."""
+    state = get_model("lenet5").state_dict()
+    write_image(tmp_path / "two.png", np.rint(draw_two() * 255).astype(np.uint8))
+    config = dict(model="lenet5", dataset="mnist", normalize_mean=MNIST_MEAN_STD[0], normalize_std=MNIST_MEAN_STD[1])
+    results = {}
+    for name, threshold in (("low", -1e9), ("high", 1e9), ("none", None)):
+        extra = dict(epoch=1, config=config, **({} if threshold is None else dict(energy_threshold=threshold)))
+        save_checkpoint(tmp_path / f"{name}.npz", model_state=state, extra=extra)
+        assert predict.main(["--checkpoint", str(tmp_path / f"{name}.npz"), "--image", str(tmp_path / "two.png"),
+                             "--json"]) == 0
+        results[name] = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert results["low"]["not_a_digit"] is True and results["high"]["not_a_digit"] is False
+    assert results["none"]["not_a_digit"] is None
+    assert results["low"]["energy"] == pytest.approx(results["high"]["energy"]) and np.isfinite(results["low"]["energy"])
+    assert predict.main(["--checkpoint", str(tmp_path / "low.npz"), "--image", str(tmp_path / "two.png")]) == 0
+    assert "not a digit?" in capsys.readouterr().out
