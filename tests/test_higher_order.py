@@ -221,3 +221,14 @@ def test_newtons_method_fits_a_logistic_regression_in_a_few_steps():
         w = Tensor(w.data - np.linalg.solve(hessian, g.data), requires_grad=True, dtype=np.float64)
     assert norms[-1] < 1e-10 < norms[0]
     assert all(b < a for a, b in zip(norms[:5], norms[1:6]))  # quadratic convergence
+
+
+def test_optimizers_and_clipping_take_the_tensor_grads_of_a_create_graph_backward():
+    from tinygrad_lenet import optim
+    from tinygrad_lenet.nn.utils import clip_grad_norm_
+    w = leaf([3.0, 4.0])
+    (w * w).sum().backward(create_graph=True)
+    assert isinstance(w.grad, Tensor)
+    assert clip_grad_norm_([w], 5.0) == pytest.approx(10.0)  # the gradient (6, 8), scaled to norm 5
+    optim.SGD([w], lr=0.1).step()
+    np.testing.assert_allclose(w.data, [3.0 - 0.3, 4.0 - 0.4], rtol=1e-6)

@@ -12,7 +12,7 @@ from ..tensor import Tensor
 
 def _grads(parameters: Tensor | Iterable[Tensor]) -> list[np.ndarray]:
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    return [p.grad for p in params if p.grad is not None]
+    return [p.grad.data if isinstance(p.grad, Tensor) else p.grad for p in params if p.grad is not None]
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,

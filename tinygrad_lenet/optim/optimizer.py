@@ -97,10 +97,11 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                if p.grad.shape != p.data.shape or p.grad.dtype != p.data.dtype:
-                    raise ValueError(f"{type(self).__name__}: gradient of shape {p.grad.shape} ({p.grad.dtype}) "
+                grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad  # a Tensor after backward(create_graph=True)
+                if grad.shape != p.data.shape or grad.dtype != p.data.dtype:
+                    raise ValueError(f"{type(self).__name__}: gradient of shape {grad.shape} ({grad.dtype}) "
                                      f"does not match parameter {p.name or ''} of shape {p.shape} ({p.dtype})")
-                self._update(p, p.grad, group, self.state.setdefault(p, {}))
+                self._update(p, grad, group, self.state.setdefault(p, {}))
         return loss
 
     def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
