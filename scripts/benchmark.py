@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "clients, idle connections, half-sent bodies")
     p.add_argument("--dashboard", action="store_true", help="measure train.py's training time with and without "
                    "--dashboard (alternating runs on a synthetic MNIST-shaped data set)")
+    p.add_argument("--time-to-accuracy", action="store_true", help="train LeNet-5 with train.py's default recipe "
+                   "here and in PyTorch (same initial weights and batches), reporting the time to 99.0%% test accuracy")
+    p.add_argument("--max-epochs", type=int, default=12, help="epochs for --time-to-accuracy (default 12)")
     p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
                    "loop in a fresh process that sets nothing, against the same step set up as train.py")
     p.add_argument("--memory-probe", type=int, metavar="BATCH", help=argparse.SUPPRESS)
@@ -576,6 +579,68 @@ def bench_plain_program(runs: int = 3) -> dict[str, Any]:
     return dict(runs=runs, plain_ms=plain * 1e3, as_train_ms=trained * 1e3, ratio=plain / trained, seconds=results)
 
 
+def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> dict[str, Any]:
+    """train.py's default recipe (RunConfig defaults: SGD with Nesterov momentum, one-cycle
+    learning rate, weight decay, batch 128) on MNIST, here and in PyTorch with the same
+    initial weights and the same batches in the same order, alternating epoch by epoch.
+    Training time only (the test evaluation after each epoch is not counted)."""
+    import torch
+
+    from tinygrad_lenet.config import RunConfig, build_optimizer, build_scheduler
+    from tinygrad_lenet.data import DataLoader, load_mnist, normalize_images
+    from tinygrad_lenet.training import evaluate
+
+    config = RunConfig(epochs=args.max_epochs)
+    train_x, train_y = load_mnist("train")
+    test_x, test_y = load_mnist("test")
+    mean_std = (0.1307, 0.3081)
+    test_images = normalize_images(test_x, normalize=mean_std)
+    manual_seed(config.seed)
+    ours = build_model(config.model, {}, mean_std)
+    optimizer = build_optimizer(config, ours.parameters())
+    loader = DataLoader(train_x, train_y, batch_size=config.batch_size, shuffle=True, seed=config.seed, normalize=mean_std)
+    scheduler, per_batch = build_scheduler(config, optimizer, len(loader))
+    torch.set_num_threads(get_num_threads())
+    _, theirs, _ = make_torch(ours, get_num_threads())
+    t_opt = torch.optim.SGD(theirs.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
+                            weight_decay=config.weight_decay)
+    t_sched = torch.optim.lr_scheduler.OneCycleLR(t_opt, max_lr=config.lr, total_steps=config.epochs * len(loader))
+    runs = {"ours": dict(seconds=0.0, reached=None, accuracy=[]), "torch": dict(seconds=0.0, reached=None, accuracy=[])}
+    for epoch in range(config.epochs):
+        loader.set_epoch(epoch)
+        batches = [(x.data, y.data) for x, y in loader]
+        ours.train()
+        start = time.perf_counter()
+        for x, y in batches:
+            loss = F.cross_entropy(ours(Tensor.wrap(x)), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if per_batch:
+                scheduler.step()
+        runs["ours"]["seconds"] += time.perf_counter() - start
+        theirs.train()
+        start = time.perf_counter()
+        for x, y in batches:
+            loss = torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)))
+            t_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            t_opt.step()
+            t_sched.step()
+        runs["torch"]["seconds"] += time.perf_counter() - start
+        accuracy = {"ours": evaluate(ours, test_images, test_y)[1]}
+        theirs.eval()
+        with torch.no_grad():
+            accuracy["torch"] = float((theirs(torch.from_numpy(test_images)).argmax(1).numpy() == test_y).mean())
+        for name, run in runs.items():
+            run["accuracy"].append(accuracy[name])
+            if run["reached"] is None and accuracy[name] >= target:
+                run["reached"] = dict(epoch=epoch + 1, seconds=run["seconds"])
+    ratio = (runs["ours"]["reached"]["seconds"] / runs["torch"]["reached"]["seconds"]
+             if runs["ours"]["reached"] and runs["torch"]["reached"] else None)
+    return dict(target=target, recipe=config.to_dict(), runs=runs, ratio=ratio)
+
+
 def _poll(url: str, proc: subprocess.Popen) -> None:
     import urllib.request
     while proc.poll() is None:
@@ -620,6 +685,22 @@ def bench_dashboard(args: argparse.Namespace, runs: int = 5) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.time_to_accuracy:
+        if not torch_available():
+            print("benchmark.py: error: --time-to-accuracy needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
+            return 2
+        r = bench_time_to_accuracy(args)
+        for name, run in r["runs"].items():
+            reached = run["reached"]
+            when = (f"{r['target']:.1%} after {reached['seconds']:.1f} s (epoch {reached['epoch']})" if reached
+                    else f"{r['target']:.1%} not reached")
+            print(f"{name:>5}: {when}; test accuracy per epoch {', '.join(f'{a:.4f}' for a in run['accuracy'])}; "
+                  f"{run['seconds']:.1f} s of training")
+        if r["ratio"] is not None:
+            print(f"time to {r['target']:.1%}: ours / PyTorch = {r['ratio']:.2f}")
+        if args.json is not None:
+            atomic_write_text(args.json, json.dumps({"time_to_accuracy": r}, indent=2) + "\n")
+        return 0
     if args.plain_program:
         r = bench_plain_program()
         print(f"README loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "

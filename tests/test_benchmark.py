@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +118,18 @@ def test_server_benchmark_reports_load_idle_and_stalled_clients(tmp_path):
     assert server["idle"]["threads_with_idle"] == server["idle"]["threads_before"]
     assert server["idle"]["prediction_meanwhile"][0] and server["half_sent"]["info_meanwhile"][0]
     assert 0 < server["half_sent"]["held_bytes"] < 40 * 2**20
+
+
+def test_time_to_accuracy_runs_both_frameworks_on_the_same_batches(tmp_path, real_mnist_dir):
+    from conftest import require
+    require(importlib.util.find_spec("torch") is not None, "PyTorch is not installed (pip install -e '.[bench]')")
+    out = tmp_path / "tta.json"
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--time-to-accuracy", "--max-epochs", "1",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TINYGRAD_LENET_DATA": real_mnist_dir})
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(out.read_text())["time_to_accuracy"]["runs"]
+    for name in ("ours", "torch"):
+        assert len(runs[name]["accuracy"]) == 1 and 0.9 < runs[name]["accuracy"][0] < 1 and runs[name]["seconds"] > 0
+    # the same initial weights, batches and recipe: the two first epochs end close together
+    assert abs(runs["ours"]["accuracy"][0] - runs["torch"]["accuracy"][0]) < 0.01
