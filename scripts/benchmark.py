@@ -684,6 +684,14 @@ def bench_dashboard(args: argparse.Namespace, runs: int = 5) -> dict[str, Any]:
     return dict(runs=runs, plain_s=plain, dashboard_s=dash, ratio=dash / plain, seconds=seconds)
 
 
+def write_json(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    """--json's file, when given, with `results`; the exit code 0."""
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     if args.time_to_accuracy:
         if not torch_available():
@@ -698,30 +706,22 @@ def main(args: argparse.Namespace) -> int:
                   f"{run['seconds']:.1f} s of training")
         if r["ratio"] is not None:
             print(f"time to {r['target']:.1%}: ours / PyTorch = {r['ratio']:.2f}")
-        if args.json is not None:
-            atomic_write_text(args.json, json.dumps({"time_to_accuracy": r}, indent=2) + "\n")
-        return 0
+        return write_json(args, {"time_to_accuracy": r})
     if args.plain_program:
         r = bench_plain_program()
         print(f"README loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "
               f"in a program that sets nothing, {r['as_train_ms']:.2f} ms set up as train.py (ratio {r['ratio']:.3f})")
-        if args.json is not None:
-            atomic_write_text(args.json, json.dumps({"plain_program": r}, indent=2) + "\n")
-        return 0
+        return write_json(args, {"plain_program": r})
     if args.dashboard:
         r = bench_dashboard(args)
         print(f"train.py, one epoch of 20,000 images at batch 128, medians of {r['runs']} alternating runs: "
               f"{r['plain_s']:.2f} s without --dashboard, {r['dashboard_s']:.2f} s with it "
               f"(ratio {r['ratio']:.3f})")
-        if args.json is not None:
-            atomic_write_text(args.json, json.dumps({"dashboard": r}, indent=2) + "\n")
-        return 0
+        return write_json(args, {"dashboard": r})
     if args.server:
         results = bench_server(args)
         print(report_server(results))
-        if args.json is not None:
-            atomic_write_text(args.json, json.dumps({"server": results}, indent=2) + "\n")
-        return 0
+        return write_json(args, {"server": results})
     retained = False if args.no_retain_memory else retain_freed_memory()
     try:
         ARGS_MODEL[:] = [args.model, dict(model_arg(text) for text in args.model_arg)]
@@ -751,10 +751,7 @@ def main(args: argparse.Namespace) -> int:
     results["profile"] = bench_profile(args)
     results["memory"] = [] if args.no_memory else [bench_memory(b, args) for b in args.batch_sizes]
     print(report(results))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
-    return 0
+    return write_json(args, results)
 
 
 if __name__ == "__main__":

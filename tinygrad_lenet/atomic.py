@@ -73,7 +73,7 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError):  # another user's process, or a name not of our making
-        return True
+        pass
     return True
 
 

@@ -728,9 +728,7 @@ class Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """a where condition holds, else b (elementwise, broadcast); differentiable in a and b."""
-    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition))
-    if cond.dtype != np.bool_:
-        raise TypeError(f"where: the condition must be a bool tensor, got dtype {cond.dtype}")
+    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition))  # the op checks it is bool
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             a, b = Tensor(a), Tensor(b)

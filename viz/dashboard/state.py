@@ -25,7 +25,7 @@ class DashboardState:
         self._points: list[dict[str, float]] = []
         self._epochs: list[dict[str, float]] = []
         self._layers: list[dict[str, Any]] = []
-        self._step, self._started, self._done = 0, time.perf_counter(), False
+        self._step, self._last_record, self._done = 0, time.perf_counter(), False
         self._window: list[tuple[float, float, int]] = []  # (loss, accuracy, images) since the last record
 
     def record_step(self, loss: float, accuracy: float, images: int, lr: float) -> None:
@@ -36,9 +36,11 @@ class DashboardState:
         if self._step % EVERY:
             return
         seen = sum(n for _, _, n in self._window)
+        now = time.perf_counter()
         point = dict(step=self._step, loss=float(np.mean([w[0] for w in self._window])),
                      accuracy=float(sum(a * n for _, a, n in self._window) / max(seen, 1)), lr=float(lr),
-                     images_per_s=float(seen / max(time.perf_counter() - self._mark(), 1e-9)))
+                     images_per_s=float(seen / max(now - self._last_record, 1e-9)))
+        self._last_record = now
         layers = []
         for name, p in self.model.named_parameters():
             counts, edges = np.histogram(p.data, bins=HISTOGRAM_BINS)
@@ -50,11 +52,6 @@ class DashboardState:
             self._points.append(point)
             self._layers = layers
         self._window = []
-
-    def _mark(self) -> float:
-        now = time.perf_counter()
-        last, self._last_mark = getattr(self, "_last_mark", self._started), now
-        return last
 
     def record_epoch(self, record: dict[str, Any]) -> None:
         with self._lock:
