@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from tinygrad_lenet import Tensor
 from tinygrad_lenet import functional as F
-from tinygrad_lenet.ops.conv import matmul_deep, matmul_wide
+from tinygrad_lenet.ops.conv import (conv_forward_chwn, conv_input_grad_chwn, conv_output_size, conv_weight_grad_chwn,
+                                     grad_rows, matmul_deep, matmul_wide, to_chwn)
+from tinygrad_lenet.ops.layout import relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
 
 
@@ -151,6 +153,58 @@ def test_conv2d_matches_direct_loops(problem, input_batch_innermost):
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-12, atol=1e-12)
     if b is not None:
         np.testing.assert_allclose(gb, gb_ref, rtol=1e-12, atol=1e-12)
+
+
+@given(conv_problem(), st.integers(1, 4))
+def test_conv2d_kernels_match_direct_loops_for_every_rows_per_column(problem, rows):
+    """Each patch-matrix column may cover several output rows (RowGroups); the
+    result must not depend on how many, including counts that do not divide Ho."""
+    x, w, b, stride, padding, rng = problem
+    (sh, sw), (ph, pw) = stride, padding
+    ref = conv2d_reference(x, w, b, stride, padding)
+    grad = rng.standard_normal(ref.shape)
+    gx_ref, gw_ref, _ = conv2d_grads_reference(x, w, grad, stride, padding)
+    ho, wo = conv_output_size(x.shape[2], w.shape[2], sh, ph), conv_output_size(x.shape[3], w.shape[3], sw, pw)
+    xt, g = to_chwn(x, ph, pw), grad_rows(grad)
+    out = conv_forward_chwn(xt, w, b, sh, sw, ho, wo, rows=rows)
+    np.testing.assert_allclose(out.reshape(w.shape[0], ho, wo, -1).transpose(3, 0, 1, 2), ref, rtol=1e-12, atol=1e-12)
+    gw = conv_weight_grad_chwn(g, xt, w.shape, sh, sw, ho, wo, rows=rows)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-12, atol=1e-12)
+    gxt = conv_input_grad_chwn(g, w, xt.shape, sh, sw, ho, wo)
+    gx = gxt[:, ph:ph + x.shape[2], pw:pw + x.shape[3]].transpose(3, 0, 1, 2)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 4])
+def test_lenet_sized_conv_kernels_match_direct_loops_for_every_rows_per_column(rows):
+    """LeNet's first layer (1 -> 6 channels, 28x28, pad 2) in blocks, as float32."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 1, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    ref = conv2d_reference(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), (1, 1), (2, 2))
+    grad = rng.standard_normal(ref.shape).astype(np.float32)
+    gw_ref = conv2d_grads_reference(x.astype(np.float64), w.astype(np.float64), grad.astype(np.float64),
+                                    (1, 1), (2, 2))[1]
+    xt = to_chwn(x, 2, 2)
+    out = conv_forward_chwn(xt, w, b, 1, 1, 28, 28, rows=rows)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.reshape(6, 28, 28, 5).transpose(3, 0, 1, 2), ref, rtol=1e-4, atol=1e-4)
+    gw = conv_weight_grad_chwn(grad_rows(grad), xt, w.shape, 1, 1, 28, 28, rows=rows)
+    assert gw.dtype == np.float32
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-3)
+
+
+@given(st.sampled_from([(3, 2, 40, 12), (2, 70, 9), (2000,), (5, 7)]), st.booleans(), st.sampled_from(["f4", "f8"]))
+def test_relu_array_matches_np_maximum_in_any_memory_order(shape, reverse, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[1:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    view = np.ascontiguousarray(x.transpose(tuple(reversed(range(x.ndim))))).transpose(
+        tuple(reversed(range(x.ndim)))) if reverse else x
+    out = relu_array(view)
+    assert out.dtype == x.dtype and out.shape == x.shape and out.strides == view.strides
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
 
 
 @pytest.mark.parametrize("stride,padding", [((1, 1), (2, 2)), ((1, 1), (0, 0)), ((2, 1), (1, 0))])

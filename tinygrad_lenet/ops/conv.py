@@ -119,57 +119,159 @@ def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int
     return [(y, min(ho, y + step)) for y in range(0, ho, step)]
 
 
+def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False) -> int:
+    """How many output rows one patch-matrix column computes (see `RowGroups`).
+    Measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels): 2 rows made
+    the forward products 8-10% and the weight gradients 5-20% faster than 1, and
+    4 rows the single-channel layer's weight gradient 33% faster; wider layers
+    already fill the BLAS kernels."""
+    if out_channels >= 32 or ho < 2:
+        return 1
+    if weight_grad and out_channels * in_channels <= 8 and ho >= 4:
+        return 4
+    return 2
+
+
+class RowGroups:
+    """Patch matrices whose columns cover `rows` vertically adjacent output rows.
+
+    With 1 row a column is one output position's C*kh*kw patch, and the product
+    has as many rows as output channels: 6 or 16 in LeNet, too few for the
+    BLAS's kernels. A column covering R rows holds the R patches' union, C*kr*kw
+    values with kr = (R-1)*sh + kh, and the weight becomes (R*O, C*kr*kw), each
+    output row's copy of it shifted down by sh and zero elsewhere: the product
+    has R times the rows, and the patch matrix fewer values per output.
+    Output row y = g*R + r is row r of group g; the input is padded at the bottom
+    with zeros when R does not divide Ho (the extra rows are computed and dropped)."""
+
+    def __init__(self, xt: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], ho: int, wo: int, rows: int):
+        (kh, kw), (sh, sw) = kernel, stride
+        self.rows, self.ho, self.wo, self.sh = rows, ho, wo, sh
+        self.groups = -(-ho // rows)
+        self.kr = (rows - 1) * sh + kh
+        needed = (self.groups - 1) * rows * sh + self.kr
+        if needed > xt.shape[1]:
+            grown = np.zeros((xt.shape[0], needed, *xt.shape[2:]), dtype=xt.dtype)
+            grown[:, :xt.shape[1]] = xt
+            xt = grown
+        self.patches = patch_view(xt, self.kr, kw, sh * rows, sw, self.groups, wo)
+        self.depth = xt.shape[0] * self.kr * kw  # rows of the patch matrix
+        self.row = wo * xt.shape[3]  # columns per output row (Wo * N)
+        self.blocks = row_blocks(self.groups, self.row, self.depth, xt.itemsize)
+
+    def buffer(self) -> np.ndarray:
+        """A per-thread buffer for one block's patch matrix."""
+        g0, g1 = self.blocks[0]
+        return np.empty(self.patches.shape[:3] + (g1 - g0,) + self.patches.shape[4:], dtype=self.patches.dtype)
+
+    def fill(self, buf: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+        """The (depth, groups_in_block * Wo * N) patch matrix of a block of groups (im2col)."""
+        g0, g1 = block
+        blk = buf[:, :, :, :g1 - g0]
+        blk[...] = self.patches[:, :, :, g0:g1]
+        return blk.reshape(self.depth, -1)
+
+    def weight(self, w: np.ndarray) -> np.ndarray:
+        """The (R*O, C*kr*kw) weight: row block r is w shifted down by r*sh rows."""
+        o, c, kh, kw = w.shape
+        if self.rows == 1:
+            return w.reshape(o, -1)
+        wide = np.zeros((self.rows, o, c, self.kr, kw), dtype=w.dtype)
+        for r in range(self.rows):
+            wide[r, :, :, r * self.sh:r * self.sh + kh] = w
+        return wide.reshape(self.rows * o, -1)
+
+    def fold_weight(self, wide: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
+        """The inverse of `weight` for gradients: each shifted copy's share summed back."""
+        o, c, kh, kw = w_shape
+        if self.rows == 1:
+            return wide.reshape(w_shape)
+        wide = wide.reshape(self.rows, o, c, self.kr, kw)
+        out = wide[0, :, :, :kh].copy()
+        for r in range(1, self.rows):
+            out += wide[r, :, :, r * self.sh:r * self.sh + kh]
+        return out
+
+    def output_rows(self, block: tuple[int, int], r: int) -> tuple[slice, int]:
+        """The output rows that row r of the block's groups computes (a strided slice),
+        and how many of them exist (the last group may run past Ho)."""
+        g0, g1 = block
+        first = g0 * self.rows + r
+        count = len(range(first, min(self.ho, g1 * self.rows), self.rows))
+        return slice(first, first + self.rows * (count - 1) + 1 if count else first, self.rows), count
+
+
 def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: int, sw: int,
-                      ho: int, wo: int) -> np.ndarray:
+                      ho: int, wo: int, rows: int | None = None) -> np.ndarray:
     """conv2d of a padded (C, Hp, Wp, N) input as an (O, Ho*Wo*N) array. The
     patch matrix is built and multiplied a few output rows at a time, in a
     cache-sized buffer per thread, and never exists whole."""
     o, c, kh, kw = w.shape
-    n = xt.shape[3]
-    w2 = w.reshape(o, -1)
-    patches = patch_view(xt, kh, kw, sh, sw, ho, wo)
-    row = wo * n
-    out = np.empty((o, ho * row), dtype=np.result_type(xt, w))
-    blocks = row_blocks(ho, row, c * kh * kw, xt.itemsize)
-    buf_shape = (c, kh, kw, blocks[0][1] - blocks[0][0], wo, n)
+    rows = rows or rows_per_column(o, c, ho)
+    grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
+    w2 = grid.weight(w)
+    row = grid.row
+    out = np.empty((o, ho, row), dtype=np.result_type(xt, w))
+    bias = None if b is None else b[:, None, None]
 
-    def run(block: tuple[int, int], buf: np.ndarray) -> None:
-        y0, y1 = block
-        blk = buf[:, :, :, :y1 - y0]
-        blk[...] = patches[:, :, :, y0:y1]
-        dest = out[:, y0 * row:y1 * row]
-        matmul_wide(w2, blk.reshape(w2.shape[1], -1), out=dest)
-        if b is not None:
-            dest += b[:, None]
+    def run(block: tuple[int, int], bufs: tuple[np.ndarray, np.ndarray]) -> None:
+        g0, g1 = block
+        patches = grid.fill(bufs[0], block)
+        if rows == 1:
+            dest = out.reshape(o, -1)[:, g0 * row:g1 * row]
+            matmul_wide(w2, patches, out=dest)
+            if b is not None:
+                dest += b[:, None]
+            return
+        product = matmul_wide(w2, patches, out=bufs[1][:, :patches.shape[1]]).reshape(rows, o, g1 - g0, row)
+        for r in range(rows):
+            where, count = grid.output_rows(block, r)
+            if bias is None:
+                out[:, where] = product[r, :, :count]
+            else:
+                np.add(product[r, :, :count], bias, out=out[:, where])
 
-    parallel_map(run, blocks, lambda: np.empty(buf_shape, dtype=xt.dtype))
-    return out
+    def buffers() -> tuple[np.ndarray, np.ndarray]:
+        patches = grid.buffer()
+        cols = patches.size // grid.depth
+        return patches, np.empty((w2.shape[0], cols if rows > 1 else 0), dtype=out.dtype)
+
+    parallel_map(run, grid.blocks, buffers)
+    return out.reshape(o, -1)
 
 
 def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...], sh: int, sw: int,
-                          ho: int, wo: int) -> np.ndarray:
+                          ho: int, wo: int, rows: int | None = None) -> np.ndarray:
     """d/dw from g (O, Ho*Wo*N): g @ patches.T, rebuilding the patch matrix
     block by block from the saved padded input instead of keeping it. The
     per-block products are summed in block order (deterministic)."""
     o, c, kh, kw = w_shape
-    n = xt.shape[3]
-    ckk = c * kh * kw
-    patches = patch_view(xt, kh, kw, sh, sw, ho, wo)
-    row = wo * n
-    blocks = row_blocks(ho, row, ckk, xt.itemsize)
-    buf_shape = (c, kh, kw, blocks[0][1] - blocks[0][0], wo, n)
+    rows = rows or rows_per_column(o, c, ho, weight_grad=True)
+    grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
+    row = grid.row
+    g3 = g.reshape(o, ho, row)
 
-    def run(block: tuple[int, int], buf: np.ndarray) -> np.ndarray:
-        y0, y1 = block
-        blk = buf[:, :, :, :y1 - y0]
-        blk[...] = patches[:, :, :, y0:y1]
-        return matmul_deep(g[:, y0 * row:y1 * row], blk.reshape(ckk, -1))
+    def run(block: tuple[int, int], bufs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        g0, g1 = block
+        patches = grid.fill(bufs[0], block)
+        if rows == 1:
+            return matmul_deep(g[:, g0 * row:g1 * row], patches)
+        grads = bufs[1][:, :, :g1 - g0]  # (R, O, groups, row): the rows each group's column computed
+        for r in range(rows):
+            where, count = grid.output_rows(block, r)
+            grads[r, :, :count] = g3[:, where]
+            grads[r, :, count:] = 0
+        return matmul_deep(grads.reshape(rows * o, -1), patches)
 
-    parts = parallel_map(run, blocks, lambda: np.empty(buf_shape, dtype=xt.dtype))
+    def buffers() -> tuple[np.ndarray, np.ndarray]:
+        patches = grid.buffer()
+        return patches, np.empty((rows, o, patches.shape[3] if rows > 1 else 0, row), dtype=g.dtype)
+
+    parts = parallel_map(run, grid.blocks, buffers)
     gw = parts[0].copy()
     for part in parts[1:]:
         gw += part
-    return gw.reshape(w_shape)
+    return grid.fold_weight(gw, tuple(w_shape))
 
 
 def conv_input_grad_chwn(g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int,

@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd import Function
+from .layout import in_memory_order_of, memory_order
 
 
 def check_pool_shapes(op: str, x_shape, kernel, stride) -> tuple[int, int]:
@@ -41,21 +42,6 @@ def _tiles_exactly(x_shape, kernel, stride, out_hw) -> bool:
     """Windows neither overlap nor leave input elements out."""
     return tuple(kernel) == tuple(stride) and (x_shape[2], x_shape[3]) == (
         out_hw[0] * kernel[0], out_hw[1] * kernel[1])
-
-
-def memory_order(x: np.ndarray) -> tuple[int, ...]:
-    """x's axes from the slowest-varying in memory to the fastest."""
-    return tuple(sorted(range(x.ndim), key=lambda a: -abs(x.strides[a])))
-
-
-def in_memory_order_of(like: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """`a`, copied into `like`'s memory order if it differs: elementwise work on
-    two arrays laid out differently runs several times slower."""
-    if a.ndim < 2 or memory_order(a) == memory_order(like):
-        return a
-    out = np.empty_like(like, dtype=a.dtype)
-    out[...] = a
-    return out
 
 
 def grad_buffer(x_shape, order, kernel, stride, out_hw, dtype) -> tuple[np.ndarray, bool]:

@@ -1,0 +1,34 @@
+"""Memory order of arrays. Convolutions hand on batch-innermost arrays (see
+`conv`); elementwise and pooling kernels work in whatever order their input
+has, because numpy's loops are fastest along memory, not along the last axis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def memory_order(x: np.ndarray) -> tuple[int, ...]:
+    """x's axes from the slowest-varying in memory to the fastest."""
+    return tuple(sorted(range(x.ndim), key=lambda a: -abs(x.strides[a])))
+
+
+def in_memory_order_of(like: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """`a`, copied into `like`'s memory order if it differs: elementwise work on
+    two arrays laid out differently runs several times slower."""
+    if a.ndim < 2 or memory_order(a) == memory_order(like):
+        return a
+    out = np.empty_like(like, dtype=a.dtype)
+    out[...] = a
+    return out
+
+
+def relu_array(x: np.ndarray) -> np.ndarray:
+    """np.maximum(x, 0) in x's memory order. numpy's loop for an array against
+    a scalar is not vectorized (measured 2.2x slower here on LeNet's activations),
+    against a row of zeros broadcast along memory it is."""
+    if x.dtype.kind != "f" or x.ndim == 0 or x.size < 1024:
+        return np.maximum(x, x.dtype.type(0))
+    order = memory_order(x)
+    in_memory = x.transpose(order)
+    zeros = np.zeros(in_memory.shape[-1], dtype=x.dtype)
+    return np.maximum(in_memory, zeros).transpose(np.argsort(order))
