@@ -6,6 +6,7 @@
     python scripts/benchmark.py --threads 1 --json bench.json
     python scripts/benchmark.py --server          # the digit app's server under load
     python scripts/benchmark.py --dashboard       # train.py's speed with and without --dashboard
+    python scripts/benchmark.py --all             # the README's speed figures in one run (about 5 minutes)
 
 Measures on MNIST-shaped random float32 data (28x28, 10 classes):
   * training (forward + backward + SGD momentum step) at batch sizes 32, 128,
@@ -77,9 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "--dashboard (alternating runs on a synthetic MNIST-shaped data set)")
     p.add_argument("--time-to-accuracy", action="store_true", help="train LeNet-5 with train.py's default recipe "
                    "here and in PyTorch (same initial weights and batches), reporting the time to 99.0%% test accuracy")
-    p.add_argument("--max-epochs", type=int, default=12, help="epochs for --time-to-accuracy (default 12)")
+    p.add_argument("--max-epochs", type=int, help="epochs for --time-to-accuracy (default: the recipe's)")
     p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
                    "loop in a fresh process that sets nothing, against the same step set up as train.py")
+    p.add_argument("--all", action="store_true", help="every figure of the README's speed section in one run: "
+                   "the default benchmark at 1 and 2 threads, --plain-program and --time-to-accuracy, "
+                   "each in its own process, then a summary")
     p.add_argument("--memory-probe", type=int, metavar="BATCH", help=argparse.SUPPRESS)
     p.add_argument("--memory-epochs", type=int, help=argparse.SUPPRESS)
     p.add_argument("--memory-steps-per-epoch", type=int, help=argparse.SUPPRESS)
@@ -121,11 +125,13 @@ from tinygrad_lenet import Tensor, manual_seed, no_grad, optim  # noqa: E402
 from tinygrad_lenet import functional as F  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.cli import model_arg  # noqa: E402
+from tinygrad_lenet.config import RunConfig  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.ops.parallel import get_num_threads  # noqa: E402
 from tinygrad_lenet.profiler import profile_ops  # noqa: E402
 
-LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 5e-4  # the default training recipe's SGD
+RECIPE = RunConfig()  # the default training recipe: its SGD settings are timed here
+LR, MOMENTUM, WEIGHT_DECAY = RECIPE.lr, RECIPE.momentum, RECIPE.weight_decay
 
 
 # ------------------------------------------------------------------ data and models
@@ -316,6 +322,85 @@ def bench_profile(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# ------------------------------------------------------------------ compute bound
+def step_flops(batch: int) -> dict[str, Any]:
+    """Floating-point operations (2 per multiply-add) of the products in one training
+    step: each Conv2d and Linear layer's forward product, its weight gradient (as many)
+    and its input gradient (as many; none for the first layer, whose input is the data)."""
+    from tinygrad_lenet import nn
+
+    model = build_model(ARGS_MODEL[0], ARGS_MODEL[1])
+    layers: list[tuple[str, int]] = []
+
+    def count(module: Any, inputs: tuple, output: Any) -> None:
+        if isinstance(module, nn.Conv2d):
+            o, c, kh, kw = module.weight.shape
+            layers.append((type(module).__name__, 2 * output.data.size * c * kh * kw))
+        elif isinstance(module, nn.Linear):
+            layers.append((type(module).__name__, 2 * output.data.size * module.weight.shape[1]))
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with no_grad():
+        model(Tensor(random_batches(batch, 1)[0][0]))
+    for h in handles:
+        h.remove()
+    forward = sum(f for _, f in layers)
+    first = layers[0][1] if layers else 0
+    return dict(batch_size=batch, forward=forward, step=3 * forward - first, layers=len(layers))
+
+
+def sgemm_gflops(repeats: int) -> float:
+    """numpy's float32 matrix product rate on one core (1024^3, one BLAS thread), GFLOP/s."""
+    from tinygrad_lenet.ops.blas import blas_threads_for_our_ops
+
+    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    times = []
+    with blas_threads_for_our_ops():  # one BLAS thread unless TINYGRAD_LENET_BLAS_THREADS says otherwise
+        a @ a
+        for _ in range(max(5, repeats)):
+            start = time.perf_counter()
+            a @ a
+            times.append(time.perf_counter() - start)
+    return 2 * 1024 ** 3 / float(np.median(times)) / 1e9
+
+
+def bench_compute_bound(training: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each measured step against the time its products take at numpy's sgemm rate
+    on the cores in use: the fraction of the compute bound the step achieves."""
+    rate = sgemm_gflops(args.repeats)
+    cores = min(get_num_threads(), os.cpu_count() or 1)
+    out = []
+    for t in training:
+        flops = step_flops(t["batch_size"])
+        bound_ms = flops["step"] / (rate * 1e9 * cores) * 1e3
+        out.append(dict(**flops, sgemm_gflops_per_core=rate, cores=cores, bound_ms=bound_ms,
+                        step_ms=t["ours"]["median_ms"], fraction=bound_ms / t["ours"]["median_ms"]))
+    return out
+
+
+# ------------------------------------------------------------------ the digit app's prediction
+def bench_app_prediction(args: argparse.Namespace) -> dict[str, Any] | None:
+    """DigitPredictor.predict on one 280x280 drawing: preprocessing, the forward pass
+    with the feature maps captured, the saliency backward pass and the JSON-ready answer."""
+    if args.model != "lenet5":
+        return None
+    from models import TrainedModel, get_model
+    from viz.app import DigitPredictor
+
+    manual_seed(0)
+    predictor = DigitPredictor(TrainedModel(get_model("lenet5").eval(), RunConfig(), tuple("0123456789"), {}))
+    gray = np.zeros((280, 280), np.float32)
+    gray[60:220, 130:150] = 1.0  # a "1"
+    gray[60:80, 100:150] = 1.0
+    times = []
+    for k in range(3 + (5 if args.quick else 40)):
+        start = time.perf_counter()
+        predictor.predict(gray)
+        if k >= 3:
+            times.append(time.perf_counter() - start)
+    return summarize(times)
+
+
 # ------------------------------------------------------------------ memory
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
@@ -413,6 +498,11 @@ def report(results: dict[str, Any]) -> str:
         if "torch" in t:
             line += f" | torch {fmt_ms(t['torch'])}  ratio {t['ratio_ours_over_torch']:.2f}"
         lines.append(line)
+    for c in results["compute_bound"]:
+        lines.append(f"  batch {c['batch_size']:4d}: {c['step'] / 1e9:.3f} GFLOP of products per step; at numpy's "
+                     f"sgemm rate ({c['sgemm_gflops_per_core']:.0f} GFLOP/s per core, {c['cores']} core"
+                     f"{'s' if c['cores'] > 1 else ''}) that is {c['bound_ms']:.2f} ms: the step runs at "
+                     f"{c['fraction']:.0%} of the compute bound")
     inf = results["inference"]
     scope = f"extrapolated from {inf['images']:,}" if inf["extrapolated_to_10k"] else "measured"
     line = (f"inference, 10,000 images ({scope}) at batch {inf['batch_size']}: "
@@ -428,6 +518,9 @@ def report(results: dict[str, Any]) -> str:
     lines.extend("  " + row for row in prof["table"].splitlines())
     lines.append(f"  optimizer.step {prof['optimizer_ms']:.3f} ms; autograd + Python overhead "
                  f"{prof['autograd_python_ms']:.3f} ms = {prof['autograd_python_share']:.1%} of the step")
+    if results.get("app_prediction"):
+        a = results["app_prediction"]
+        lines.append(f"digit app, one drawing (prediction, feature maps, saliency): {fmt_ms(a)}")
     if results.get("memory"):
         lines.append("")
         lines.append("memory while training (fresh process per batch size)")
@@ -590,7 +683,7 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
     from tinygrad_lenet.data import DataLoader, load_mnist, normalize_images
     from tinygrad_lenet.training import evaluate
 
-    config = RunConfig(epochs=args.max_epochs)
+    config = RunConfig() if args.max_epochs is None else RunConfig(epochs=args.max_epochs)
     train_x, train_y = load_mnist("train")
     test_x, test_y = load_mnist("test")
     mean_std = (0.1307, 0.3081)
@@ -684,6 +777,79 @@ def bench_dashboard(args: argparse.Namespace, runs: int = 5) -> dict[str, Any]:
     return dict(runs=runs, plain_s=plain, dashboard_s=dash, ratio=dash / plain, seconds=seconds)
 
 
+ALL_PARTS = (  # (key, arguments) of each part of --all, run as its own process
+    ("threads_1", ["--threads", "1"]),
+    ("threads_2", ["--threads", "2", "--batch-sizes", "128", "--no-memory"]),
+    ("plain_program", ["--plain-program"]),
+    ("time_to_accuracy", ["--time-to-accuracy"]),
+)
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Each part of ALL_PARTS in a fresh process (threads are fixed before numpy loads),
+    its report printed as it comes, its --json results collected."""
+    import tempfile
+
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, extra in ALL_PARTS:
+            if args.quick:
+                quick = ["--quick", "--repeats", str(args.repeats), "--batch-sizes", "128"]
+                extra = extra + (["--max-epochs", "1"] if key == "time_to_accuracy" else
+                                 [] if key == "plain_program" else quick)
+            print(f"\n== python scripts/benchmark.py {' '.join(extra)}", flush=True)
+            out = Path(tmp) / f"{key}.json"
+            done = subprocess.run([sys.executable, str(Path(__file__).resolve()), *extra, "--json", str(out)], cwd=ROOT)
+            if done.returncode != 0:
+                raise RuntimeError(f"benchmark.py {' '.join(extra)} failed (exit code {done.returncode})")
+            results[key] = json.loads(out.read_text())
+    return results
+
+
+def report_all(r: dict[str, Any]) -> str:
+    """The summary of --all: per-step ratios at 1 and 2 threads against PyTorch at 1 and
+    2 threads (its default on this 2-core machine is 2), the compute bound, time to 99%,
+    memory, inference, the digit app and the plain program."""
+    one, two = (next(t for t in r[k]["training"] if t["batch_size"] == 128) for k in ("threads_1", "threads_2"))
+    lines = ["", "== summary (batch 128 unless noted; medians)"]
+    if "torch" in one:
+        best = min(one["torch"]["median_ms"], two["torch"]["median_ms"])
+        for label, t in (("1 thread ", one), ("2 threads", two)):
+            lines.append(f"  training step, {label}: ours {t['ours']['median_ms']:.2f} ms | PyTorch same threads "
+                         f"{t['torch']['median_ms']:.2f} ms (ratio {t['ratio_ours_over_torch']:.2f}), PyTorch at "
+                         f"its default (2 threads) {two['torch']['median_ms']:.2f} ms (ratio "
+                         f"{t['ours']['median_ms'] / two['torch']['median_ms']:.2f}), at its best {best:.2f} ms "
+                         f"(ratio {t['ours']['median_ms'] / best:.2f})")
+    for label, k in (("1 thread ", "threads_1"), ("2 threads", "threads_2")):
+        c = next(c for c in r[k]["compute_bound"] if c["batch_size"] == 128)
+        lines.append(f"  compute bound, {label}: {c['step'] / 1e9:.3f} GFLOP at {c['sgemm_gflops_per_core']:.0f} "
+                     f"GFLOP/s per core x {c['cores']} = {c['bound_ms']:.2f} ms; the step is {c['fraction']:.0%} "
+                     "of it")
+    tta = r["time_to_accuracy"]["time_to_accuracy"]
+    for name, run in tta["runs"].items():
+        reached = run["reached"]
+        lines.append(f"  time to {tta['target']:.1%}, {name:>5}: " + (
+            f"{reached['seconds']:.1f} s (epoch {reached['epoch']})" if reached else "not reached")
+            + f"; final accuracy {run['accuracy'][-1]:.2%} after {len(run['accuracy'])} epochs")
+    if tta["ratio"] is not None:
+        lines.append(f"  time to {tta['target']:.1%}: ours / PyTorch = {tta['ratio']:.2f}")
+    mem = [m for m in r["threads_1"].get("memory", []) if m["batch_size"] == 128]
+    if mem:
+        lines.append(f"  peak memory while training: {mem[0]['peak_rss_mb']:.0f} MiB")
+    for label, k in (("1 thread", "threads_1"), ("2 threads", "threads_2")):
+        inf = r[k]["inference"]
+        lines.append(f"  inference, 10,000 images, {label}: ours {inf['ours']['seconds_for_10k']:.3f} s"
+                     + (f" | PyTorch {inf['torch']['seconds_for_10k']:.3f} s (ratio {inf['ratio_ours_over_torch']:.2f})"
+                        if "torch" in inf else ""))
+    app = r["threads_1"].get("app_prediction")
+    if app:
+        lines.append(f"  digit app, one drawing with feature maps and saliency: {app['median_ms']:.1f} ms")
+    plain = r["plain_program"]["plain_program"]
+    lines.append(f"  README loop in a program that sets nothing: {plain['plain_ms']:.2f} ms per step vs "
+                 f"{plain['as_train_ms']:.2f} ms set up as train.py (ratio {plain['ratio']:.3f})")
+    return "\n".join(lines)
+
+
 def write_json(args: argparse.Namespace, results: dict[str, Any]) -> int:
     """--json's file, when given, with `results`; the exit code 0."""
     if args.json is not None:
@@ -693,6 +859,13 @@ def write_json(args: argparse.Namespace, results: dict[str, Any]) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.all:
+        if not torch_available():
+            print("benchmark.py: error: --all needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
+            return 2
+        r = run_all(args)
+        print(report_all(r))
+        return write_json(args, {"all": r})
     if args.time_to_accuracy:
         if not torch_available():
             print("benchmark.py: error: --time-to-accuracy needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
@@ -747,8 +920,10 @@ def main(args: argparse.Namespace) -> int:
                                     else "not installed, no comparison (pip install torch==2.13.0)")
     results["environment"] = environment(with_torch, retained)
     results["training"] = [bench_training(b, args, with_torch) for b in args.batch_sizes]
+    results["compute_bound"] = bench_compute_bound(results["training"], args)
     results["inference"] = bench_inference(args, with_torch)
     results["profile"] = bench_profile(args)
+    results["app_prediction"] = bench_app_prediction(args)
     results["memory"] = [] if args.no_memory else [bench_memory(b, args) for b in args.batch_sizes]
     print(report(results))
     return write_json(args, results)

@@ -120,15 +120,27 @@ def test_server_benchmark_reports_load_idle_and_stalled_clients(tmp_path):
     assert 0 < server["half_sent"]["held_bytes"] < 40 * 2**20
 
 
-def test_time_to_accuracy_runs_both_frameworks_on_the_same_batches(tmp_path, real_mnist_dir):
+def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(tmp_path, real_mnist_dir):
+    """--all (quick): the benchmark at 1 and 2 threads, the plain program and time to
+    accuracy (one epoch), each in its own process, then one summary of all figures."""
     from conftest import require
     require(importlib.util.find_spec("torch") is not None, "PyTorch is not installed (pip install -e '.[bench]')")
-    out = tmp_path / "tta.json"
-    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--time-to-accuracy", "--max-epochs", "1",
-                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    out = tmp_path / "all.json"
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--all", "--quick", "--repeats", "1",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "TINYGRAD_LENET_DATA": real_mnist_dir})
     assert done.returncode == 0, done.stderr
-    runs = json.loads(out.read_text())["time_to_accuracy"]["runs"]
+    summary = done.stdout.split("== summary")[1]
+    for figure in ("training step, 1 thread", "training step, 2 threads", "at its best", "compute bound, 1 thread",
+                   "compute bound, 2 threads", "time to 99.0%,  ours", "time to 99.0%, torch", "peak memory",
+                   "inference, 10,000 images, 1 thread", "digit app, one drawing", "README loop"):
+        assert figure in summary, figure
+    r = json.loads(out.read_text())["all"]
+    assert r["threads_1"]["environment"]["our_op_threads"] == 1 and r["threads_2"]["environment"]["our_op_threads"] == 2
+    (one,) = r["threads_1"]["compute_bound"]
+    assert one["cores"] == 1 and 0.25e9 < one["step"] < 0.35e9 and 0 < one["fraction"] < 1  # LeNet-5 at batch 128
+    assert r["threads_1"]["app_prediction"]["median_ms"] > 0
+    runs = r["time_to_accuracy"]["time_to_accuracy"]["runs"]
     for name in ("ours", "torch"):
         assert len(runs[name]["accuracy"]) == 1 and 0.9 < runs[name]["accuracy"][0] < 1 and runs[name]["seconds"] > 0
     # the same initial weights, batches and recipe: the two first epochs end close together

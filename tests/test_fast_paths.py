@@ -21,8 +21,16 @@ from hypothesis import strategies as st
 
 from tinygrad_lenet import Tensor
 from tinygrad_lenet import functional as F
-from tinygrad_lenet.ops.conv import (conv_forward_chwn, conv_input_grad_chwn, conv_output_size, conv_weight_grad_chwn,
-                                     grad_rows, matmul_deep, matmul_wide, to_chwn)
+from tinygrad_lenet.ops.conv import (
+    conv_forward_chwn,
+    conv_input_grad_chwn,
+    conv_output_size,
+    conv_weight_grad_chwn,
+    grad_rows,
+    matmul_deep,
+    matmul_wide,
+    to_chwn,
+)
 from tinygrad_lenet.ops.layout import relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
 

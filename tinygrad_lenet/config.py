@@ -42,10 +42,10 @@ class RunConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     model_sha256: str | None = None  # of the model's file, for a model defined in a file
     dataset: str = "mnist"
-    epochs: int = 12
+    epochs: int = 4
     batch_size: int = 128
     optimizer: str = "sgd"
-    lr: float = 0.05
+    lr: float = 0.1
     momentum: float = 0.9
     schedule: str = "onecycle"
     step_size: int = 4
