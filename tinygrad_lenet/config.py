@@ -43,9 +43,9 @@ class RunConfig:
     model_sha256: str | None = None  # of the model's file, for a model defined in a file
     dataset: str = "mnist"
     epochs: int = 4
-    batch_size: int = 128
+    batch_size: int = 64
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float = 0.05
     momentum: float = 0.9
     schedule: str = "onecycle"
     step_size: int = 4
