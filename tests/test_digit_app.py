@@ -23,8 +23,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -103,18 +104,27 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(checkpoint):
-    """The app on 127.0.0.1, an ephemeral port, served from a thread."""
-    app = make_server(DigitPredictor.from_checkpoint(checkpoint), "127.0.0.1", 0, quiet=True)
-    thread = threading.Thread(target=app.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True)
+@contextmanager
+def running(predictor: DigitPredictor, **limits) -> Iterator:
+    """A server on an ephemeral port of 127.0.0.1, served from a thread."""
+    limits.setdefault("quiet", True)
+    app = make_server(predictor, "127.0.0.1", 0, **limits)
+    thread = threading.Thread(target=app.serve_forever, daemon=True)
     thread.start()
     try:
         yield app
     finally:
         app.shutdown()
         app.server_close()
-        thread.join(timeout=5)
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint):
+    """The app on 127.0.0.1, an ephemeral port, served from a thread."""
+    with running(DigitPredictor.from_checkpoint(checkpoint)) as app:
+        yield app
 
 
 def expected_answer(checkpoint: Path, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

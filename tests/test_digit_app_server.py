@@ -12,15 +12,13 @@ import threading
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
-from test_digit_app import SEVEN, draw_strokes, drawing_body, make_checkpoint
+from test_digit_app import SEVEN, draw_strokes, drawing_body, make_checkpoint, running
 
-from viz.app import DigitPredictor, make_server
+from viz.app import DigitPredictor
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +26,6 @@ def predictor(tmp_path_factory) -> DigitPredictor:
     path: Path = tmp_path_factory.mktemp("server") / "checkpoint.npz"
     make_checkpoint(path)
     return DigitPredictor.from_checkpoint(path)
-
-
-@contextmanager
-def running(predictor: DigitPredictor, **limits) -> Iterator:
-    """A server on an ephemeral port of 127.0.0.1, served from a thread."""
-    limits.setdefault("quiet", True)
-    app = make_server(predictor, "127.0.0.1", 0, **limits)
-    thread = threading.Thread(target=app.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app
-    finally:
-        app.shutdown()
-        app.server_close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
 
 
 def exchange(app, data: bytes, timeout: float = 20.0) -> tuple[int, dict]:
