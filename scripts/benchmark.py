@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -333,9 +334,8 @@ def step_flops(batch: int) -> dict[str, Any]:
     layers: list[tuple[str, int]] = []
 
     def count(module: Any, inputs: tuple, output: Any) -> None:
-        if isinstance(module, nn.Conv2d):
-            o, c, kh, kw = module.weight.shape
-            layers.append((type(module).__name__, 2 * output.data.size * c * kh * kw))
+        if isinstance(module, nn.Conv2d):  # weight (O, C / groups, kh, kw): the taps behind each output
+            layers.append((type(module).__name__, 2 * output.data.size * math.prod(module.weight.shape[1:])))
         elif isinstance(module, nn.Linear):
             layers.append((type(module).__name__, 2 * output.data.size * module.weight.shape[1]))
 
@@ -808,16 +808,17 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 def report_all(r: dict[str, Any]) -> str:
     """The summary of --all: per-step ratios at 1 and 2 threads against PyTorch at 1 and
-    2 threads (its default on this 2-core machine is 2), the compute bound, time to 99%,
-    memory, inference, the digit app and the plain program."""
+    2 threads (its default is one thread per core) and at its best; the compute bound,
+    time to 99%, memory, inference, the digit app and the plain program."""
     one, two = (next(t for t in r[k]["training"] if t["batch_size"] == 128) for k in ("threads_1", "threads_2"))
     lines = ["", "== summary (batch 128 unless noted; medians)"]
     if "torch" in one:
         best = min(one["torch"]["median_ms"], two["torch"]["median_ms"])
+        default = " (its default on 2 cores)" if r["threads_2"]["environment"]["cpus"] == 2 else ""
         for label, t in (("1 thread ", one), ("2 threads", two)):
             lines.append(f"  training step, {label}: ours {t['ours']['median_ms']:.2f} ms | PyTorch same threads "
                          f"{t['torch']['median_ms']:.2f} ms (ratio {t['ratio_ours_over_torch']:.2f}), PyTorch at "
-                         f"its default (2 threads) {two['torch']['median_ms']:.2f} ms (ratio "
+                         f"2 threads{default} {two['torch']['median_ms']:.2f} ms (ratio "
                          f"{t['ours']['median_ms'] / two['torch']['median_ms']:.2f}), at its best {best:.2f} ms "
                          f"(ratio {t['ours']['median_ms'] / best:.2f})")
     for label, k in (("1 thread ", "threads_1"), ("2 threads", "threads_2")):

@@ -5,7 +5,9 @@ Internally the batch axis is innermost ("CHWN" memory order): the patch matrix
 is (C*kh*kw, Ho*Wo*N), so building it, and adding patch gradients back (col2im),
 moves runs of Wo*N contiguous numbers instead of runs of Wo. It is built and
 multiplied a few output rows at a time in a cache-sized buffer, never whole;
-backward rebuilds it from the saved padded input for the weight gradient.
+backward rebuilds it from the saved padded input for the weight gradient. For
+narrow layers a column covers 2 or 4 output rows (`RowGroups`), so the products
+have more rows than LeNet's 6 or 16 output channels.
 The output is the (O, Ho, Wo, N) product seen through a transposed view: an
 ordinary (N, O, Ho, Wo) array whose memory happens to be CHWN. Elementwise ops
 and pooling keep that memory order, so the next convolution (and the backward
@@ -122,9 +124,10 @@ def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int
 def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False) -> int:
     """How many output rows one patch-matrix column computes (see `RowGroups`).
     Measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels): 2 rows made
-    the forward products 8-10% and the weight gradients 5-20% faster than 1, and
-    4 rows the single-channel layer's weight gradient 33% faster; wider layers
-    already fill the BLAS kernels."""
+    the forward passes 7-10% and the weight gradients 4-20% faster than 1, and 4
+    rows the single-channel layer's weight gradient 33% faster (more rows were
+    slower); wider layers already fill the BLAS kernels. The input gradient keeps
+    1 row: 2 measured 8% slower there."""
     if out_channels >= 32 or ho < 2:
         return 1
     if weight_grad and out_channels * in_channels <= 8 and ho >= 4:
