@@ -23,6 +23,7 @@ from tinygrad_lenet import Tensor
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.ops.conv import (
     conv_forward_chwn,
+    conv_input_grad_by_kernel_rows,
     conv_input_grad_chwn,
     conv_output_size,
     conv_weight_grad_chwn,
@@ -181,6 +182,24 @@ def test_conv2d_kernels_match_direct_loops_for_every_rows_per_column(problem, ro
     gxt = conv_input_grad_chwn(g, w, xt.shape, sh, sw, ho, wo)
     gx = gxt[:, ph:ph + x.shape[2], pw:pw + x.shape[3]].transpose(3, 0, 1, 2)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+
+
+@given(conv_problem())
+def test_both_input_gradient_kernels_match_direct_loops(problem):
+    """Horizontal stride 1 takes ShiftedColumns; the kernel-row path serves every
+    stride. Both must give the reference on the same problem (stride made (sh, 1))."""
+    x, w, b, stride, padding, rng = problem
+    stride = (stride[0], 1)
+    (sh, sw), (ph, pw) = stride, padding
+    ref = conv2d_reference(x, w, b, stride, padding)
+    grad = rng.standard_normal(ref.shape)
+    gx_ref = conv2d_grads_reference(x, w, grad, stride, padding)[0]
+    ho, wo = ref.shape[2:]
+    xt, g = to_chwn(x, ph, pw), grad_rows(grad)
+    for kernel in (conv_input_grad_chwn, conv_input_grad_by_kernel_rows):
+        gxt = kernel(g, w, xt.shape, sh, sw, ho, wo)
+        gx = gxt[:, ph:ph + x.shape[2], pw:pw + x.shape[3]].transpose(3, 0, 1, 2)
+        np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12, err_msg=kernel.__name__)
 
 
 @pytest.mark.parametrize("rows", [1, 2, 4])
