@@ -7,6 +7,9 @@ module call and a backward pass run with the BLAS limited to one thread, through
 threadpoolctl (a well-kept library that finds the BLAS numpy loaded), and the BLAS's
 own setting is restored when they end: other numpy work in the program is untouched.
 Setting TINYGRAD_LENET_BLAS_THREADS=N keeps the BLAS at N threads in our passes too.
+
+`has_avx512_kernels()` tells the convolutions which OpenBLAS kernels numpy runs:
+their best block shapes differ between the AVX2 and the AVX-512 kernels.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ _lock = threading.Lock()
 _depth = 0
 _saved: list[tuple[Any, int]] = []
 _controllers: list[Any] | None = None
+_avx512: bool | None = None
+# OpenBLAS core types whose float32 products run the AVX-512 kernels
+_AVX512_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 
 
 def _blas_controllers() -> list[Any]:
@@ -61,3 +67,19 @@ def blas_threads_for_our_ops() -> Iterator[None]:
                 while _saved:
                     lib, threads = _saved.pop()
                     lib.set_num_threads(threads)
+
+
+def has_avx512_kernels() -> bool:
+    """Whether numpy's BLAS is an OpenBLAS running its AVX-512 kernels (it picks
+    them on CPUs it knows to have AVX-512, unless OPENBLAS_CORETYPE says otherwise).
+    Looked up once through threadpoolctl; False when it cannot tell."""
+    global _avx512
+    if _avx512 is None:
+        cores = set()
+        for lib in _blas_controllers():
+            try:
+                cores.add(str(lib.info().get("architecture") or "").lower())
+            except Exception:  # a controller without the field: it cannot tell
+                continue
+        _avx512 = bool(cores) and cores <= _AVX512_CORES
+    return _avx512

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Function
+from .blas import has_avx512_kernels
 from .parallel import parallel_map
 
 # OpenBLAS multiplies without packing its operands when M*N*K is at most 1e6
@@ -121,15 +122,21 @@ def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int
     return [(y, min(ho, y + step)) for y in range(0, ho, step)]
 
 
-def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False) -> int:
-    """How many output rows one patch-matrix column computes (see `RowGroups`).
-    Measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels): 2 rows made
-    the forward passes 7-10% and the weight gradients 4-20% faster than 1, and 4
-    rows the single-channel layer's weight gradient 33% faster (more rows were
-    slower); wider layers already fill the BLAS kernels. The input gradient keeps
-    1 row: 2 measured 8% slower there."""
+def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False,
+                    avx512: bool | None = None) -> int:
+    """How many output rows one patch-matrix column computes (see `RowGroups`),
+    as measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels, batches
+    64-256) with each of OpenBLAS's float32 kernels (`avx512`: numpy runs the
+    AVX-512 ones; looked up when None). AVX2 kernels: 2 rows made the forward
+    passes 7-10% and the weight gradients 4-20% faster than 1, and 4 rows the
+    single-channel layer's weight gradient 33% faster (more rows were slower).
+    AVX-512 kernels: 1 row was fastest, by 3-20%, except for the 6 -> 16 weight
+    gradient (2 rows, 10-15%). Wider layers fill the kernels with 1 row. The
+    input gradient does not use row groups (see `ShiftedColumns`)."""
     if out_channels >= 32 or ho < 2:
         return 1
+    if has_avx512_kernels() if avx512 is None else avx512:
+        return 2 if weight_grad and out_channels * in_channels > 8 else 1
     if weight_grad and out_channels * in_channels <= 8 and ho >= 4:
         return 4
     return 2
