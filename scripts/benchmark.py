@@ -879,7 +879,7 @@ def report_all(r: dict[str, Any]) -> str:
     2 threads (its default is one thread per core) and at its best; the compute bound,
     time to 99%, memory, inference, the digit app and the plain program."""
     one, two = (next(t for t in r[k]["training"] if t["batch_size"] == 128) for k in ("threads_1", "threads_2"))
-    lines = ["", "== summary (batch 128 unless noted; medians)"]
+    lines = ["", "== summary (batch 128 unless noted; medians)", "  " + blas_kernels_line(r["threads_1"]["environment"])]
     if "torch" in one:
         best = min(one["torch"]["median_ms"], two["torch"]["median_ms"])
         default = " (its default on 2 cores)" if r["threads_2"]["environment"]["cpus"] == 2 else ""
