@@ -283,6 +283,8 @@ def test_blocked_matmuls_match_numpy(m, k, p):
     a, b, g = rng.standard_normal((m, k)), rng.standard_normal((k, p)), rng.standard_normal((m, p))
     np.testing.assert_allclose(matmul_wide(a, b), a @ b, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(matmul_deep(g, b), g @ b.T, rtol=1e-12, atol=1e-9)
+    wide = rng.standard_normal((m, 3 * p))  # the weight gradient reads column slices of a wider matrix in place
+    np.testing.assert_allclose(matmul_deep(wide[:, p:2 * p], b), wide[:, p:2 * p] @ b.T, rtol=1e-12, atol=1e-9)
 
 
 def test_conv2d_and_pooling_accept_an_empty_batch():
