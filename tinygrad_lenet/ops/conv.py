@@ -6,8 +6,10 @@ is (C*kh*kw, Ho*Wo*N), so building it, and adding patch gradients back (col2im),
 moves runs of Wo*N contiguous numbers instead of runs of Wo. It is built and
 multiplied a few output rows at a time in a cache-sized buffer, never whole;
 backward rebuilds it from the saved padded input for the weight gradient. For
-narrow layers a column covers 2 or 4 output rows (`RowGroups`), so the products
-have more rows than LeNet's 6 or 16 output channels.
+narrow layers a column may cover 2 or 4 output rows (`RowGroups`; how many is
+measured per kind of BLAS kernel), so the products have more rows than LeNet's 6
+or 16 output channels. The input gradient multiplies the output gradient in kw
+column-shifted copies (`ShiftedColumns`), leaving only the kh row shifts to add.
 The output is the (O, Ho, Wo, N) product seen through a transposed view: an
 ordinary (N, O, Ho, Wo) array whose memory happens to be CHWN. Elementwise ops
 and pooling keep that memory order, so the next convolution (and the backward
