@@ -83,30 +83,20 @@ def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
 
 def matmul_deep(a: np.ndarray, b_t: np.ndarray) -> np.ndarray:
     """a (M, P) @ b_t.T for b_t (K, P) with P much larger than M and K (a sum over
-    the long axis, as in a weight gradient), accumulated over blocks of P."""
+    the long axis, as in a weight gradient), accumulated over blocks of P.
+    Computed as (b_t @ a.T).T, the orientation that measured fastest. (np.matmul
+    keeps the GIL for products of at most 500 outputs, so threads computing the
+    first layer's small weight-gradient blocks take turns; np.dot releases it, but
+    in the orientations it takes without copying it measured 2-9x slower here.)"""
     m, p = a.shape
     k = b_t.shape[0]
     block = _SMALL_GEMM // max(m * k, 1)
     if block < _MIN_BLOCK or p <= block:
-        return product_with_transpose(a, b_t)
-    out = product_with_transpose(a[:, :block], b_t[:, :block])
+        return (b_t @ a.T).T
+    out = b_t[:, :block] @ a[:, :block].T
     for s in range(block, p, block):
-        out += product_with_transpose(a[:, s:s + block], b_t[:, s:s + block])
-    return out
-
-
-# numpy's matmul keeps the GIL for products with at most this many output elements
-_MATMUL_KEEPS_GIL = 500
-
-
-def product_with_transpose(a: np.ndarray, b_t: np.ndarray) -> np.ndarray:
-    """a (M, P) @ b_t.T, as (b_t @ a.T).T: the orientation that measured fastest.
-    Small results go through np.dot instead: np.matmul keeps the GIL for them, so
-    threads computing such products (the weight gradient's blocks) took turns,
-    while np.dot releases it around every BLAS call."""
-    if a.shape[0] * b_t.shape[0] <= _MATMUL_KEEPS_GIL:
-        return np.dot(a, b_t.T)
-    return (b_t @ a.T).T
+        out += b_t[:, s:s + block] @ a[:, s:s + block].T
+    return out.T
 
 
 def to_chwn(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
