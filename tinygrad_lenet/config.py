@@ -45,7 +45,7 @@ class RunConfig:
     epochs: int = 4
     batch_size: int = 64
     optimizer: str = "sgd"
-    lr: float = 0.07
+    lr: float = 0.05
     momentum: float = 0.9
     schedule: str = "onecycle"
     step_size: int = 4
