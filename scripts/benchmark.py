@@ -30,6 +30,10 @@ so idle OpenMP threads sleep instead of spinning. numpy's BLAS gets one
 thread because our ops parallelize themselves, and on a shared 2-core machine
 OpenBLAS's own threads (which spin while waiting) made steps 3-50x slower
 whenever the other core was busy. --threads 2 uses both cores.
+
+The report names the OpenBLAS kernels numpy runs and whether OPENBLAS_CORETYPE
+chose them: AVX-512 kernels multiply about twice as fast as AVX2 ones, so compare
+figures only between runs with the same kernels.
 """
 
 from __future__ import annotations
