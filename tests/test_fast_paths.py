@@ -186,8 +186,8 @@ def test_conv2d_kernels_match_direct_loops_for_every_rows_per_column(problem, ro
 
 @given(conv_problem())
 def test_both_input_gradient_kernels_match_direct_loops(problem):
-    """Horizontal stride 1 takes ShiftedColumns; the kernel-row path serves every
-    stride. Both must give the reference on the same problem (stride made (sh, 1))."""
+    """Horizontal stride 1 takes the shifted-columns path; the kernel-row path serves
+    every stride. Both must give the reference on the same problem (stride made (sh, 1))."""
     x, w, b, stride, padding, rng = problem
     stride = (stride[0], 1)
     (sh, sw), (ph, pw) = stride, padding

@@ -1,4 +1,5 @@
-"""One BLAS thread inside our forward and backward passes, whatever the process uses.
+"""numpy's BLAS as our ops see it: one thread inside our forward and backward
+passes, whatever the process uses, and which kernels it runs.
 
 Our ops parallelize themselves (see `parallel`), and LeNet-sized matrix products are
 small: OpenBLAS's own threads spin while they wait and made a training step about 2x

@@ -9,7 +9,8 @@ backward rebuilds it from the saved padded input for the weight gradient. For
 narrow layers a column may cover 2 or 4 output rows (`RowGroups`; how many is
 measured per kind of BLAS kernel), so the products have more rows than LeNet's 6
 or 16 output channels. The input gradient multiplies the output gradient in kw
-column-shifted copies (`ShiftedColumns`), leaving only the kh row shifts to add.
+column-shifted copies (`conv_input_grad_by_shifted_columns`), leaving only the kh
+row shifts to add.
 The output is the (O, Ho, Wo, N) product seen through a transposed view: an
 ordinary (N, O, Ho, Wo) array whose memory happens to be CHWN. Elementwise ops
 and pooling keep that memory order, so the next convolution (and the backward
@@ -84,10 +85,9 @@ def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
 def matmul_deep(a: np.ndarray, b_t: np.ndarray) -> np.ndarray:
     """a (M, P) @ b_t.T for b_t (K, P) with P much larger than M and K (a sum over
     the long axis, as in a weight gradient), accumulated over blocks of P.
-    Computed as (b_t @ a.T).T, the orientation that measured fastest. (np.matmul
-    keeps the GIL for products of at most 500 outputs, so threads computing the
-    first layer's small weight-gradient blocks take turns; np.dot releases it, but
-    in the orientations it takes without copying it measured 2-9x slower here.)"""
+    Computed as (b_t @ a.T).T, the orientation that measured fastest. np.matmul
+    keeps the GIL for products of at most 500 outputs, so threads computing small
+    blocks take turns; np.dot releases it but measured 2-9x slower on them."""
     m, p = a.shape
     k = b_t.shape[0]
     block = _SMALL_GEMM // max(m * k, 1)
@@ -127,20 +127,19 @@ def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int
     return [(y, min(ho, y + step)) for y in range(0, ho, step)]
 
 
-def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False,
-                    avx512: bool | None = None) -> int:
+def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False) -> int:
     """How many output rows one patch-matrix column computes (see `RowGroups`),
     as measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels, batches
-    64-256) with each of OpenBLAS's float32 kernels (`avx512`: numpy runs the
-    AVX-512 ones; looked up when None). AVX2 kernels: 2 rows made the forward
+    64-256) with each kind of OpenBLAS float32 kernel numpy may run (see
+    `has_avx512_kernels`). AVX2 kernels: 2 rows made the forward
     passes 7-10% and the weight gradients 4-20% faster than 1, and 4 rows the
     single-channel layer's weight gradient 33% faster (more rows were slower).
     AVX-512 kernels: 1 row was fastest, by 3-20%, except for the 6 -> 16 weight
     gradient (2 rows, 10-15%). Wider layers fill the kernels with 1 row. The
-    input gradient does not use row groups (see `ShiftedColumns`)."""
+    input gradient does not use row groups."""
     if out_channels >= 32 or ho < 2:
         return 1
-    if has_avx512_kernels() if avx512 is None else avx512:
+    if has_avx512_kernels():
         return 2 if weight_grad and out_channels * in_channels > 8 else 1
     if weight_grad and out_channels * in_channels <= 8 and ho >= 4:
         return 4
@@ -294,78 +293,76 @@ def conv_input_grad_chwn(g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, 
     """Gradient of the padded (C, Hp, Wp, N) input from g (O, Ho*Wo*N): each
     patch's gradient w.T @ g added back to where the patch came from (col2im;
     overlapping patches accumulate). With horizontal stride 1 the sum over a
-    kernel row's taps is taken inside one product (`ShiftedColumns`); otherwise
-    one kernel row at a time."""
+    kernel row's taps is taken inside one product; otherwise one kernel row at
+    a time. Threads take disjoint groups of input channels for the adds; the
+    groups do not depend on the thread count, so every count computes the same
+    products and gets bit-identical results."""
     if sw == 1:
-        return ShiftedColumns(g, w.shape, ho, wo).input_grad(w, padded_shape, sh)
+        return conv_input_grad_by_shifted_columns(g, w, padded_shape, sh, ho, wo)
     return conv_input_grad_by_kernel_rows(g, w, padded_shape, sh, sw, ho, wo)
 
 
-class ShiftedColumns:
-    """The output gradient g (O, Ho, Wo, N), zero-padded by kw - 1 columns on each
-    side and repeated kw times, each copy shifted one column further: a matrix
-    (O*kw, Ho*Wc*N) whose column (y, x, n) holds every g[o, y, x - j, n] that
-    input column x receives through kernel column j, Wc = Wo + kw - 1 being the
-    input columns the windows cover. One product with the column-flipped weight,
-    (C*kh, O*kw), then gives each input column's sum over a kernel row's taps, for
-    every kernel row at once; only the kh rows are left to add (shifted by row).
-    Measured on LeNet's 6 -> 16 layer: 16-21% faster than multiplying one kernel
-    row at a time and adding its kw column-shifted products (1/5 the adds, for a
-    product 40% wider with twice the rows, which BLAS kernels prefer)."""
+def channel_groups(channels: int) -> list[tuple[int, int]]:
+    """The input gradient's fixed split of input channels between threads."""
+    groups = min(channels, _INPUT_GRAD_GROUPS)
+    return [(channels * k // groups, channels * (k + 1) // groups) for k in range(groups)]
 
-    def __init__(self, g: np.ndarray, w_shape: tuple[int, ...], ho: int, wo: int):
-        o, _, _, kw = w_shape
-        n = g.shape[1] // (ho * wo)
-        padded = np.zeros((o, ho, wo + 2 * (kw - 1), n), dtype=g.dtype)
-        padded[:, :, kw - 1:kw - 1 + wo] = g.reshape(o, ho, wo, n)
-        s = padded.strides
-        self.cols = wo + kw - 1
-        # [o, j, y, x, n] = padded[o, y, x + j, n]: copy j holds g[o, y, x - (kw - 1 - j), n]
-        self.shifted = as_strided(padded, shape=(o, kw, ho, self.cols, n), strides=(s[0], s[2], s[1], s[2], s[3]),
-                                  writeable=False)
-        self.ho, self.n, self.depth = ho, n, o * kw
 
-    def input_grad(self, w: np.ndarray, padded_shape: tuple[int, ...], sh: int) -> np.ndarray:
-        o, c, kh, kw = w.shape
-        ho, row = self.ho, self.cols * self.n
-        flipped = np.ascontiguousarray(w[:, :, :, ::-1].transpose(1, 2, 0, 3)).reshape(c * kh, o * kw)
-        product = np.empty((c * kh, ho * row), dtype=np.result_type(flipped, self.shifted))
-        blocks = row_blocks(ho, row, self.depth, product.itemsize)
+def conv_input_grad_by_shifted_columns(g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], sh: int,
+                                       ho: int, wo: int) -> np.ndarray:
+    """conv_input_grad_chwn for horizontal stride 1. The output gradient g (O, Ho,
+    Wo, N), zero-padded by kw - 1 columns on each side and repeated kw times, each
+    copy shifted one column further, is a matrix (O*kw, Ho*Wc*N) whose column
+    (y, x, n) holds every g[o, y, x - j, n] that input column x receives through
+    kernel column j (Wc = Wo + kw - 1: the input columns the windows cover). One
+    product with the column-flipped weight, (C*kh, O*kw), gives each input
+    column's sum over a kernel row's taps, for every kernel row at once; only the
+    kh row shifts are left to add. Measured on LeNet's 6 -> 16 layer: 16-21%
+    faster than a kernel row at a time (1/5 the adds, for a product 40% wider with
+    twice the rows, which BLAS kernels prefer). The shifted copies are built a few
+    output rows at a time in a cache-sized buffer."""
+    o, c, kh, kw = w.shape
+    n = g.shape[1] // (ho * wo)
+    cols = wo + kw - 1
+    padded = np.zeros((o, ho, wo + 2 * (kw - 1), n), dtype=g.dtype)
+    padded[:, :, kw - 1:kw - 1 + wo] = g.reshape(o, ho, wo, n)
+    s = padded.strides
+    # [o, j, y, x, n] = padded[o, y, x + j, n]: copy j holds g[o, y, x - (kw - 1 - j), n]
+    shifted = as_strided(padded, shape=(o, kw, ho, cols, n), strides=(s[0], s[2], s[1], s[2], s[3]), writeable=False)
+    flipped = np.ascontiguousarray(w[:, :, :, ::-1].transpose(1, 2, 0, 3)).reshape(c * kh, o * kw)
+    row = cols * n
+    product = np.empty((c * kh, ho * row), dtype=np.result_type(flipped, g))
+    blocks = row_blocks(ho, row, o * kw, product.itemsize)
 
-        def multiply(block: tuple[int, int], buf: np.ndarray) -> None:
-            y0, y1 = block
-            part = buf[:, :, :y1 - y0]
-            part[...] = self.shifted[:, :, y0:y1]
-            matmul_wide(flipped, part.reshape(self.depth, -1), out=product[:, y0 * row:y1 * row])
+    def multiply(block: tuple[int, int], buf: np.ndarray) -> None:
+        y0, y1 = block
+        part = buf[:, :, :y1 - y0]
+        part[...] = shifted[:, :, y0:y1]
+        matmul_wide(flipped, part.reshape(o * kw, -1), out=product[:, y0 * row:y1 * row])
 
-        parallel_map(multiply, blocks, lambda: np.empty(self.shifted.shape[:2] + (blocks[0][1],) + self.shifted.shape[3:],
-                                                        dtype=self.shifted.dtype))
-        product = product.reshape(c, kh, ho, self.cols, self.n)
-        out = np.zeros(padded_shape, dtype=product.dtype)
-        groups = min(c, _INPUT_GRAD_GROUPS)
+    parallel_map(multiply, blocks, lambda: np.empty((o, kw, blocks[0][1], cols, n), dtype=g.dtype))
+    product = product.reshape(c, kh, ho, cols, n)
+    out = np.zeros(padded_shape, dtype=product.dtype)
 
-        def add(channels: tuple[int, int]) -> None:
-            c0, c1 = channels
-            for i in range(kh):
-                out[c0:c1, i:i + sh * (ho - 1) + 1:sh, :self.cols] += product[c0:c1, i]
+    def add(channels: tuple[int, int]) -> None:
+        c0, c1 = channels
+        for i in range(kh):
+            out[c0:c1, i:i + sh * (ho - 1) + 1:sh, :cols] += product[c0:c1, i]
 
-        parallel_map(add, [(c * k // groups, c * (k + 1) // groups) for k in range(groups)])
-        return out
+    parallel_map(add, channel_groups(c))
+    return out
 
 
 def conv_input_grad_by_kernel_rows(g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int,
                                    ho: int, wo: int) -> np.ndarray:
     """conv_input_grad_chwn for any stride: one kernel row at a time, so each
-    block of patch gradients is added while it is still in cache; threads take
-    disjoint groups of input channels. The groups do not depend on the thread
-    count, so every count computes the same products and gets bit-identical
-    results (a BLAS may round a product differently for a different number of rows)."""
+    block of patch gradients is added while it is still in cache (a BLAS may
+    round a product differently for a different number of rows, hence the fixed
+    channel groups)."""
     o, c, kh, kw = w.shape
     n = padded_shape[3]
     w_rows = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (C, kh, kw, O)
     out = np.zeros(padded_shape, dtype=g.dtype)
-    groups = min(c, _INPUT_GRAD_GROUPS)
-    bounds = [(c * k // groups, c * (k + 1) // groups) for k in range(groups)]
 
     def run(channels: tuple[int, int]) -> None:
         c0, c1 = channels
@@ -375,7 +372,7 @@ def conv_input_grad_by_kernel_rows(g: np.ndarray, w: np.ndarray, padded_shape: t
             for j in range(kw):
                 out[c0:c1, i:i + sh * ho:sh, j:j + sw * wo:sw] += part[:, j]
 
-    parallel_map(run, bounds)
+    parallel_map(run, channel_groups(c))
     return out
 
 
