@@ -19,8 +19,9 @@ import strategies as S
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_lenet import Tensor
+from tinygrad_lenet import Tensor, gradcheck
 from tinygrad_lenet import functional as F
+from tinygrad_lenet.autograd import grad as autograd_grad
 from tinygrad_lenet.ops.conv import (
     conv_forward_chwn,
     conv_input_grad_by_kernel_rows,
@@ -34,6 +35,7 @@ from tinygrad_lenet.ops.conv import (
 )
 from tinygrad_lenet.ops.layout import relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
+from tinygrad_lenet.profiler import profile_ops
 
 
 def batch_innermost(x: np.ndarray) -> np.ndarray:
@@ -346,6 +348,69 @@ def test_max_pool_nan_is_the_maximum_and_takes_the_gradient():
     np.testing.assert_array_equal(out, ref)  # NaN where the window holds one
     np.testing.assert_array_equal(gx, pool_grad_reference(x, (2, 2), (2, 2), "max", grad))
     assert gx[0, 0, 0, 1] == 1.0 and gx[1, 0, 3, 2] == 8.0
+
+
+def relu_pool_input_grad(x: np.ndarray, kernel, stride, grad: np.ndarray, observe: str | None = None):
+    """d/dx of sum(grad * max_pool2d(relu(x))) and the relu output's tensor. `observe`
+    makes the relu output visible to the user ("retain_grad", "hook", "reuse") so
+    that max_pool2d's backward cannot absorb relu's."""
+    xt = Tensor(x, requires_grad=True, dtype=np.float64)
+    r = xt.relu()
+    seen = []
+    if observe == "retain_grad":
+        r.retain_grad()
+    elif observe == "hook":
+        r.register_hook(lambda g: seen.append(g.numpy().copy()))
+    out = F.max_pool2d(r, kernel, stride)
+    loss = (out * Tensor(grad, dtype=np.float64)).sum()
+    if observe == "reuse":  # a second consumer that adds nothing to the gradient
+        loss = loss + (r * 0.0).sum()
+    loss.backward()
+    return xt.grad, r, seen
+
+
+@given(data=st.data(), input_batch_innermost=st.booleans())
+def test_max_pool_absorbing_relu_matches_the_two_backward_passes(data, input_batch_innermost):
+    x, kernel, stride, rng = data.draw(pool_problem("max"))  # integer inputs: ties, zeros, negatives
+    grad = rng.standard_normal(pool_reference(x, kernel, stride, "max")[0].shape)
+    xin = batch_innermost(x) if input_batch_innermost else x
+    fused, _, _ = relu_pool_input_grad(xin, kernel, stride, grad)
+    separate, r, _ = relu_pool_input_grad(xin, kernel, stride, grad, observe="retain_grad")
+    np.testing.assert_array_equal(fused, separate)
+    relu_x = np.maximum(x, 0)
+    reference = pool_grad_reference(relu_x, kernel, stride, "max", grad) * (relu_x > 0)
+    np.testing.assert_allclose(fused, reference, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(r.grad, pool_grad_reference(relu_x, kernel, stride, "max", grad), rtol=1e-12)
+
+
+@pytest.mark.parametrize("observe", ["retain_grad", "hook", "reuse"])
+def test_relu_backward_runs_when_its_output_is_observed(observe):
+    x = np.random.default_rng(6).integers(-2, 3, (2, 3, 6, 6)).astype(np.float64)
+    grad = np.random.default_rng(7).standard_normal((2, 3, 3, 3))
+    with profile_ops() as prof:
+        gx, r, seen = relu_pool_input_grad(x, (2, 2), (2, 2), grad, observe=observe)
+    assert prof.ops["relu"].backward_calls == 1
+    expected_r_grad = pool_grad_reference(np.maximum(x, 0), (2, 2), (2, 2), "max", grad)
+    if observe == "retain_grad":
+        np.testing.assert_array_equal(r.grad, expected_r_grad)
+    if observe == "hook":
+        np.testing.assert_array_equal(seen[0], expected_r_grad)
+    np.testing.assert_array_equal(gx, relu_pool_input_grad(x, (2, 2), (2, 2), grad)[0])
+
+
+def test_relu_pool_gradients_asked_for_directly_and_recorded_are_unchanged():
+    x = np.random.default_rng(8).standard_normal((2, 2, 4, 4))
+    xt = Tensor(x, requires_grad=True, dtype=np.float64)
+    r = xt.relu()
+    out = F.max_pool2d(r, 2)
+    (g_r,) = autograd_grad(out.sum(), r, retain_graph=True)  # the relu output itself is wanted
+    np.testing.assert_array_equal(g_r.numpy(), pool_grad_reference(np.maximum(x, 0), (2, 2), (2, 2), "max",
+                                                                   np.ones((2, 2, 2, 2))))
+    with profile_ops() as prof:
+        (g_x,) = autograd_grad(out.sum(), xt, create_graph=True)
+    assert prof.ops["relu"].backward_calls == 1  # a recorded backward runs each rule as written
+    np.testing.assert_array_equal(g_x.numpy(), g_r.numpy() * (x > 0))
+    gradcheck(lambda a: F.max_pool2d(a.relu(), 2).tanh().sum(), [x])
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])

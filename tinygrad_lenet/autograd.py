@@ -26,6 +26,13 @@ tensors they were the data of), so the same operators record the backward pass a
 a graph that can be differentiated again. A rule that needs an op beyond numpy's
 operators calls `SomeOp.call(...)`, which runs the kernel on arrays or records the
 op on Tensors.
+
+An op may also absorb the backward of the op that produced its input: `absorbs`
+names that producer and `backward_absorbing(ctx, grad)` returns the gradient with
+respect to the producer's input in one step. max_pool2d absorbs relu: masking the
+pooled gradient by (pooled > 0) gives relu's input gradient on the pooled
+elements, so relu's full-size mask multiply is skipped. `run_backward` uses it only
+when nothing can tell the difference (see `absorbed_producer`).
 """
 
 from __future__ import annotations
@@ -200,6 +207,8 @@ class Function:
 
     name: ClassVar[str] = ""
     differentiable: ClassVar[bool] = True
+    # the op (by name) whose backward `backward_absorbing` includes, if any
+    absorbs: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -211,6 +220,7 @@ class Function:
 
     forward: ClassVar[Callable[..., np.ndarray]]
     backward: ClassVar[Callable[..., tuple[np.ndarray | None, ...]]]
+    backward_absorbing: ClassVar[Callable[..., np.ndarray]]
 
     @classmethod
     def call(cls, *values: Any, **attrs: Any) -> Any:
@@ -289,6 +299,31 @@ def topological_order(root: "Tensor", grad_only: bool = True) -> list["Tensor"]:
     return order
 
 
+def consumer_counts(order: list["Tensor"]) -> dict[int, int]:
+    """How many recorded ops in `order` take each tensor (by id) as an input."""
+    counts: dict[int, int] = {}
+    for node in order:
+        if node.grad_fn is not None:
+            for parent in node.grad_fn.parents:
+                counts[id(parent)] = counts.get(id(parent), 0) + 1
+    return counts
+
+
+def absorbed_producer(ctx: Context, consumers: dict[int, int], wanted: set[int] | None) -> "Tensor | None":
+    """The input of `ctx`'s op whose producing op the op's backward may absorb (see
+    `Function.absorbs`), or None. Only when that input is a tensor nobody can observe
+    the gradient of: this op is its only consumer, and it has no hooks, does not
+    retain its gradient and is not one of the tensors asked for."""
+    if ctx.fn.absorbs is None or len(ctx.parents) != 1:
+        return None
+    (p,) = ctx.parents
+    producer = p.grad_fn
+    if (producer is None or producer.op != ctx.fn.absorbs or producer.released or consumers.get(id(p)) != 1
+            or p.hooks or p.retains_grad or (wanted is not None and id(p) in wanted)):
+        return None
+    return p
+
+
 def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bool = False,
                  inputs: "list[Tensor] | None" = None) -> dict[int, Any]:
     """Reverse-mode pass: propagate `grad` (d out / d root) to every tensor that
@@ -296,7 +331,9 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
     `retain_grad()`) accumulate into `.grad`; with `inputs`, nothing accumulates and
     the gradients of those tensors are returned by id. With `create_graph`, `grad` is
     a Tensor and every rule records its ops, so the gradients are differentiable.
-    Hooks registered on a tensor see (and may replace) its gradient."""
+    Hooks registered on a tensor see (and may replace) its gradient. Without
+    `create_graph`, an op may take over its input's producer's backward (see
+    `Function.absorbs`)."""
     from .tensor import Tensor
 
     order = topological_order(root)
@@ -309,6 +346,7 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
 
     retain_freed_memory_by_default()
     wanted = None if inputs is None else {id(t) for t in inputs}
+    consumers = None if create_graph else consumer_counts(order)
     found: dict[int, Any] = {}
     grads: dict[int, Any] = {id(root): grad}
     with (enable_grad() if create_graph else contextlib.nullcontext()), blas_threads_for_our_ops():
@@ -332,18 +370,24 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
                 ctx.graph_output = node
                 enter_module(backward_scope(ctx.module))
                 _grad_state.backward_depth += 1
+            absorbed = None if consumers is None else absorbed_producer(ctx, consumers, wanted)
+            rule = ctx.fn.backward if absorbed is None else ctx.fn.backward_absorbing
             try:
                 if op_timer is None:
-                    parent_grads = ctx.fn.backward(ctx, g)
+                    parent_grads = rule(ctx, g)
                 else:
                     start = time.perf_counter()
-                    parent_grads = ctx.fn.backward(ctx, g)
+                    parent_grads = rule(ctx, g)
                     op_timer(ctx.op, "backward", time.perf_counter() - start)
             finally:
                 if create_graph:
                     ctx.graph_output = None
                     _grad_state.backward_depth -= 1
                     exit_module()
+            if absorbed is not None:  # the gradient skips `absorbed`, whose producer is done too
+                if not retain_graph:
+                    ctx.release()
+                ctx = absorbed.grad_fn
             if not isinstance(parent_grads, tuple):
                 parent_grads = (parent_grads,)
             if len(parent_grads) != len(ctx.parents):

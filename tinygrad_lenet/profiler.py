@@ -8,7 +8,8 @@ much of a stretch of work is spent outside them (graph bookkeeping, Python).
     prof.outside_share()               # e.g. 0.05 = 5% of the time outside kernels
 
 It uses the engine's `autograd.op_timer` hook, which costs one `is None` check
-per op when no profile is running.
+per op when no profile is running. A backward that an op absorbs (relu's before
+max_pool2d, see `autograd`) is timed as part of the absorbing op's backward.
 """
 
 from __future__ import annotations

@@ -57,8 +57,14 @@ def grad_buffer(x_shape, order, kernel, stride, out_hw, dtype) -> tuple[np.ndarr
 class MaxPool2d(Function):
     """On ties the whole gradient of a window goes to its first maximum (in
     row-major window order), as in PyTorch; a window holding NaN has NaN as its
-    maximum and sends the gradient to its first NaN."""
+    maximum and sends the gradient to its first NaN.
+
+    It absorbs a relu before it (see `autograd`): a window's maximum is where its
+    gradient goes, so relu's mask there is (maximum > 0), and masking the pooled
+    gradient by it gives relu's input gradient from a pooled-size multiply (a
+    quarter of relu's own for 2x2 windows)."""
     name = "max_pool2d"
+    absorbs = "relu"
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
@@ -74,6 +80,14 @@ class MaxPool2d(Function):
     def backward(ctx, grad):
         x, out = (np.asarray(v) for v in ctx.saved_tensors)  # where the maxima are: constants
         return MaxPool2dGrad.call(grad, x=x, out=out, kernel_size=ctx.attrs["kernel_size"], stride=ctx.attrs["stride"])
+
+    @staticmethod
+    def backward_absorbing(ctx, grad):
+        """The gradient with respect to the input of the relu that made x (arrays only)."""
+        x, out = ctx.saved_tensors
+        grad = in_memory_order_of(out, grad)  # as MaxPool2dGrad would, before the multiply
+        return MaxPool2dGrad.call(grad * (out > 0), x=x, out=out, kernel_size=ctx.attrs["kernel_size"],
+                                  stride=ctx.attrs["stride"])
 
 
 def window_hits(x: np.ndarray, out: np.ndarray, kernel, stride) -> Iterator[tuple[int, np.ndarray]]:
