@@ -38,6 +38,14 @@ _BLOCK_BYTES = 512 * 1024
 # The input gradient is computed in this many groups of input channels (fixed,
 # so results do not depend on the number of threads).
 _INPUT_GRAD_GROUPS = 2
+# Blocks whose product is smaller than this many floating-point operations run in
+# the calling thread even when more threads are allowed: every numpy call hands the
+# GIL over, and for blocks of about 10 microseconds the handovers cost more than a
+# second core gains. Measured on LeNet-5's first layer with the AVX-512 kernels
+# (1.1 MFLOP blocks): 2 threads made its forward pass and weight gradient 25-35%
+# slower; blocks of 2.6 MFLOP and more (its AVX2 row groups, the second layer)
+# ran 15-30% faster on 2 threads.
+_MIN_PARALLEL_FLOPS = 2_000_000
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -118,6 +126,13 @@ def patch_view(xt: np.ndarray, kh: int, kw: int, sh: int, sw: int, ho: int, wo: 
     s = xt.strides
     return as_strided(xt, shape=(xt.shape[0], kh, kw, ho, wo, xt.shape[3]),
                       strides=(s[0], s[1], s[2], s[1] * sh, s[2] * sw, s[3]), writeable=False)
+
+
+def threads_for(blocks: list[tuple[int, int]], flops_per_row: int) -> int | None:
+    """`parallel_map`'s max_threads for blocks of output rows: 1 when the average
+    block's product is under _MIN_PARALLEL_FLOPS, else no limit."""
+    rows = sum(b - a for a, b in blocks)
+    return 1 if flops_per_row * rows < _MIN_PARALLEL_FLOPS * len(blocks) else None
 
 
 def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int) -> list[tuple[int, int]]:
@@ -250,7 +265,7 @@ def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: i
         cols = patches.size // grid.depth
         return patches, np.empty((w2.shape[0], cols if rows > 1 else 0), dtype=out.dtype)
 
-    parallel_map(run, grid.blocks, buffers)
+    parallel_map(run, grid.blocks, buffers, threads_for(grid.blocks, 2 * w2.size * row))
     return out.reshape(o, -1)
 
 
@@ -281,7 +296,7 @@ def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...
         patches = grid.buffer()
         return patches, np.empty((rows, o, patches.shape[3] if rows > 1 else 0, row), dtype=g.dtype)
 
-    parts = parallel_map(run, grid.blocks, buffers)
+    parts = parallel_map(run, grid.blocks, buffers, threads_for(grid.blocks, 2 * rows * o * grid.depth * row))
     gw = parts[0].copy()
     for part in parts[1:]:
         gw += part
@@ -340,7 +355,8 @@ def conv_input_grad_by_shifted_columns(g: np.ndarray, w: np.ndarray, padded_shap
         part[...] = shifted[:, :, y0:y1]
         matmul_wide(flipped, part.reshape(o * kw, -1), out=product[:, y0 * row:y1 * row])
 
-    parallel_map(multiply, blocks, lambda: np.empty((o, kw, blocks[0][1], cols, n), dtype=g.dtype))
+    parallel_map(multiply, blocks, lambda: np.empty((o, kw, blocks[0][1], cols, n), dtype=g.dtype),
+                 threads_for(blocks, 2 * flipped.size * row))
     product = product.reshape(c, kh, ho, cols, n)
     out = np.zeros(padded_shape, dtype=product.dtype)
 

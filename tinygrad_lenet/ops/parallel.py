@@ -72,14 +72,15 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _executor
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], make_state: Callable[[], object] | None = None) -> list[R]:
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], make_state: Callable[[], object] | None = None,
+                 max_threads: int | None = None) -> list[R]:
     """[fn(item) for item in items], the items shared out to up to
-    get_num_threads() threads (the calling thread is one of them). With
-    `make_state`, each thread calls make_state() once and fn(item, state) gets
-    it: per-thread scratch buffers. Results come back in item order; an
-    exception in any item is raised here."""
+    get_num_threads() threads (and at most `max_threads`; the calling thread is
+    one of them). With `make_state`, each thread calls make_state() once and
+    fn(item, state) gets it: per-thread scratch buffers. Results come back in
+    item order; an exception in any item is raised here."""
     n_items = len(items)
-    threads = min(get_num_threads(), n_items)
+    threads = min(get_num_threads(), n_items, max_threads or n_items)
     if threads <= 1:
         state = make_state() if make_state is not None else None
         return [fn(it, state) if make_state is not None else fn(it) for it in items]
