@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ from tinygrad_lenet.ops.conv import (
     grad_rows,
     matmul_deep,
     matmul_wide,
+    threads_for,
     to_chwn,
 )
 from tinygrad_lenet.ops.layout import relu_array
@@ -478,6 +481,20 @@ def test_parallel_map_keeps_item_order_and_gives_each_thread_its_state(threads):
     assert parallel_map(fn, list(range(50)), make_state) == [k * k for k in range(50)]
     assert 1 <= len(states) <= 3
     assert sorted(k for seen in states for k in seen) == list(range(50))
+
+
+def test_parallel_map_max_threads_and_small_blocks_stay_in_the_calling_thread(threads):
+    threads(2)
+    caller = threading.get_ident()
+
+    def slow_thread_id(item):
+        time.sleep(0.002)  # long enough that a helper thread takes some items
+        return threading.get_ident()
+
+    assert set(parallel_map(slow_thread_id, list(range(8)), max_threads=1)) == {caller}
+    assert len(set(parallel_map(slow_thread_id, list(range(8))))) == 2
+    assert threads_for([(0, 1), (1, 2)], 1_000_000) == 1  # LeNet's first layer with rows of 1.1 MFLOP
+    assert threads_for([(0, 1), (1, 2)], 6_000_000) is None
 
 
 def test_parallel_map_raises_a_failing_items_error(threads):
