@@ -82,7 +82,7 @@ def test_benchmark_quick_run_writes_the_expected_json(tmp_path):
     assert {"median_ms", "p10_ms", "p90_ms", "images_per_s", "epoch_s"} <= set(train["ours"])
     assert {"seconds_for_10k", "images_per_s"} <= set(results["inference"]["ours"])
     prof = results["profile"]
-    assert {"conv2d", "max_pool2d", "relu", "matmul", "cross_entropy"} <= set(prof["ops"])
+    assert {"conv2d", "max_pool2d", "relu", "linear", "cross_entropy"} <= set(prof["ops"])
     assert {"kernel_ms", "wall_ms", "outside_share", "optimizer_ms", "autograd_python_share"} <= set(prof)
     (mem,) = results["memory"]
     assert mem["batch_size"] == 8 and mem["peak_rss_mb"] > 0 and len(mem["rss_after_each_epoch_mb"]) == 2

@@ -90,6 +90,32 @@ def test_a_model_from_a_users_file_exports(tmp_path):
     np.testing.assert_allclose(run_onnx(tmp_path / "my.onnx", x), ours, rtol=1e-5, atol=1e-6)
 
 
+def test_linear_on_more_than_two_axes_and_without_bias_exports(tmp_path):
+    needs("onnx", "onnxruntime")
+    import onnx
+
+    class Rows(nn.Module):
+        """A linear layer applied to every row of each image (3-D input), then one without bias."""
+        def __init__(self):
+            super().__init__()
+            self.rows = nn.Linear(8, 5)
+            self.out = nn.Linear(5, 3, bias=False)
+
+        def forward(self, x):
+            return self.out(self.rows(x.reshape(x.shape[0], 8, 8)).relu())
+
+    manual_seed(4)
+    model = Rows()
+    proto = to_onnx(model, (1, 8, 8))
+    onnx.checker.check_model(proto, full_check=True)
+    assert {n.op_type for n in proto.graph.node} >= {"MatMul", "Transpose", "Add"}
+    onnx.save(proto, str(tmp_path / "rows.onnx"))
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    with no_grad():
+        ours = model.eval()(Tensor(x)).data
+    np.testing.assert_allclose(run_onnx(tmp_path / "rows.onnx", x), ours, rtol=1e-5, atol=1e-6)
+
+
 def test_an_op_without_an_onnx_mapping_is_refused_by_name(tmp_path):
     needs("onnx")
 

@@ -424,8 +424,8 @@ def test_ops_carry_their_module_name_and_parameters_their_path():
     ops = _op_modules(loss)
     assert ("conv2d", "features.0") in ops and ("tanh", "features.1") in ops
     assert ("max_pool2d", "features.2") in ops and ("reshape", "classifier.0") in ops
-    assert ("matmul", "classifier.1") in ops and ("relu", "classifier.2") in ops
-    assert ("matmul", "classifier.3") in ops
+    assert ("linear", "classifier.1") in ops and ("relu", "classifier.2") in ops
+    assert ("linear", "classifier.3") in ops
     assert ("cross_entropy", None) in ops  # recorded outside any module
     assert [p.name for p in model.parameters()] == [n for n, _ in model.named_parameters()]
     assert model.features[0]._qualname == "features.0" and model._qualname == ""
@@ -436,7 +436,7 @@ def test_names_follow_structure_changes():
     model(small_input())
     model.classifier = nn.Sequential(nn.Flatten(), nn.Linear(18, 3))
     loss = model(small_input()).sum()
-    assert ("matmul", "classifier.1") in _op_modules(loss)
+    assert ("linear", "classifier.1") in _op_modules(loss)
     assert model.classifier[1].weight.name == "classifier.1.weight"
     outer = nn.Sequential(OrderedDict(net=model))
     assert ("conv2d", "net.features.0") in _op_modules(outer(small_input()).sum())

@@ -141,9 +141,10 @@ def _pool_geometry(x: Tensor, op: str, kernel_size: Any, stride: Any, padding: A
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch."""
-    out = _tensor(x, "linear") @ weight.transpose()
-    return out if bias is None else out + bias
+    """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch (one op)."""
+    x = _tensor(x, "linear")
+    same_float_dtype("linear", x, weight, bias)
+    return ops.Linear.apply(x, weight) if bias is None else ops.Linear.apply(x, weight, bias)
 
 
 def relu(x: Tensor) -> Tensor:

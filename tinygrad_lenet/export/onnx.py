@@ -90,6 +90,13 @@ def _reshape(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], ou
     return b.node("Reshape", [ins[0], b.constant(target)], out)
 
 
+def _linear(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    if parents[0].ndim == 2:  # Gemm: x @ w.T (+ bias)
+        return b.node("Gemm", ins, out, transB=1)
+    product = b.node("MatMul", [ins[0], b.node("Transpose", [ins[1]], perm=[1, 0])], None if len(ins) == 3 else out)
+    return b.node("Add", [product, ins[2]], out) if len(ins) == 3 else product
+
+
 def _pad(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
     width = attrs["pad_width"]
     pads = np.asarray([a for a, _ in width] + [z for _, z in width], dtype=np.int64)
@@ -125,7 +132,7 @@ ONNX_OPS: dict[str, Callable] = {
     "sin": _simple("Sin"), "cos": _simple("Cos"), "erf": _simple("Erf"), "maximum": _simple("Max"),
     "minimum": _simple("Min"), "matmul": _simple("MatMul"), "pow": _pow, "cast": _cast,
     "permute": lambda b, ins, attrs, parents, out: b.node("Transpose", ins, out, perm=list(attrs["axes"])),
-    "reshape": _reshape, "broadcast_to": _broadcast_to, "pad": _pad, "conv2d": _conv,
+    "linear": _linear, "reshape": _reshape, "broadcast_to": _broadcast_to, "pad": _pad, "conv2d": _conv,
     "max_pool2d": _pool("MaxPool"), "avg_pool2d": _pool("AveragePool"),
     "sum": _reduce("ReduceSum", axes_as_input=True), "mean": _reduce("ReduceMean", axes_as_input=False),
     "max": _reduce("ReduceMax", axes_as_input=False), "logsumexp": _reduce("ReduceLogSumExp", axes_as_input=False),

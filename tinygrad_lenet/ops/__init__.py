@@ -31,7 +31,7 @@ from .elementwise import (
     Tanh,
     Where,
 )
-from .linalg import MatMul
+from .linalg import Linear, MatMul
 from .pool import AvgPool2d, AvgPool2dGrad, MaxPool2d, MaxPool2dGrad
 from .reduce import Cumsum, LogSumExp, Max, Mean, Sum
 from .shape import BroadcastTo, Concatenate, Flip, GetItem, GetItemGrad, Pad, Permute, Reshape, Stack
@@ -41,7 +41,7 @@ __all__ = [
     "Abs", "Clip", "Cos", "Cumsum", "Elu", "Erf", "Flip", "Expm1", "LeakyRelu", "Log1p", "PowTensor", "Sin", "Softplus", "Where",
     "Add", "AvgPool2d", "AvgPool2dGrad", "BroadcastTo", "Cast", "Concatenate", "Conv2d", "Conv2dInputGrad",
     "Conv2dWeightGrad", "CrossEntropy", "Div", "Dropout", "Exp", "GetItem", "GetItemGrad", "Log", "LogSoftmax",
-    "LogSumExp", "MatMul", "MSELoss", "Max",
+    "Linear", "LogSumExp", "MatMul", "MSELoss", "Max",
     "MaxPool2d", "MaxPool2dGrad", "Maximum", "Mean", "Minimum", "Mul", "NLLLoss", "Neg", "Pad", "Permute", "Pow",
     "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Stack", "Sub", "Sum", "Tanh",
 ]
