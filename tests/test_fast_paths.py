@@ -271,6 +271,9 @@ def test_conv2d_float32_stays_float32_and_close_to_float64():
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-3)
+    # the bias gradient is a matrix-vector product: a few roundings of float32 off the exact sum
+    gb_ref = grad.astype(np.float64).sum(axis=(0, 2, 3))
+    assert np.abs(gb - gb_ref).max() <= 1e-6 * np.abs(grad).sum(axis=(0, 2, 3)).max()
 
 
 def test_conv2d_computes_only_the_wanted_gradients():
