@@ -62,8 +62,9 @@ def _sum_to(g, shape: tuple[int, ...]):
 class Linear(Function):
     """x @ weight.T + bias, weight (out, in) as in PyTorch, as one op: the layer's
     transpose, product and bias add recorded once instead of as three ops, which
-    saves their bookkeeping in every step of a small network. The products are
-    those of the three ops, so results are bit-identical to them."""
+    saves their bookkeeping in every step of a small network. The weight gradient
+    is computed as gᵀ @ x, in the weight's memory order, so the optimizer's
+    elementwise updates see one layout."""
     name = "linear"
 
     @staticmethod
@@ -85,7 +86,7 @@ class Linear(Function):
         out_features, in_features = w.shape
         g2 = grad.reshape(-1, out_features)
         gx = grad @ w if ctx.needs_input_grad[0] else None
-        gw = _transpose(_transpose(x.reshape(-1, in_features)) @ g2) if ctx.needs_input_grad[1] else None
+        gw = _transpose(g2) @ x.reshape(-1, in_features) if ctx.needs_input_grad[1] else None  # C-ordered, as w
         if len(ctx.parents) == 3:
             return gx, gw, g2.sum(axis=0) if ctx.needs_input_grad[2] else None
         return gx, gw
