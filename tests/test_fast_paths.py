@@ -9,6 +9,7 @@ views the convolution hands on)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from tinygrad_lenet import Tensor, gradcheck
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import grad as autograd_grad
+from tinygrad_lenet.ops import conv as conv_module
 from tinygrad_lenet.ops.conv import (
     conv_forward_chwn,
     conv_input_grad_by_kernel_rows,
@@ -169,10 +171,40 @@ def test_conv2d_matches_direct_loops(problem, input_batch_innermost):
         np.testing.assert_allclose(gb, gb_ref, rtol=1e-12, atol=1e-12)
 
 
-@given(conv_problem(), st.integers(1, 4))
-def test_conv2d_kernels_match_direct_loops_for_every_rows_per_column(problem, rows):
+@contextlib.contextmanager
+def patch_matrices(kind: str):
+    """Make RowGroups slice every patch matrix from the shifted input ("sliced") or
+    copy every one into blocks ("copied"), whatever its size."""
+    saved = conv_module._MIN_VIEW_ELEMENTS
+    conv_module._MIN_VIEW_ELEMENTS = 0 if kind == "sliced" else 2**62
+    try:
+        yield
+    finally:
+        conv_module._MIN_VIEW_ELEMENTS = saved
+
+
+@given(conv_problem(), st.integers(1, 4), st.sampled_from(["sliced", "copied"]))
+def test_conv2d_kernels_match_direct_loops_for_every_rows_per_column(problem, rows, patches):
     """Each patch-matrix column may cover several output rows (RowGroups); the
-    result must not depend on how many, including counts that do not divide Ho."""
+    result must not depend on how many, including counts that do not divide Ho,
+    nor on whether the patch matrices are slices of the shifted input or copies."""
+    with patch_matrices(patches):
+        check_conv_kernels_for_rows(problem, rows)
+
+
+@pytest.mark.parametrize("patches", ["sliced", "copied"])
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize("stride,padding", [((2, 2), (1, 1)), ((2, 1), (0, 2)), ((1, 3), (2, 0))])
+def test_strided_conv_kernels_match_direct_loops(stride, padding, rows, patches):
+    """Several groups of output rows under vertical and horizontal strides (the
+    random problems above are small and seldom have more than one group)."""
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((3, 2, 11, 9)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    with patch_matrices(patches):
+        check_conv_kernels_for_rows((x, w, b, stride, padding, rng), rows)
+
+
+def check_conv_kernels_for_rows(problem, rows):
     x, w, b, stride, padding, rng = problem
     (sh, sw), (ph, pw) = stride, padding
     ref = conv2d_reference(x, w, b, stride, padding)
@@ -207,9 +239,15 @@ def test_both_input_gradient_kernels_match_direct_loops(problem):
         np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12, err_msg=kernel.__name__)
 
 
+@pytest.mark.parametrize("patches", ["sliced", "copied"])
 @pytest.mark.parametrize("rows", [1, 2, 4])
-def test_lenet_sized_conv_kernels_match_direct_loops_for_every_rows_per_column(rows):
+def test_lenet_sized_conv_kernels_match_direct_loops_for_every_rows_per_column(rows, patches):
     """LeNet's first layer (1 -> 6 channels, 28x28, pad 2) in blocks, as float32."""
+    with patch_matrices(patches):
+        check_lenet_first_layer(rows)
+
+
+def check_lenet_first_layer(rows):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((5, 1, 28, 28)).astype(np.float32)
     w = rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
