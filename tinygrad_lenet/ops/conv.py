@@ -41,10 +41,10 @@ _BLOCK_BYTES = 512 * 1024
 _INPUT_GRAD_GROUPS = 2
 # Patch matrices of at least this many values are slices of the input's shifted
 # copies rather than copies of their own (see `RowGroups`). Measured on LeNet-5's
-# layers: 11-19% faster for the second layer's forward and weight gradient at
-# batch 128 and for the first layer's at 128 (both kinds of OpenBLAS kernels);
-# for the first layer at batch 64 (45k-54k values) the copied blocks of several
-# output rows were faster (fewer, wider products).
+# layers at batch 128: forward passes 2-16% and weight gradients 10-17% faster
+# with either kind of OpenBLAS kernel; for the first layer's forward pass at batch
+# 64 (45k-54k values) the copied blocks of several output rows were faster (0.21
+# against 0.32 ms with the AVX-512 kernels: fewer, wider products).
 _MIN_VIEW_ELEMENTS = 65536
 # Blocks whose product is smaller than this many floating-point operations run in
 # the calling thread even when more threads are allowed: every numpy call hands the
