@@ -48,12 +48,15 @@ _INPUT_GRAD_GROUPS = 2
 _MIN_VIEW_ELEMENTS = 65536
 # Blocks whose product is smaller than this many floating-point operations run in
 # the calling thread even when more threads are allowed: every numpy call hands the
-# GIL over, and for blocks of about 10 microseconds the handovers cost more than a
-# second core gains. Measured on LeNet-5's first layer with the AVX-512 kernels
-# (1.1 MFLOP blocks): 2 threads made its forward pass and weight gradient 25-35%
-# slower; blocks of 2.6 MFLOP and more (its AVX2 row groups, the second layer)
-# ran 15-30% faster on 2 threads.
+# GIL over, and for blocks under about 20 microseconds the handovers cost more than
+# a second core gains. The AVX-512 kernels multiply about twice as fast, so their
+# blocks need twice the work. Measured on LeNet-5 with 2 threads: with the AVX2
+# kernels, blocks of 2.6 MFLOP and more ran 15-30% faster than on one thread;
+# with the AVX-512 kernels, blocks of 1.1 MFLOP (the first layer) ran 25-35%
+# slower and of 3-4.3 MFLOP (the second layer at batch 64) 20-70% slower, while
+# those of 6 MFLOP and more (batch 128) ran 15-25% faster.
 _MIN_PARALLEL_FLOPS = 2_000_000
+_MIN_PARALLEL_FLOPS_AVX512 = 5_000_000
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -138,9 +141,10 @@ def patch_view(xt: np.ndarray, kh: int, kw: int, sh: int, sw: int, ho: int, wo: 
 
 def threads_for(blocks: list[tuple[int, int]], flops_per_row: int) -> int | None:
     """`parallel_map`'s max_threads for blocks of output rows: 1 when the average
-    block's product is under _MIN_PARALLEL_FLOPS, else no limit."""
+    block's product is under _MIN_PARALLEL_FLOPS (for the BLAS's kernels), else no limit."""
     rows = sum(b - a for a, b in blocks)
-    return 1 if flops_per_row * rows < _MIN_PARALLEL_FLOPS * len(blocks) else None
+    minimum = _MIN_PARALLEL_FLOPS_AVX512 if has_avx512_kernels() else _MIN_PARALLEL_FLOPS
+    return 1 if flops_per_row * rows < minimum * len(blocks) else None
 
 
 def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int) -> list[tuple[int, int]]:
@@ -382,8 +386,8 @@ def conv_input_grad_by_shifted_columns(g: np.ndarray, w: np.ndarray, padded_shap
         part[...] = shifted[:, :, y0:y1]
         matmul_wide(flipped, part.reshape(o * kw, -1), out=product[:, y0 * row:y1 * row])
 
-    parallel_map(multiply, blocks, lambda: np.empty((o, kw, blocks[0][1], cols, n), dtype=g.dtype),
-                 threads_for(blocks, 2 * flipped.size * row))
+    threads = threads_for(blocks, 2 * flipped.size * row)  # the adds below are as small as the products
+    parallel_map(multiply, blocks, lambda: np.empty((o, kw, blocks[0][1], cols, n), dtype=g.dtype), threads)
     product = product.reshape(c, kh, ho, cols, n)
     out = np.zeros(padded_shape, dtype=product.dtype)
 
@@ -392,7 +396,7 @@ def conv_input_grad_by_shifted_columns(g: np.ndarray, w: np.ndarray, padded_shap
         for i in range(kh):
             out[c0:c1, i:i + sh * (ho - 1) + 1:sh, :cols] += product[c0:c1, i]
 
-    parallel_map(add, channel_groups(c))
+    parallel_map(add, channel_groups(c), max_threads=threads)
     return out
 
 
