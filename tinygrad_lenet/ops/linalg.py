@@ -86,12 +86,8 @@ class Linear(Function):
         out_features, in_features = w.shape
         g2 = grad.reshape(-1, out_features)
         gx = grad @ w if ctx.needs_input_grad[0] else None
-        gw = _transpose(g2) @ x.reshape(-1, in_features) if ctx.needs_input_grad[1] else None  # C-ordered, as w
+        gw = _swap_last(g2) @ x.reshape(-1, in_features) if ctx.needs_input_grad[1] else None  # C-ordered, as w
         if len(ctx.parents) == 3:
             return gx, gw, g2.sum(axis=0) if ctx.needs_input_grad[2] else None
         return gx, gw
 
-
-def _transpose(m):
-    """A matrix (array or Tensor) transposed."""
-    return Permute.call(m, axes=(1, 0))
