@@ -26,6 +26,7 @@ from tinygrad_lenet import Tensor, gradcheck
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
+from tinygrad_lenet.ops import pool as pool_module
 from tinygrad_lenet.ops.conv import (
     conv_forward_chwn,
     conv_input_grad_by_kernel_rows,
@@ -38,7 +39,7 @@ from tinygrad_lenet.ops.conv import (
     threads_for,
     to_chwn,
 )
-from tinygrad_lenet.ops.layout import relu_array
+from tinygrad_lenet.ops.layout import memory_order, relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
 from tinygrad_lenet.profiler import profile_ops
 
@@ -370,6 +371,22 @@ def test_pooling_matches_window_loops(mode, data, input_batch_innermost, grad_ba
     out, gx = run_pool(xin, kernel, stride, mode, gin)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", [(1, 1), (2, 2), (3, 2), (1, 3)])
+@pytest.mark.parametrize("input_batch_innermost", [False, True])
+def test_max_pool_side_by_side_windows_match_the_offset_maxima_and_keep_memory_order(kernel, input_batch_innermost):
+    """Stride = kernel takes the rows-then-columns path (`tiled_max`); it gives the
+    maximum over every window offset, NaN included, in the input's memory order
+    (batch-innermost stays batch-innermost for the next convolution)."""
+    x = np.random.default_rng(9).integers(-2, 3, (3, 2, 7, 8)).astype(np.float32)
+    x[1, 1, 2, 3] = np.nan
+    xin = batch_innermost(x) if input_batch_innermost else x
+    out = F.max_pool2d(Tensor(xin), kernel, kernel).data
+    out_hw = ((7 - kernel[0]) // kernel[0] + 1, (8 - kernel[1]) // kernel[1] + 1)
+    expected = np.max(np.stack(pool_module.offset_slices(x, kernel, kernel, out_hw)), axis=0)
+    np.testing.assert_array_equal(out, expected)
+    assert memory_order(out) == memory_order(xin)
 
 
 @pytest.mark.parametrize("kernel,stride", [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((2, 3), (3, 2))])

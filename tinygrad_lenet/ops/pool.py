@@ -69,10 +69,10 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
         out_hw = check_pool_shapes("max_pool2d", x.shape, kernel_size, stride)
-        slices = offset_slices(x, kernel_size, stride, out_hw)
-        out = slices[0].copy() if len(slices) == 1 else np.maximum(slices[0], slices[1])
-        for s in slices[2:]:
-            np.maximum(out, s, out=out)
+        if tuple(kernel_size) == tuple(stride):
+            out = tiled_max(x, kernel_size, out_hw)
+        else:
+            out = elementwise_max(offset_slices(x, kernel_size, stride, out_hw))
         ctx.save_for_backward(x, out)
         return out
 
@@ -85,18 +85,37 @@ class MaxPool2d(Function):
     def backward_absorbing(ctx, grad):
         """The gradient with respect to the input of the relu that made x (arrays only)."""
         x, out = ctx.saved_tensors
-        grad = in_memory_order_of(out, grad)  # as MaxPool2dGrad would, before the multiply
-        return MaxPool2dGrad.call(grad * (out > 0), x=x, out=out, kernel_size=ctx.attrs["kernel_size"],
-                                  stride=ctx.attrs["stride"])
+        return route_max_grad(grad, x, out, ctx.attrs["kernel_size"], ctx.attrs["stride"], only=out > 0)
 
 
-def window_hits(x: np.ndarray, out: np.ndarray, kernel, stride) -> Iterator[tuple[int, np.ndarray]]:
+def elementwise_max(views: list[np.ndarray]) -> np.ndarray:
+    """The elementwise maximum of same-shaped arrays (NaN wins, as in np.maximum)."""
+    out = views[0].copy(order="K") if len(views) == 1 else np.maximum(views[0], views[1])
+    for v in views[2:]:
+        np.maximum(out, v, out=out)
+    return out
+
+
+def tiled_max(x: np.ndarray, kernel, out_hw) -> np.ndarray:
+    """max_pool2d's output when the stride equals the kernel (windows side by side):
+    the maximum over each window's rows, then over its columns. Fewer and larger
+    numpy calls than one per window offset; the same maxima."""
+    (kh, kw), (ho, wo) = kernel, out_hw
+    n, c = x.shape[:2]
+    windows = x[:, :, :ho * kh, :wo * kw].reshape(n, c, ho, kh, wo, kw)  # a view: axes are only split
+    rows = elementwise_max([windows[:, :, :, i] for i in range(kh)])
+    return elementwise_max([rows[..., j] for j in range(kw)])
+
+
+def window_hits(x: np.ndarray, out: np.ndarray, kernel, stride,
+                only: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(window offset k, where offset k holds its window's maximum): each window's
-    first maximum in row-major order, its first NaN when it holds one."""
+    first maximum in row-major order, its first NaN when it holds one. With `only`
+    (a boolean array shaped like `out`), windows where it is False have no hits."""
     slices = offset_slices(x, kernel, stride, out.shape[2:])
     with_nan = out.dtype.kind == "f" and out.size > 0 and bool(np.isnan(out.max()))  # max() propagates NaN
     last = len(slices) - 1
-    free = None  # windows whose gradient has not been routed yet
+    free = None if only is None else only.copy(order="K")  # windows whose gradient has not been routed yet
     for k, s in enumerate(slices):
         if k == last:  # whatever is left holds its maximum here
             hit = np.ones(out.shape, dtype=bool) if free is None else free
@@ -120,16 +139,7 @@ class MaxPool2dGrad(Function):
 
     @staticmethod
     def forward(ctx, grad, x, out, kernel_size, stride):
-        out_hw = out.shape[2:]
-        grad = in_memory_order_of(out, grad)
-        gx, assign = grad_buffer(x.shape, memory_order(x), kernel_size, stride, out_hw, grad.dtype)
-        targets = offset_slices(gx, kernel_size, stride, out_hw)
-        for k, hit in window_hits(x, out, kernel_size, stride):
-            if assign:
-                np.multiply(grad, hit, out=targets[k])
-            else:
-                targets[k] += grad * hit
-        return gx
+        return route_max_grad(grad, x, out, kernel_size, stride)
 
     @staticmethod
     def backward(ctx, grad):
@@ -141,6 +151,23 @@ class MaxPool2dGrad(Function):
             part = grad[slices[k]] * hit.astype(out.dtype)
             total = part if total is None else total + part
         return total
+
+
+def route_max_grad(grad: np.ndarray, x: np.ndarray, out: np.ndarray, kernel, stride,
+                   only: np.ndarray | None = None) -> np.ndarray:
+    """max_pool2d's input gradient (arrays): each window's gradient sent to where its
+    maximum was; with `only`, windows where it is False send none (a relu's mask,
+    applied by the hits instead of by a multiply of its own)."""
+    out_hw = out.shape[2:]
+    grad = in_memory_order_of(out, grad)
+    gx, assign = grad_buffer(x.shape, memory_order(x), kernel, stride, out_hw, grad.dtype)
+    targets = offset_slices(gx, kernel, stride, out_hw)
+    for k, hit in window_hits(x, out, kernel, stride, only):
+        if assign:
+            np.multiply(grad, hit, out=targets[k])
+        else:
+            targets[k] += grad * hit
+    return gx
 
 
 def _offset_index(kernel, stride, out_hw) -> list[tuple[slice, ...]]:
