@@ -38,6 +38,7 @@ when nothing can tell the difference (see `absorbed_producer`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
@@ -49,6 +50,15 @@ if TYPE_CHECKING:
 
 # name -> Function subclass, for every op that can be recorded.
 OPS: dict[str, type["Function"]] = {}
+
+
+@functools.cache
+def tensor_class() -> type["Tensor"]:
+    """`Tensor`, imported on first use (the tensor module imports this one); cached,
+    as every op application needs it and an import statement costs more than the rest
+    of a small op's bookkeeping."""
+    from .tensor import Tensor
+    return Tensor
 
 
 class _GradState(threading.local):
@@ -137,12 +147,13 @@ class Context:
     """What one recorded op remembers: its name, attributes, parents, the module
     it ran in and the arrays its backward needs."""
 
-    def __init__(self, fn: type["Function"], parents: tuple["Tensor", ...], attrs: dict[str, Any]):
+    def __init__(self, fn: type["Function"], parents: tuple["Tensor", ...], attrs: dict[str, Any],
+                 needs_input_grad: tuple[bool, ...]):
         self.fn = fn
         self.op: str = fn.name
         self.parents = parents
         self.attrs = attrs
-        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.needs_input_grad = needs_input_grad  # which parents require grad
         self.module = current_module()
         self.in_backward = _grad_state.backward_depth > 0  # recorded by a derivative rule (create_graph)
         self.released = False
@@ -227,8 +238,7 @@ class Function:
         """The op on arrays (its kernel: an array, nothing recorded) or, when any value
         is a Tensor, `apply` (arrays become constant tensors). Derivative rules use it,
         so one rule serves plain and graph-recording backward passes."""
-        from .tensor import Tensor
-
+        Tensor = tensor_class()
         while values and values[-1] is None:  # an absent optional input (conv2d's bias)
             values = values[:-1]
         if any(isinstance(v, Tensor) for v in values):
@@ -237,14 +247,14 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
-        from .tensor import Tensor
-
+        Tensor = tensor_class()
         for i, t in enumerate(inputs):
             if not isinstance(t, Tensor):
                 raise TypeError(f"{cls.name}: input {i} must be a Tensor, got {type(t).__module__}."
                                 f"{type(t).__qualname__}" + (f" of shape {t.shape}" if hasattr(t, "shape") else ""))
-        record = _grad_state.enabled and cls.differentiable and any(t.requires_grad for t in inputs)
-        ctx = Context(cls, inputs, attrs)
+        needs_grad = tuple(t.requires_grad for t in inputs)
+        record = _grad_state.enabled and cls.differentiable and True in needs_grad
+        ctx = Context(cls, inputs, attrs, needs_grad)
         if op_timer is None:
             out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
         else:
