@@ -22,7 +22,7 @@ import strategies as S
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_lenet import Tensor, gradcheck
+from tinygrad_lenet import Tensor, gradcheck, manual_seed, no_grad
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
@@ -42,6 +42,7 @@ from tinygrad_lenet.ops.conv import (
 from tinygrad_lenet.ops.layout import memory_order, relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
 from tinygrad_lenet.profiler import profile_ops
+from tinygrad_lenet.tensor import DeferredTensor
 
 
 def batch_innermost(x: np.ndarray) -> np.ndarray:
@@ -472,6 +473,97 @@ def test_relu_pool_gradients_asked_for_directly_and_recorded_are_unchanged():
     assert prof.ops["relu"].backward_calls == 1  # a recorded backward runs each rule as written
     np.testing.assert_array_equal(g_x.numpy(), g_r.numpy() * (x > 0))
     gradcheck(lambda a: F.max_pool2d(a.relu(), 2).tanh().sum(), [x])
+
+
+# ------------------------------------------------------------------ deferred relu, fused into max_pool2d
+def still_deferred(t: Tensor) -> bool:
+    return isinstance(t, DeferredTensor) and t.pending_run() is not None
+
+
+def relu_of_an_op_output(x: np.ndarray):
+    """x as a leaf and relu of (x * 1.0): the output of a recorded op, so relu is deferred."""
+    xt = Tensor(x, requires_grad=True, dtype=x.dtype)
+    return xt, (xt * 1.0).relu()
+
+
+@given(data=st.data(), input_batch_innermost=st.booleans(), observe=st.sampled_from([None, "retain_grad"]))
+def test_max_pool_of_a_deferred_relu_matches_the_eager_ops(data, input_batch_innermost, observe):
+    """Fused: relu never runs at full size (absorbed backward), the values and gradients
+    are the eager ones; with relu's output observed, backward computes it and routes the
+    gradient through its zeros as PyTorch does (first element of an all-zero window)."""
+    x, kernel, stride, rng = data.draw(pool_problem("max"))  # integer inputs: ties, zeros, negatives
+    relu_x = np.maximum(x, 0)
+    grad = rng.standard_normal(pool_reference(x, kernel, stride, "max")[0].shape)
+    xin = batch_innermost(x) if input_batch_innermost else x
+    results = {}
+    for fused in (True, False):
+        xt, r = relu_of_an_op_output(xin)
+        assert still_deferred(r)
+        if not fused:
+            np.asarray(r.data)  # read: relu runs now, and max_pool2d gets an ordinary input
+            assert type(r) is Tensor
+        if observe:
+            r.retain_grad()
+        out = F.max_pool2d(r, kernel, stride)
+        assert still_deferred(r) == fused  # fused: relu's output was not computed
+        (out * Tensor(grad, dtype=np.float64)).sum().backward()
+        assert still_deferred(r) == (fused and observe is None)  # the absorbed backward needs no x
+        results[fused] = out.data, xt.grad, r.grad
+    np.testing.assert_array_equal(results[True][0], pool_reference(relu_x, kernel, stride, "max")[0])
+    np.testing.assert_array_equal(results[True][0], results[False][0])
+    assert results[True][0].strides == results[False][0].strides  # the same memory order
+    np.testing.assert_array_equal(results[True][1], results[False][1])
+    reference = pool_grad_reference(relu_x, kernel, stride, "max", grad)
+    np.testing.assert_allclose(results[True][1], reference * (relu_x > 0), rtol=1e-12, atol=1e-12)
+    if observe:
+        np.testing.assert_allclose(results[True][2], reference, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(results[True][2], results[False][2])
+
+
+def test_a_deferred_relu_reads_as_the_eager_one_and_knows_its_shape_before():
+    x = np.random.default_rng(10).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    x[0, 0, 0, :3] = [np.nan, -0.0, np.inf]
+    xt, r = relu_of_an_op_output(x)
+    assert (r.shape, r.dtype, r.ndim, r.size, len(r)) == (x.shape, np.float32, 4, x.size, 2)
+    assert still_deferred(r)  # none of these computed it
+    np.testing.assert_array_equal(r.numpy(), np.maximum(x, 0))
+    assert type(r) is Tensor  # an ordinary tensor from now on
+    r.sum().backward()
+    np.testing.assert_array_equal(xt.grad, (x > 0).astype(np.float32))
+    assert type(xt.relu()) is Tensor  # a leaf's relu runs at once: the caller may change its array later
+    with no_grad():
+        assert type((xt * 1.0).relu()) is Tensor
+
+
+def test_profile_counts_a_deferred_relu_once_with_its_time_when_it_runs():
+    x = np.random.default_rng(11).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    with profile_ops() as prof:
+        _, r = relu_of_an_op_output(x)
+        F.max_pool2d(r, 2).sum().backward()  # fused: relu never runs
+        _, r2 = relu_of_an_op_output(x)
+        r2.sum().backward()  # read by sum: runs then
+    assert prof.ops["relu"].forward_calls == 2 and prof.ops["max_pool2d"].forward_calls == 1
+    assert prof.ops["relu"].backward_calls == 1  # absorbed by max_pool2d the first time
+
+
+def test_a_forward_hook_on_relu_sees_its_values_and_the_model_its_gradients():
+    from tinygrad_lenet import nn
+
+    manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
+    x = Tensor(np.random.default_rng(12).standard_normal((2, 1, 8, 8)).astype(np.float32))
+    seen = []
+    plain = [p.data.copy() for p in model.parameters()]
+    model(x).sum().backward()
+    grads = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    model[1].register_forward_hook(lambda module, args, out: seen.append(out.numpy().copy()))
+    out = model(x)
+    out.sum().backward()
+    conv = F.conv2d(x, Tensor(plain[0]), Tensor(plain[1])).data
+    np.testing.assert_array_equal(seen[0], np.maximum(conv, 0))
+    for g, p in zip(grads, model.parameters()):
+        np.testing.assert_array_equal(p.grad, g)
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])

@@ -33,6 +33,14 @@ respect to the producer's input in one step. max_pool2d absorbs relu: masking th
 pooled gradient by (pooled > 0) gives relu's input gradient on the pooled
 elements, so relu's full-size mask multiply is skipped. `run_backward` uses it only
 when nothing can tell the difference (see `absorbed_producer`).
+
+In the forward pass an op may be `deferred`: applied to outputs of recorded ops,
+it returns a tensor whose data is computed when first read (a `DeferredTensor`),
+and an op that `fuses` it computes from the deferred op's input instead, so the
+deferred op never runs. max_pool2d fuses relu: the maximum of relu's outputs is
+relu of the maximum, so relu runs on the pooled values only (a quarter of them for
+2x2 windows) and relu's full-size output is never written. Reading the deferred
+tensor in any other way computes it, so every value seen is the eager one.
 """
 
 from __future__ import annotations
@@ -73,7 +81,8 @@ class _GradState(threading.local):
 _grad_state = _GradState()
 
 # Set by `tinygrad_lenet.profiler.profile_ops` while it runs: called as
-# op_timer(op_name, "forward" | "backward", seconds) after each op kernel.
+# op_timer(op_name, "forward" | "backward", seconds) after each op kernel, and with
+# "deferred" when a deferred op runs at last (its call was counted when applied).
 op_timer: Callable[[str, str, float], None] | None = None
 
 
@@ -220,6 +229,12 @@ class Function:
     differentiable: ClassVar[bool] = True
     # the op (by name) whose backward `backward_absorbing` includes, if any
     absorbs: ClassVar[str | None] = None
+    # forward may wait until its output is read (see `Pending`): for ops whose output
+    # has their (single) input's shape and dtype and whose backward needs only the input
+    deferred: ClassVar[bool] = False
+    # the deferred op (by name) that `forward_fused(ctx, producer_input, **attrs)`
+    # includes, if any: called instead of forward when the input is still deferred
+    fuses: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -232,6 +247,7 @@ class Function:
     forward: ClassVar[Callable[..., np.ndarray]]
     backward: ClassVar[Callable[..., tuple[np.ndarray | None, ...]]]
     backward_absorbing: ClassVar[Callable[..., np.ndarray]]
+    forward_fused: ClassVar[Callable[..., np.ndarray]]
 
     @classmethod
     def call(cls, *values: Any, **attrs: Any) -> Any:
@@ -255,14 +271,18 @@ class Function:
         needs_grad = tuple(t.requires_grad for t in inputs)
         record = _grad_state.enabled and cls.differentiable and True in needs_grad
         ctx = Context(cls, inputs, attrs, needs_grad)
-        if op_timer is None:
-            out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        if record and cls.deferred and _grad_state.backward_depth == 0 and all(t.grad_fn is not None for t in inputs):
+            return cls._defer(ctx, inputs, attrs)
+        start = time.perf_counter() if op_timer is not None else 0.0
+        fused = fused_input(cls, inputs)
+        if fused is not None:
+            out = cls.forward_fused(ctx, fused, **attrs)
         else:
-            start = time.perf_counter()
             out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        if op_timer is not None:
             op_timer(cls.name, "forward", time.perf_counter() - start)
         result_array = out if type(out) is np.ndarray else np.asarray(out)  # a 0-d result may come as a scalar
-        if result_array.dtype == np.float64 and "dtype" not in attrs and not any(t.data.dtype.kind == "f" for t in inputs):
+        if result_array.dtype == np.float64 and "dtype" not in attrs and not any(t.dtype.kind == "f" for t in inputs):
             result_array = result_array.astype(np.float32)  # floats computed from integers only get the default float type
         if result_array is not out:
             ctx.replace_saved(out, result_array)  # the saved output stays the output's data
@@ -271,6 +291,64 @@ class Function:
         if record:
             result.grad_fn = ctx
         return result
+
+    @classmethod
+    def _defer(cls, ctx: Context, inputs: tuple["Tensor", ...], attrs: dict[str, Any]) -> "Tensor":
+        """The output of a deferred op, not yet computed: its inputs are saved for
+        backward now, as forward would save them."""
+        start = time.perf_counter() if op_timer is not None else 0.0
+        arrays = tuple(t.data for t in inputs)
+        ctx.save_for_backward(*arrays)
+        result = deferred_tensor_class().pending(Pending(cls, arrays, attrs))
+        result.grad_fn = ctx
+        if op_timer is not None:
+            op_timer(cls.name, "forward", time.perf_counter() - start)
+        return result
+
+
+class Pending:
+    """A deferred op's run, waiting in the data slot of a `DeferredTensor` until the
+    data is read (`run`) or an op fusing it takes its input instead. Shape and dtype
+    are its input's, so they are known without running it."""
+
+    __slots__ = ("fn", "inputs", "attrs")
+
+    def __init__(self, fn: type[Function], inputs: tuple[np.ndarray, ...], attrs: dict[str, Any]):
+        self.fn, self.inputs, self.attrs = fn, inputs, attrs
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.inputs[0].shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.inputs[0].dtype
+
+    def run(self) -> np.ndarray:
+        """The op's forward on its inputs (it saved them for backward already)."""
+        start = time.perf_counter() if op_timer is not None else 0.0
+        out = self.fn.forward(_KernelContext(self.attrs), *self.inputs, **self.attrs)
+        if op_timer is not None:
+            op_timer(self.fn.name, "deferred", time.perf_counter() - start)
+        return out
+
+
+def fused_input(fn: type[Function], inputs: tuple["Tensor", ...]) -> np.ndarray | None:
+    """The input array of the deferred op that `fn` fuses, when `fn`'s single input
+    is that op's output and has not been computed; else None."""
+    if fn.fuses is None or len(inputs) != 1:
+        return None
+    pending = inputs[0].pending_run() if type(inputs[0]) is deferred_tensor_class() else None
+    if pending is None or pending.fn.name != fn.fuses:
+        return None
+    return pending.inputs[0]
+
+
+@functools.cache
+def deferred_tensor_class() -> type["Tensor"]:
+    """`DeferredTensor`, imported on first use (as `tensor_class`)."""
+    from .tensor import DeferredTensor
+    return DeferredTensor
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
@@ -406,8 +484,8 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
             for parent, pg in zip(ctx.parents, parent_grads):
                 if pg is None or not parent.requires_grad:
                     continue
-                if pg.shape != parent.data.shape:
-                    pg = unbroadcast(pg, parent.data.shape)
+                if pg.shape != parent.shape:
+                    pg = unbroadcast(pg, parent.shape)
                 if create_graph and not isinstance(pg, Tensor):
                     pg = Tensor.wrap(pg)
                 key = id(parent)

@@ -51,6 +51,8 @@ class OpProfile:
         if phase == "forward":
             stats.forward_calls += 1
             stats.forward_s += seconds
+        elif phase == "deferred":  # a deferred forward running at last: its call was counted
+            stats.forward_s += seconds
         else:
             stats.backward_calls += 1
             stats.backward_s += seconds

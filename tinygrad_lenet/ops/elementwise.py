@@ -143,18 +143,21 @@ class Sqrt(Function):
 
 
 class Relu(Function):
+    """Deferred (see `autograd`): max_pool2d takes the maximum of its input and then
+    applies it to the pooled values, and its full-size output is never computed. Its
+    backward masks by x > 0, which is out > 0 (NaN passes neither)."""
     name = "relu"
+    deferred = True
 
     @staticmethod
     def forward(ctx, x):
-        out = relu_array(x)
-        ctx.save_for_backward(out)
-        return out
+        ctx.save_for_backward(x)
+        return relu_array(x)
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * (np.asarray(out) > 0)
+        (x,) = ctx.saved_tensors
+        return grad * (np.asarray(x) > 0)
 
 
 class Tanh(Function):

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd import Function
-from .layout import in_memory_order_of, memory_order
+from .layout import in_memory_order_of, memory_order, relu_array
 
 
 def check_pool_shapes(op: str, x_shape, kernel, stride) -> tuple[int, int]:
@@ -65,27 +65,47 @@ class MaxPool2d(Function):
     quarter of relu's own for 2x2 windows)."""
     name = "max_pool2d"
     absorbs = "relu"
+    fuses = "relu"
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
-        out_hw = check_pool_shapes("max_pool2d", x.shape, kernel_size, stride)
-        if tuple(kernel_size) == tuple(stride):
-            out = tiled_max(x, kernel_size, out_hw)
-        else:
-            out = elementwise_max(offset_slices(x, kernel_size, stride, out_hw))
+        out = window_max(x, kernel_size, stride)
         ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def forward_fused(ctx, before_relu, kernel_size, stride):
+        """max_pool2d(relu(before_relu)) as relu(max_pool2d(before_relu)): relu is
+        monotonic, so the window maxima are the same values, and relu runs on the
+        pooled array only. Saves relu's input in place of x (`backward` computes x
+        if it needs it)."""
+        out = relu_array(window_max(before_relu, kernel_size, stride), in_place=True)
+        ctx.save_for_backward(before_relu, out)
+        ctx.input_before_relu = True
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, out = (np.asarray(v) for v in ctx.saved_tensors)  # where the maxima are: constants
+        if getattr(ctx, "input_before_relu", False):
+            x = np.asarray(ctx.parents[0].data)  # relu's output itself: its zeros tie in the windows
         return MaxPool2dGrad.call(grad, x=x, out=out, kernel_size=ctx.attrs["kernel_size"], stride=ctx.attrs["stride"])
 
     @staticmethod
     def backward_absorbing(ctx, grad):
-        """The gradient with respect to the input of the relu that made x (arrays only)."""
+        """The gradient with respect to the input of the relu that made x (arrays
+        only). Where a window's maximum is positive, relu's input holds it at the same
+        places as relu's output, so either may be what was saved."""
         x, out = ctx.saved_tensors
         return route_max_grad(grad, x, out, ctx.attrs["kernel_size"], ctx.attrs["stride"], only=out > 0)
+
+
+def window_max(x: np.ndarray, kernel, stride) -> np.ndarray:
+    """Each window's maximum, in x's memory order (NaN wins)."""
+    out_hw = check_pool_shapes("max_pool2d", x.shape, kernel, stride)
+    if tuple(kernel) == tuple(stride):
+        return tiled_max(x, kernel, out_hw)
+    return elementwise_max(offset_slices(x, kernel, stride, out_hw))
 
 
 def elementwise_max(views: list[np.ndarray]) -> np.ndarray:
