@@ -61,8 +61,9 @@ class MaxPool2d(Function):
 
     It absorbs a relu before it (see `autograd`): a window's maximum is where its
     gradient goes, so relu's mask there is (maximum > 0), and masking the pooled
-    gradient by it gives relu's input gradient from a pooled-size multiply (a
-    quarter of relu's own for 2x2 windows)."""
+    gradient by it gives relu's input gradient from a pooled-size mask (a quarter
+    of relu's own for 2x2 windows). It fuses that relu's forward pass too, when the
+    relu is still deferred (`forward_fused`)."""
     name = "max_pool2d"
     absorbs = "relu"
     fuses = "relu"
