@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"--resume {out / CHECKPOINT}, start again with --overwrite, or choose another --out")
     if out.exists() and not out.is_dir():
         parser.error(f"--out: {out} exists and is not a directory")
+    if hasattr(args, "momentum") and config.schedule == "onecycle" and config.optimizer == "sgd":
+        print("train.py: note: --momentum is not used with --schedule onecycle: the momentum cycles between "
+              "0.85 and 0.95, as in PyTorch's OneCycleLR", file=sys.stderr)
     if not is_known_dataset(config.dataset) and not Path(config.dataset).is_dir():
         parser.error(f"--dataset: {config.dataset!r} is neither mnist, fashion-mnist nor a directory of IDX files")
 

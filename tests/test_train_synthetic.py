@@ -129,3 +129,10 @@ def test_pictures_of_a_run(data, tmp_path):
         assert picture.size == (1200, 360)
     code, _, err = run_main("plot", tmp_path / "nothing-here")
     assert code == 2 and "not a metrics file" in one_line_error("plot", err)
+
+
+def test_momentum_with_a_one_cycle_schedule_says_it_is_not_used(data, tmp_path):
+    code, _, err = train(data, tmp_path / "onecycle", "--schedule", "onecycle", "--momentum", "0.8", "--epochs", "1")
+    assert code == 0 and "--momentum is not used with --schedule onecycle" in err, err
+    code, _, err = train(data, tmp_path / "cosine", "--schedule", "cosine", "--momentum", "0.8", "--epochs", "1")
+    assert code == 0 and "--momentum" not in err, err

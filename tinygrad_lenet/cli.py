@@ -20,7 +20,8 @@ RUN_OPTIONS: dict[str, str] = {
     "batch_size": "images per step",
     "optimizer": "/".join(OPTIMIZERS),
     "lr": "learning rate (the peak rate for --schedule onecycle)",
-    "momentum": "SGD momentum (Nesterov)",
+    "momentum": "SGD momentum (Nesterov); not used with --schedule onecycle, whose momentum cycles between "
+                "0.85 and 0.95 (as PyTorch's OneCycleLR)",
     "schedule": "/".join(SCHEDULES),
     "step_size": "epochs between decays for --schedule step",
     "gamma": "decay factor for --schedule step",
