@@ -724,13 +724,13 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
     import torch
 
     from tinygrad_lenet.config import RunConfig, build_optimizer, build_scheduler
-    from tinygrad_lenet.data import DataLoader, load_mnist, normalize_images
+    from tinygrad_lenet.data import DATASETS, DataLoader, load_mnist, normalize_images
     from tinygrad_lenet.training import evaluate
 
     config = RunConfig() if args.max_epochs is None else RunConfig(epochs=args.max_epochs)
     train_x, train_y = load_mnist("train")
     test_x, test_y = load_mnist("test")
-    mean_std = (0.1307, 0.3081)
+    mean_std = (DATASETS["mnist"].mean, DATASETS["mnist"].std)  # its published statistics
     test_images = normalize_images(test_x, normalize=mean_std)
     manual_seed(config.seed)
     ours = build_model(config.model, {}, mean_std)
