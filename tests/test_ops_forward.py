@@ -193,6 +193,30 @@ def test_cross_entropy_and_nll_loss_match_numpy(data: st.DataObject) -> None:
     assert F.cross_entropy(Tensor(x), targets).dtype == np.float32
 
 
+@given(data=st.data())
+def test_fused_label_smoothing_matches_its_definition_and_the_composite_path(data: st.DataObject) -> None:
+    """The fused op with label smoothing against (1 - e) NLL + e * mean over classes of
+    -log p, and against the composite path (taken when class weights are given)."""
+    n, c = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6))
+    x = data.draw(S.smooth((n, c), bound=5.0))
+    targets = data.draw(S.class_targets(n, c))
+    eps = data.draw(st.floats(0.0, 1.0))
+    logp = log_softmax_ref(x, 1)
+    ref = np.mean((1 - eps) * -logp[np.arange(n), targets] + eps * -logp.mean(axis=1))
+    fused_in = Tensor(x, dtype=np.float64, requires_grad=True)
+    composite_in = Tensor(x, dtype=np.float64, requires_grad=True)
+    fused = F.cross_entropy(fused_in, targets, label_smoothing=eps)
+    composite = F.cross_entropy(composite_in, targets, weight=np.ones(c), label_smoothing=eps)
+    assert fused.grad_fn.op == "cross_entropy" and composite.grad_fn.op != "cross_entropy"
+    np.testing.assert_allclose(fused.item(), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(composite.item(), ref, rtol=1e-12, atol=1e-12)
+    fused.backward()
+    composite.backward()
+    np.testing.assert_allclose(fused_in.grad, composite_in.grad, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="cross_entropy: label_smoothing must be in"):
+        Tensor(x).cross_entropy(targets, label_smoothing=1.5)
+
+
 def test_mse_loss_matches_numpy() -> None:
     a, b = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.0, 2.0], [5.0, 1.0]])
     assert F.mse_loss(Tensor(a), b).item() == pytest.approx((1 + 0 + 4 + 9) / 4)

@@ -414,9 +414,12 @@ def classification_loss_case(draw: st.DrawFn, op: str) -> GradCase:
     scores = draw(S.smooth((n, c), bound=3.0))
     targets = draw(S.class_targets(n, c))
     target_arg = draw(st.sampled_from([targets, targets.tolist(), Tensor(targets)]))
-    loss = getattr(F, op)
+    if op == "cross_entropy":  # the fused op, with and without label smoothing
+        eps = draw(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0))
+        return GradCase(f"{op} targets={targets.tolist()} as {type(target_arg).__name__}, label_smoothing={eps}",
+                        lambda t: F.cross_entropy(t, target_arg, label_smoothing=eps), (scores,))
     return GradCase(f"{op} targets={targets.tolist()} as {type(target_arg).__name__}",
-                    lambda t: loss(t, target_arg), (scores,))
+                    lambda t: F.nll_loss(t, target_arg), (scores,))
 
 
 @grad_case("mse_loss")

@@ -102,7 +102,8 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "avg_pool2d": lambda x, *, kernel_size, stride: TF.avg_pool2d(x, kernel_size, stride),
     "log_softmax": lambda x, *, axis: torch.log_softmax(x, dim=axis),
     "softmax": lambda x, *, axis: torch.softmax(x, dim=axis),
-    "cross_entropy": lambda logits, targets: TF.cross_entropy(logits, targets.long()),
+    "cross_entropy": lambda logits, targets, *, label_smoothing=0.0:
+        TF.cross_entropy(logits, targets.long(), label_smoothing=label_smoothing),
     "nll_loss": lambda logp, targets: TF.nll_loss(logp, targets.long()),
     "mse_loss": lambda a, b: TF.mse_loss(a, b),
     "dropout": _dropout,

@@ -204,15 +204,16 @@ def cross_entropy(logits: Tensor, targets: Any, weight: Any = None, ignore_index
     """Cross-entropy of (N, C) logits against integer class targets (N,), with PyTorch's
     options: class `weight`s, targets equal to `ignore_index` left out, `reduction`
     "mean" (weighted by the targets' weights), "sum" or "none", and `label_smoothing`
-    (the target mixed with the uniform distribution). The default is one fused op."""
+    (the target mixed with the uniform distribution). Without class weights and ignored
+    targets, with mean reduction, it is one fused op."""
     logits = _tensor(logits, "cross_entropy")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
-    if weight is None and reduction == "mean" and label_smoothing == 0.0 and not (t == ignore_index).any():
-        return logits.cross_entropy(t)
+    if weight is None and reduction == "mean" and not (t == ignore_index).any():
+        return logits.cross_entropy(t, label_smoothing)
     if logits.ndim != 2 or t.shape != logits.shape[:1] or t.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy: logits must be (N, C) and targets N integers, got {logits.shape} and "
                          f"{t.shape} {t.dtype}")

@@ -702,8 +702,11 @@ class Tensor:
     def softmax(self, axis: int = -1) -> "Tensor":
         return ops.Softmax.apply(self, axis=reduction_axis(axis, self.ndim, "softmax"))
 
-    def cross_entropy(self, targets: Any) -> "Tensor":
-        """Mean cross-entropy of these (N, C) logits against integer class targets (N,)."""
+    def cross_entropy(self, targets: Any, label_smoothing: float = 0.0) -> "Tensor":
+        """Mean cross-entropy of these (N, C) logits against integer class targets (N,),
+        each one-hot target mixed with the uniform distribution by `label_smoothing`."""
+        if label_smoothing:
+            return ops.CrossEntropy.apply(self, _targets(targets), label_smoothing=float(label_smoothing))
         return ops.CrossEntropy.apply(self, _targets(targets))
 
     def nll_loss(self, targets: Any) -> "Tensor":

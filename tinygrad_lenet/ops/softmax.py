@@ -65,25 +65,38 @@ def check_class_targets(op: str, scores: np.ndarray, targets: np.ndarray) -> Non
 
 
 class CrossEntropy(Function):
-    """Mean over the batch of -log softmax(logits)[target]; log-softmax and NLL
-    fused, so backward is simply (softmax - onehot) / N."""
+    """Mean over the batch of the cross-entropy between softmax(logits) and the target
+    distribution: one-hot, or with `label_smoothing` e the one-hot mixed with the
+    uniform distribution, (1 - e) onehot + e / C (PyTorch's definition). Log-softmax
+    and the loss fused, so backward is simply (softmax - target distribution) / N."""
     name = "cross_entropy"
 
     @staticmethod
-    def forward(ctx, logits, targets):
+    def forward(ctx, logits, targets, *, label_smoothing=0.0):
         check_class_targets("cross_entropy", logits, targets)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
         logp = stable_log_softmax(logits, 1)
-        n = logits.shape[0]
+        n, c = logits.shape
         ctx.save_for_backward(logits)
         ctx.targets = targets
-        return np.asarray(-logp[np.arange(n), targets].mean(), dtype=logp.dtype)
+        picked = logp[np.arange(n), targets]
+        if label_smoothing:
+            eps = logp.dtype.type(label_smoothing)
+            picked = picked * (1 - eps) + logp.sum(axis=1) * (eps / c)
+        return np.asarray(-picked.mean(), dtype=logp.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (logits,) = ctx.saved_tensors
-        n = logits.shape[0]
+        n, c = logits.shape
         p = Softmax.call(logits, axis=1)
-        return (p - one_hot(ctx.targets, logits.shape, logits.dtype)) * (grad / logits.dtype.type(n)), None
+        target = one_hot(ctx.targets, logits.shape, logits.dtype)
+        eps = ctx.attrs.get("label_smoothing", 0.0)
+        if eps:
+            eps = logits.dtype.type(eps)
+            target = target * (1 - eps) + eps / c
+        return (p - target) * (grad / logits.dtype.type(n)), None
 
 
 class NLLLoss(Function):
