@@ -84,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-to-accuracy", action="store_true", help="train LeNet-5 with train.py's default recipe "
                    "here and in PyTorch (same initial weights and batches), reporting the time to 99.0%% test accuracy")
     p.add_argument("--max-epochs", type=int, help="epochs for --time-to-accuracy (default: the recipe's)")
+    p.add_argument("--seeds", type=int, default=3, help="--time-to-accuracy: seeds trained, each one repeat "
+                   "(default 3: the recipe's seed and the next two)")
     p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
                    "loop in a fresh process that sets nothing, against the same step set up as train.py")
     p.add_argument("--all", action="store_true", help="every figure of the README's speed section in one run: "
@@ -105,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.repeats = 3 if args.quick else 15
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
     return args
 
 
@@ -715,33 +719,60 @@ def bench_plain_program(runs: int = 3) -> dict[str, Any]:
 
 def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> dict[str, Any]:
     """train.py's default recipe (RunConfig defaults: SGD with Nesterov momentum, one-cycle
-    learning rate, weight decay) on MNIST, here and in PyTorch with the same initial
-    weights and the same batches in the same order, alternating epoch by epoch. PyTorch
-    trains at our thread count ("torch") and, as a second model from the same start, at
-    its default of one thread per core when that differs ("torch_default"), and at one
-    thread when neither is ("torch_one_thread"), so that its best is among the runs.
+    learning rate, weight decay, label smoothing) on MNIST, here and in PyTorch with the
+    same initial weights and the same batches in the same order, alternating epoch by
+    epoch, once per seed (--seeds: the recipe's seed and the next ones). Which epoch first
+    reaches the target can differ between the two by rounding alone (the same sums in
+    another order), so each seed is one repeat and the ratios are medians over seeds.
+    PyTorch trains at our thread count ("torch") and, as a second model from the same
+    start, at its default of one thread per core when that differs ("torch_default"), and
+    at one thread when neither is ("torch_one_thread"), so that its best is among the runs.
     Training time only (the test evaluation after each epoch is not counted)."""
-    import torch
-
-    from tinygrad_lenet.config import RunConfig, build_optimizer, build_scheduler
-    from tinygrad_lenet.data import DATASETS, DataLoader, load_mnist, normalize_images
-    from tinygrad_lenet.training import evaluate
+    from tinygrad_lenet.data import DATASETS, load_mnist, normalize_images
 
     config = RunConfig() if args.max_epochs is None else RunConfig(epochs=args.max_epochs)
-    train_x, train_y = load_mnist("train")
-    test_x, test_y = load_mnist("test")
     mean_std = (DATASETS["mnist"].mean, DATASETS["mnist"].std)  # its published statistics
-    test_images = normalize_images(test_x, normalize=mean_std)
-    manual_seed(config.seed)
-    ours = build_model(config.model, {}, mean_std)
-    optimizer = build_optimizer(config, ours.parameters())
-    loader = DataLoader(train_x, train_y, batch_size=config.batch_size, shuffle=True, seed=config.seed, normalize=mean_std)
-    scheduler, per_batch = build_scheduler(config, optimizer, len(loader))
+    test_x, test_y = load_mnist("test")
+    data = dict(train=load_mnist("train"), test=(normalize_images(test_x, normalize=mean_std), test_y),
+                mean_std=mean_std)
     torch_threads = {"torch": get_num_threads()}
     if (os.cpu_count() or 1) != get_num_threads():
         torch_threads["torch_default"] = os.cpu_count() or 1
     if 1 not in torch_threads.values():  # PyTorch was fastest on one thread at batch 64 here
         torch_threads["torch_one_thread"] = 1
+    seeds = [time_to_accuracy_seed(config.replace(seed=config.seed + k), data, torch_threads, target)
+             for k in range(args.seeds)]
+
+    def median(key: str) -> float | None:
+        values = [s[key] for s in seeds if s[key] is not None]
+        return float(np.median(values)) if values else None
+    return dict(target=target, recipe=config.to_dict(), threads=dict(ours=get_num_threads(), **torch_threads),
+                seeds=seeds, **{key: median(key) for key in RATIOS})
+
+
+RATIOS = {  # time-to-accuracy ratios: key -> against what
+    "ratio": "PyTorch at our thread count", "ratio_default": "PyTorch at its default threads",
+    "ratio_best": "PyTorch at its best", "training_ratio_best": None,
+}
+
+
+def time_to_accuracy_seed(config: RunConfig, data: dict[str, Any], torch_threads: dict[str, int],
+                          target: float) -> dict[str, Any]:
+    """One seed of bench_time_to_accuracy: each run's accuracy per epoch, training
+    seconds, and the epoch and time at which it first reached the target."""
+    import torch
+
+    from tinygrad_lenet.config import build_optimizer, build_scheduler
+    from tinygrad_lenet.data import DataLoader
+    from tinygrad_lenet.training import evaluate
+
+    (train_x, train_y), (test_images, test_y), mean_std = data["train"], data["test"], data["mean_std"]
+    manual_seed(config.seed)
+    ours = build_model(config.model, {}, mean_std)
+    optimizer = build_optimizer(config, ours.parameters())
+    loader = DataLoader(train_x, train_y, batch_size=config.batch_size, shuffle=True, seed=config.seed, normalize=mean_std)
+    scheduler, per_batch = build_scheduler(config, optimizer, len(loader))
+    smoothing = config.label_smoothing
     theirs = {}
     for name in torch_threads:
         _, model, _ = make_torch(ours, get_num_threads())
@@ -756,7 +787,7 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
         ours.train()
         start = time.perf_counter()
         for x, y in batches:
-            loss = F.cross_entropy(ours(Tensor.wrap(x)), y)
+            loss = F.cross_entropy(ours(Tensor.wrap(x)), y, label_smoothing=smoothing)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -769,7 +800,8 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
             model.train()
             start = time.perf_counter()
             for x, y in batches:
-                loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)))
+                loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)),
+                                                         label_smoothing=smoothing)
                 t_opt.zero_grad(set_to_none=True)
                 loss.backward()
                 t_opt.step()
@@ -788,29 +820,34 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
         return runs["ours"]["reached"]["seconds"] / min(reached) if runs["ours"]["reached"] and reached else None
     # the same epochs of the same batches: the speed of training alone, whichever epoch first reached the target
     training_ratio_best = runs["ours"]["seconds"] / min(runs[n]["seconds"] for n in theirs)
-    return dict(target=target, recipe=config.to_dict(), runs=runs, threads=dict(ours=get_num_threads(), **torch_threads),
-                ratio=ratio(["torch"]), ratio_default=ratio(["torch_default" if "torch_default" in runs else "torch"]),
+    return dict(seed=config.seed, runs=runs, ratio=ratio(["torch"]),
+                ratio_default=ratio(["torch_default" if "torch_default" in runs else "torch"]),
                 ratio_best=ratio(list(theirs)), training_ratio_best=training_ratio_best)
 
 
 def report_time_to_accuracy(r: dict[str, Any]) -> list[str]:
-    """Lines for --time-to-accuracy: each run's time and epoch to the target, its
-    accuracy per epoch, and the ratios ours / PyTorch."""
+    """Lines for --time-to-accuracy: per seed, each run's time and epoch to the target
+    and its accuracy per epoch; then the ratios ours / PyTorch, medians over seeds."""
     lines = []
-    for name, run in r["runs"].items():
-        threads = r["threads"][name]
-        label = f"{'ours' if name == 'ours' else 'PyTorch'} ({threads} thread{'s' if threads > 1 else ''})"
-        reached = run["reached"]
-        when = f"{reached['seconds']:.1f} s (epoch {reached['epoch']})" if reached else "not reached"
-        lines.append(f"time to {r['target']:.1%}, {label}: {when}; test accuracy per epoch "
-                     f"{', '.join(f'{a:.2%}' for a in run['accuracy'])}; {run['seconds']:.1f} s of training")
-    for key, what in (("ratio", "PyTorch at our thread count"), ("ratio_default", "PyTorch at its default threads"),
-                      ("ratio_best", "PyTorch at its best")):
-        if r[key] is not None:
-            lines.append(f"time to {r['target']:.1%}: ours / {what} = {r[key]:.2f}")
-    epochs = len(r["runs"]["ours"]["accuracy"])
+    for one in r["seeds"]:
+        lines.append(f"seed {one['seed']}:")
+        for name, run in one["runs"].items():
+            threads = r["threads"][name]
+            label = f"{'ours' if name == 'ours' else 'PyTorch'} ({threads} thread{'s' if threads > 1 else ''})"
+            reached = run["reached"]
+            when = f"{reached['seconds']:.1f} s (epoch {reached['epoch']})" if reached else "not reached"
+            lines.append(f"  time to {r['target']:.1%}, {label}: {when}; test accuracy per epoch "
+                         f"{', '.join(f'{a:.2%}' for a in run['accuracy'])}; {run['seconds']:.1f} s of training")
+        lines.append("  ours / PyTorch at its best: time to {:.1%} {}, training time {:.2f}".format(
+            r["target"], "-" if one["ratio_best"] is None else f"{one['ratio_best']:.2f}", one["training_ratio_best"]))
+    count = len(r["seeds"])
+    over = f"median over {count} seeds" if count > 1 else f"seed {r['seeds'][0]['seed']}"
+    for key, what in RATIOS.items():
+        if what is not None and r[key] is not None:
+            lines.append(f"time to {r['target']:.1%}: ours / {what} = {r[key]:.2f} ({over})")
+    epochs = len(r["seeds"][0]["runs"]["ours"]["accuracy"])
     lines.append(f"training time for all {epochs} epoch{'s' if epochs > 1 else ''} (the same batches): "
-                 f"ours / PyTorch at its best = {r['training_ratio_best']:.2f}")
+                 f"ours / PyTorch at its best = {r['training_ratio_best']:.2f} ({over})")
     return lines
 
 
@@ -875,7 +912,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         for key, extra in ALL_PARTS:
             if args.quick:
                 quick = ["--quick", "--repeats", str(args.repeats), "--batch-sizes", "128"]
-                extra = extra + (["--max-epochs", "1"] if key == "time_to_accuracy" else
+                extra = extra + (["--max-epochs", "1", "--seeds", "1"] if key == "time_to_accuracy" else
                                  [] if key == "plain_program" else quick)
             print(f"\n== python scripts/benchmark.py {' '.join(extra)}", flush=True)
             out = Path(tmp) / f"{key}.json"

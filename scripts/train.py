@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stats = train_one_epoch(model, loader, optimizer, scheduler, per_batch, config.clip_grad_norm,
                                     progress=bar, outliers=outliers,
-                                    outlier_rng=np.random.default_rng([config.seed, epoch, 1]), on_step=on_step)
+                                    outlier_rng=np.random.default_rng([config.seed, epoch, 1]), on_step=on_step,
+                                    label_smoothing=config.label_smoothing)
         except NonFiniteLossError as e:
             bar.close()
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""

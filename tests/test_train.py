@@ -115,6 +115,7 @@ def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, extra):
     (["--batch-size", "0"], "--batch-size: must be a positive integer"),
     (["--epochs", "0"], "--epochs: must be a positive integer"),
     (["--weight-decay", "-1"], "--weight-decay: must be a finite number >= 0, got -1.0"),
+    (["--label-smoothing", "1.5"], "--label-smoothing: must be in [0, 1], got 1.5"),
     (["--model", "nope"], "--model nope: not a registered model (lenet5, lenet5_1998)"),
     (["--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
     (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
@@ -239,3 +240,39 @@ def test_evaluate_json_goes_into_a_new_directory(mnist_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert set(json.loads(out.read_text())) == {"accuracy", "loss", "classes", "per_class_accuracy",
                                                       "confusion_matrix"}
+
+
+def test_a_stored_config_without_label_smoothing_means_none():
+    """Checkpoints written before the setting existed were trained without it: resuming
+    one must not switch it on because today's default does."""
+    from tinygrad_lenet.config import RunConfig
+    stored = RunConfig(lr=0.05).to_dict()
+    del stored["label_smoothing"]
+    assert RunConfig().label_smoothing > 0 and RunConfig.from_dict(stored).label_smoothing == 0.0
+    assert RunConfig.from_dict(RunConfig().to_dict()) == RunConfig()
+
+
+def test_train_one_epoch_minimizes_the_label_smoothed_loss():
+    """The loss train_one_epoch reports and steps on is cross-entropy with the given label
+    smoothing: one SGD step from the same weights equals one taken by hand."""
+    from tinygrad_lenet import Tensor, grad, manual_seed, optim
+    from tinygrad_lenet import functional as F
+    from tinygrad_lenet.training import train_one_epoch
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 8)
+    models = []
+    for _ in range(2):
+        manual_seed(0)
+        models.append(get_model("lenet5"))
+    by_loop, by_hand = models
+    stats = train_one_epoch(by_loop, [(x, y)], optim.SGD(by_loop.parameters(), lr=0.1), label_smoothing=0.3)
+    by_hand.train()
+    loss = F.cross_entropy(by_hand(Tensor(x)), y, label_smoothing=0.3)
+    assert stats.loss == pytest.approx(loss.item(), rel=1e-6)
+    bias = by_hand.classifier[5].bias  # the output bias's gradient without smoothing differs
+    (plain,) = grad(F.cross_entropy(by_hand(Tensor(x)), y), [bias])
+    loss.backward()
+    assert np.abs(plain.data - bias.grad).max() > 0.01
+    optim.SGD(by_hand.parameters(), lr=0.1).step()
+    for (name, a), (_, b) in zip(by_loop.named_parameters(), by_hand.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)

@@ -217,9 +217,9 @@ def test_runs_are_never_overwritten_and_resume_needs_no_options(tmp_path):
     assert "epoch 3:" in resumed.stdout and "epoch 1:" not in resumed.stdout
     assert json.loads((out / "metrics.json").read_text())["epochs"][-1]["epoch"] == 3
 
-    conflict = run("train.py", "--resume", str(ckpt), "--lr", "0.1", check=False)
-    assert conflict.returncode == 2 and "was trained with other settings: lr=0.05 (now 0.1)" in conflict.stderr
-    run("train.py", "--resume", str(ckpt), "--lr", "0.05", "--no-progress")  # agreeing options are fine
+    conflict = run("train.py", "--resume", str(ckpt), "--lr", "0.2", check=False)
+    assert conflict.returncode == 2 and "was trained with other settings: lr=0.1 (now 0.2)" in conflict.stderr
+    run("train.py", "--resume", str(ckpt), "--lr", "0.1", "--no-progress")  # agreeing options are fine
 
     again = run("train.py", *common, "--epochs", "1", "--overwrite")
     assert "epoch 1:" in again.stdout and json.loads((out / "metrics.json").read_text())["epochs"][-1]["epoch"] == 1

@@ -26,6 +26,7 @@ RUN_OPTIONS: dict[str, str] = {
     "step_size": "epochs between decays for --schedule step",
     "gamma": "decay factor for --schedule step",
     "weight_decay": "L2 penalty (decoupled for adamw)",
+    "label_smoothing": "mix each one-hot training target with the uniform distribution by this much",
     "clip_grad_norm": "clip the gradients' total norm to this",
     "augment": "random shifts, small rotations and scaling",
     "outlier_exposure": "also train on synthetic non-digits (scribbles, blobs) with uniform targets, so the "

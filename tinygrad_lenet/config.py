@@ -43,14 +43,15 @@ class RunConfig:
     model_sha256: str | None = None  # of the model's file, for a model defined in a file
     dataset: str = "mnist"
     epochs: int = 4
-    batch_size: int = 64
+    batch_size: int = 128
     optimizer: str = "sgd"
-    lr: float = 0.05
+    lr: float = 0.1
     momentum: float = 0.9
     schedule: str = "onecycle"
     step_size: int = 4
     gamma: float = 0.3
-    weight_decay: float = 5e-4
+    weight_decay: float = 1e-3
+    label_smoothing: float = 0.1
     clip_grad_norm: float | None = None
     augment: bool = False
     outlier_exposure: bool = False
@@ -89,7 +90,7 @@ class RunConfig:
         unknown = sorted(str(k) for k in values if k not in _CHECKS)
         if unknown:
             raise ConfigError("config", f"unknown setting(s) {', '.join(unknown)}")
-        return cls(**values)
+        return cls(**{**_BEFORE_THEY_EXISTED, **values})
 
     def differences(self, other: "RunConfig", names: list[str] | None = None) -> list[str]:
         """`name=mine (theirs)` for each setting (of `names`, default all) that differs."""
@@ -133,6 +134,11 @@ def _non_negative_float(name: str, value: Any) -> None:
 def _optional_finite(name: str, value: Any) -> None:
     if value is not None and (not _is_number(value) or not math.isfinite(value)):
         raise ConfigError(name, f"must be a finite number, got {value!r}")
+
+
+def _probability(name: str, value: Any) -> None:
+    if not _is_number(value) or not 0 <= value <= 1:
+        raise ConfigError(name, f"must be in [0, 1], got {value!r}")
 
 
 def _fraction(name: str, value: Any) -> None:
@@ -200,10 +206,15 @@ _CHECKS = dict(
     model=_name, model_args=_model_args, model_sha256=_sha256, dataset=_name,
     epochs=_positive_int, batch_size=_positive_int, optimizer=_choice(*OPTIMIZERS), lr=_positive_float,
     momentum=_non_negative_float, schedule=_choice(*SCHEDULES), step_size=_positive_int, gamma=_positive_float,
-    weight_decay=_non_negative_float, clip_grad_norm=_optional_positive_float, augment=_flag, outlier_exposure=_flag,
+    weight_decay=_non_negative_float, label_smoothing=_probability, clip_grad_norm=_optional_positive_float,
+    augment=_flag, outlier_exposure=_flag,
     seed=_non_negative_int, train_subset=_optional_positive_int, test_subset=_optional_positive_int,
     target_accuracy=_fraction, normalize_mean=_optional_finite, normalize_std=_positive_std,
 )
+
+# Settings added after checkpoints were first written, with the value every run
+# before them had: a stored config without them means that value, not today's default.
+_BEFORE_THEY_EXISTED = dict(label_smoothing=0.0)
 
 
 # ------------------------------------------------------------------ what a config builds

@@ -55,7 +55,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
                     scheduler: Any = None, step_scheduler_per_batch: bool = False,
                     clip_grad_norm: float | None = None, progress: Any = None,
                     outliers: np.ndarray | None = None, outlier_rng: np.random.Generator | None = None,
-                    on_step: Callable[[float, float, int], None] | None = None) -> EpochStats:
+                    on_step: Callable[[float, float, int], None] | None = None,
+                    label_smoothing: float = 0.0) -> EpochStats:
     """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)), Tensors or arrays.
 
     `progress`, if given, is a tqdm bar: it advances per batch and shows the
@@ -63,7 +64,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     non-members, e.g. `data.not_digits`), each step also draws B/4 of them (from
     `outlier_rng`) and adds OUTLIER_WEIGHT times their cross-entropy to the uniform
     distribution: outlier exposure, which teaches low logits for what is unlike any class.
-    `on_step(loss, accuracy, images)`, if given, is called after every step (e.g. a dashboard)."""
+    `on_step(loss, accuracy, images)`, if given, is called after every step (e.g. a dashboard).
+    The loss is cross-entropy, with `label_smoothing` as in `functional.cross_entropy`."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -72,7 +74,7 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
         for step, (x, y) in enumerate(batches, 1):
             x, y = _as_tensor(x), _as_tensor(y)
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
             value = loss.item()
             if outliers is not None:
                 picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
