@@ -28,6 +28,7 @@ from tinygrad_lenet.autograd import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
 from tinygrad_lenet.ops import pool as pool_module
 from tinygrad_lenet.ops.conv import (
+    column_block,
     conv_forward_chwn,
     conv_input_grad_by_kernel_rows,
     conv_input_grad_chwn,
@@ -665,7 +666,15 @@ def test_set_num_threads_rejects_non_positive_or_non_integers(bad):
         set_num_threads(bad)
 
 
-def test_conv2d_is_bit_identical_across_thread_counts(threads):
+@pytest.mark.parametrize("patches", ["sliced", "copied", "as measured"])
+def test_conv2d_is_bit_identical_across_thread_counts(threads, patches, monkeypatch):
+    """Every thread count computes the same products and sums them in the same order,
+    whether patch matrices are sliced (stacked products, one share of output rows
+    per thread) or copied, with every block made worth a thread."""
+    if patches != "as measured":
+        monkeypatch.setattr(conv_module, "_MIN_VIEW_ELEMENTS", 0 if patches == "sliced" else 2**62)
+        monkeypatch.setattr(conv_module, "_MIN_PARALLEL_FLOPS", 0)
+        monkeypatch.setattr(conv_module, "_MIN_PARALLEL_FLOPS_AVX512", 0)
     rng = np.random.default_rng(6)
     x = rng.standard_normal((16, 6, 14, 14)).astype(np.float32)
     w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
@@ -678,3 +687,14 @@ def test_conv2d_is_bit_identical_across_thread_counts(threads):
     for other in results[1:]:
         for a, b_ in zip(results[0], other):
             np.testing.assert_array_equal(a, b_)
+
+
+@given(st.integers(1, 5000), st.integers(1, 5000))
+def test_column_block_divides_the_columns_into_blocks_within_the_limit(columns, limit):
+    width = column_block(columns, limit)
+    if width is None:  # no divisor fits: every fitting block would be too narrow
+        assert all(columns % k or columns // k < min(256, columns) for k in range(-(-columns // limit), columns + 1))
+    else:
+        assert columns % width == 0 and min(256, columns) <= width <= limit
+        assert not any(columns % k == 0 for k in range(-(-columns // limit), columns // width))  # the widest
+    assert column_block(1280, 416) == 320 and column_block(3584, 6666) == 3584 and column_block(1009, 416) is None

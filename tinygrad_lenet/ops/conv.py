@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Function
 from .blas import has_avx512_kernels
-from .parallel import parallel_map
+from .parallel import get_num_threads, parallel_map
 
 # OpenBLAS multiplies without packing its operands when M*N*K is at most 1e6
 # ("small matrix" kernels); for LeNet's skinny products (6 or 16 rows, 25 or
@@ -39,6 +39,11 @@ _BLOCK_BYTES = 512 * 1024
 # The input gradient is computed in this many groups of input channels (fixed,
 # so results do not depend on the number of threads).
 _INPUT_GRAD_GROUPS = 2
+# The input gradient copies its shifted output gradient in blocks of output rows
+# of about this size: fewer, longer stacked products. Measured on LeNet's second
+# layer at batch 128 (AVX-512 kernels): 0.59 ms for the copies and products in
+# blocks of 1 output row (0.57 MiB), 0.49 ms in blocks of 5 (2.9 MiB).
+_INPUT_GRAD_BLOCK_BYTES = 4 * 1024 * 1024
 # Patch matrices of at least this many values are slices of the input's shifted
 # copies rather than copies of their own (see `RowGroups`). Measured on LeNet-5's
 # layers at batch 128: forward passes 2-16% and weight gradients 10-17% faster
@@ -88,7 +93,9 @@ def check_conv2d_shapes(x_shape, w_shape, b_shape, stride, padding) -> None:
 
 def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a (M, K) @ b (K, P) for P much larger than M and K, in column blocks small
-    enough for the BLAS's unpacked kernels (see _SMALL_GEMM); into `out` if given."""
+    enough for the BLAS's unpacked kernels (see _SMALL_GEMM); into `out` if given.
+    Blocks of equal width (`column_block`) are one stacked product, which numpy
+    loops over in C; otherwise a Python loop multiplies block by block."""
     m, k = a.shape
     p = b.shape[1]
     if out is None:
@@ -96,9 +103,21 @@ def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
     block = _SMALL_GEMM // max(m * k, 1)
     if block < _MIN_BLOCK:
         block = max(p, 1)
+    width = column_block(p, block) if p > block else None
+    if width is not None and b.strides[1] == b.itemsize and out.strides[1] == out.itemsize:
+        np.matmul(a, column_blocks(b, width), out=column_blocks(out, width, writeable=True))
+        return out
     for s in range(0, p, block):
         np.matmul(a, b[:, s:s + block], out=out[:, s:s + block])
     return out
+
+
+def column_blocks(x: np.ndarray, width: int, writeable: bool = False) -> np.ndarray:
+    """A 2-D array's columns in blocks of `width` (which divides them), as a
+    (columns // width, rows, width) view: a stack of matrices for np.matmul."""
+    s0, s1 = x.strides
+    return as_strided(x, shape=(x.shape[1] // width, x.shape[0], width), strides=(width * s1, s0, s1),
+                      writeable=writeable)
 
 
 def matmul_deep(a: np.ndarray, b_t: np.ndarray) -> np.ndarray:
@@ -154,23 +173,55 @@ def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int
     return [(y, min(ho, y + step)) for y in range(0, ho, step)]
 
 
-def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False) -> int:
+def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False,
+                    sliced: bool = False) -> int:
     """How many output rows one patch-matrix column computes (see `RowGroups`),
     as measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels, batches
     64-256) with each kind of OpenBLAS float32 kernel numpy may run (see
-    `has_avx512_kernels`). AVX2 kernels: 2 rows made the forward
-    passes 7-10% and the weight gradients 4-20% faster than 1, and 4 rows the
-    single-channel layer's weight gradient 33% faster (more rows were slower).
+    `has_avx512_kernels`). `sliced`: the patch matrices of 1 row per column are
+    slices of the shifted input (`slices_patches`), multiplied as one stack of
+    products (`stacked_row_products`); 1 row was then fastest, except for the AVX2
+    kernels' single-channel weight gradient (4 rows: 0.69 against 0.90 ms at batch
+    128). Copied patch matrices (small batches), AVX2 kernels: 2 rows made the
+    forward passes 7-10% and the weight gradients 4-20% faster than 1, and 4 rows
+    the single-channel layer's weight gradient 33% faster (more rows were slower);
     AVX-512 kernels: 1 row was fastest, by 3-20%, except for the 6 -> 16 weight
-    gradient (2 rows, 10-15%). Wider layers fill the kernels with 1 row. The
-    input gradient does not use row groups."""
+    gradient (2 rows, 10-15%). Wider layers fill the kernels with 1 row. The input
+    gradient does not use row groups."""
     if out_channels >= 32 or ho < 2:
         return 1
-    if has_avx512_kernels():
-        return 2 if weight_grad and out_channels * in_channels > 8 else 1
-    if weight_grad and out_channels * in_channels <= 8 and ho >= 4:
+    avx512 = has_avx512_kernels()
+    single_channel_grad = weight_grad and out_channels * in_channels <= 8
+    if not avx512 and single_channel_grad and ho >= 4:
         return 4
+    if sliced:
+        return 1
+    if avx512:
+        return 2 if weight_grad and not single_channel_grad else 1
     return 2
+
+
+def slices_patches(depth: int, row: int) -> bool:
+    """Whether patch matrices of `depth` rows and `row` columns per output row are
+    slices of the input's shifted copies rather than copied (see `RowGroups`)."""
+    return depth * row >= _MIN_VIEW_ELEMENTS
+
+
+def column_block(columns: int, limit: int) -> int | None:
+    """The widest block of columns that divides `columns` into equal blocks of at
+    most `limit` (None when such blocks would be narrower than _MIN_BLOCK)."""
+    parts = max(1, -(-columns // max(limit, 1)))
+    while columns // parts >= min(_MIN_BLOCK, columns):
+        if columns % parts == 0:
+            return columns // parts
+        parts += 1
+    return None
+
+
+def row_spans(rows: int, parts: int) -> list[tuple[int, int]]:
+    """`rows` split into at most `parts` consecutive ranges of nearly equal length."""
+    parts = max(1, min(parts, rows))
+    return [(rows * k // parts, rows * (k + 1) // parts) for k in range(parts)]
 
 
 class RowGroups:
@@ -207,7 +258,7 @@ class RowGroups:
         c, hp, _, n = xt.shape
         self.depth = self.kr * c * kw  # rows of the patch matrix
         self.row = wo * n  # columns per output row (Wo * N)
-        self.sliced = self.depth * self.row >= _MIN_VIEW_ELEMENTS
+        self.sliced = slices_patches(self.depth, self.row)
         if self.sliced:
             shifted = np.empty((hp, c, kw, wo, n), dtype=xt.dtype)
             for j in range(kw):
@@ -219,6 +270,14 @@ class RowGroups:
             self.patches = patch_view(xt, self.kr, kw, sh * rows, sw, self.groups, wo).transpose(1, 0, 2, 3, 4, 5)
             self.blocks = row_blocks(self.groups, self.row, self.depth, xt.itemsize)
         self.groups_per_block = max(g1 - g0 for g0, g1 in self.blocks)
+
+    def stacked(self, width: int) -> np.ndarray:
+        """Every group's patch matrix in column blocks of `width`, as one read-only
+        (groups, row // width, depth, width) view of the shifted input (sliced
+        grids): [g, k] is block k of group g's matrix."""
+        s0, s1 = self.shifted.strides
+        return as_strided(self.shifted, shape=(self.groups, self.row // width, self.depth, width),
+                          strides=(self.group_start * s0, width * s1, s0, s1), writeable=False)
 
     def buffer(self) -> np.ndarray | None:
         """A per-thread buffer for one block's patch matrix (None when sliced)."""
@@ -263,18 +322,43 @@ class RowGroups:
         return slice(first, first + self.rows * (count - 1) + 1 if count else first, self.rows), count
 
 
+def stacked_row_products(run_rows, grid: RowGroups, flops_per_row: int) -> None:
+    """Runs `run_rows((y0, y1))`, one stacked product over output rows y0..y1 (numpy
+    loops over the stack in C, without a Python call per product), on the whole
+    range, or on a share of it per thread when the products are large enough
+    (`threads_for`). Measured on LeNet-5's layers at batch 128 against a Python
+    loop over rows: the second layer's forward pass 0.51 -> 0.31 ms (AVX-512
+    kernels) and 0.78 -> 0.68 ms (AVX2), its weight gradient 0.53 -> 0.47 and 0.78
+    -> 0.69 ms, the first layer's forward pass 0.31 -> 0.25 ms (AVX-512)."""
+    threads = threads_for(grid.blocks, flops_per_row)
+    parallel_map(run_rows, row_spans(grid.ho, get_num_threads() if threads is None else 1), max_threads=threads)
+
+
 def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: int, sw: int,
                       ho: int, wo: int, rows: int | None = None) -> np.ndarray:
     """conv2d of a padded (C, Hp, Wp, N) input as an (O, Ho*Wo*N) array. The
     patch matrix is multiplied a few output rows at a time (see `RowGroups`)
     and never exists whole."""
     o, c, kh, kw = w.shape
-    rows = rows or rows_per_column(o, c, ho)
+    rows = rows or rows_per_column(o, c, ho, sliced=slices_patches(kh * c * kw, wo * xt.shape[3]))
     grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
     w2 = grid.weight(w)
     row = grid.row
     out = np.empty((o, ho, row), dtype=np.result_type(xt, w))
     bias = None if b is None else b[:, None, None]
+    width = column_block(row, _SMALL_GEMM // max(w2.size, 1)) if grid.sliced and rows == 1 else None
+    if width is not None:
+        patches = grid.stacked(width)  # (Ho, blocks, depth, width)
+        dest = out.reshape(o, ho, -1, width).transpose(1, 2, 0, 3)  # (Ho, blocks, O, width)
+
+        def run_rows(span: tuple[int, int]) -> None:
+            y0, y1 = span
+            np.matmul(w2, patches[y0:y1], out=dest[y0:y1])
+            if bias is not None:
+                out[:, y0:y1] += bias
+
+        stacked_row_products(run_rows, grid, 2 * w2.size * row)
+        return out.reshape(o, -1)
 
     def run(block: tuple[int, int], bufs: tuple[np.ndarray, np.ndarray]) -> None:
         g0, g1 = block
@@ -307,10 +391,23 @@ def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...
     block by block from the saved padded input instead of keeping it. The
     per-block products are summed in block order (deterministic)."""
     o, c, kh, kw = w_shape
-    rows = rows or rows_per_column(o, c, ho, weight_grad=True)
+    rows = rows or rows_per_column(o, c, ho, weight_grad=True, sliced=slices_patches(kh * c * kw, wo * xt.shape[3]))
     grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
     row = grid.row
     g3 = g.reshape(o, ho, row)
+    width = column_block(row, _SMALL_GEMM // max(o * grid.depth, 1)) if grid.sliced and rows == 1 else None
+    if width is not None:
+        patches = grid.stacked(width)  # (Ho, blocks, depth, width)
+        grads = g.reshape(o, ho, -1, width).transpose(1, 2, 3, 0)  # (Ho, blocks, width, O)
+        parts = np.empty(patches.shape[:3] + (o,), dtype=np.result_type(xt, g))
+
+        def run_rows(span: tuple[int, int]) -> None:
+            y0, y1 = span
+            np.matmul(patches[y0:y1], grads[y0:y1], out=parts[y0:y1])
+
+        stacked_row_products(run_rows, grid, 2 * o * grid.depth * row)
+        # one sum over all blocks' products, in the same order whatever the threads did
+        return grid.fold_weight(parts.sum(axis=(0, 1)).T, tuple(w_shape))
 
     def run(block: tuple[int, int], bufs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         g0, g1 = block
@@ -378,7 +475,7 @@ def conv_input_grad_by_shifted_columns(g: np.ndarray, w: np.ndarray, padded_shap
     flipped = np.ascontiguousarray(w[:, :, :, ::-1].transpose(1, 2, 0, 3)).reshape(c * kh, o * kw)
     row = cols * n
     product = np.empty((c * kh, ho * row), dtype=np.result_type(flipped, g))
-    blocks = row_blocks(ho, row, o * kw, product.itemsize)
+    blocks = row_spans(ho, -(-ho * o * kw * row * product.itemsize // _INPUT_GRAD_BLOCK_BYTES))
 
     def multiply(block: tuple[int, int], buf: np.ndarray) -> None:
         y0, y1 = block
