@@ -178,12 +178,12 @@ def test_conv2d_matches_direct_loops(problem, input_batch_innermost):
 def patch_matrices(kind: str):
     """Make RowGroups slice every patch matrix from the shifted input ("sliced") or
     copy every one into blocks ("copied"), whatever its size."""
-    saved = conv_module._MIN_VIEW_ELEMENTS
-    conv_module._MIN_VIEW_ELEMENTS = 0 if kind == "sliced" else 2**62
+    saved = conv_module.slices_patches
+    conv_module.slices_patches = lambda depth, row, rows: kind == "sliced"
     try:
         yield
     finally:
-        conv_module._MIN_VIEW_ELEMENTS = saved
+        conv_module.slices_patches = saved
 
 
 @given(conv_problem(), st.integers(1, 4), st.sampled_from(["sliced", "copied"]))
@@ -672,7 +672,7 @@ def test_conv2d_is_bit_identical_across_thread_counts(threads, patches, monkeypa
     whether patch matrices are sliced (stacked products, one share of output rows
     per thread) or copied, with every block made worth a thread."""
     if patches != "as measured":
-        monkeypatch.setattr(conv_module, "_MIN_VIEW_ELEMENTS", 0 if patches == "sliced" else 2**62)
+        monkeypatch.setattr(conv_module, "slices_patches", lambda depth, row, rows: patches == "sliced")
         monkeypatch.setattr(conv_module, "_MIN_PARALLEL_FLOPS", 0)
         monkeypatch.setattr(conv_module, "_MIN_PARALLEL_FLOPS_AVX512", 0)
     rng = np.random.default_rng(6)
@@ -689,10 +689,12 @@ def test_conv2d_is_bit_identical_across_thread_counts(threads, patches, monkeypa
             np.testing.assert_array_equal(a, b_)
 
 
-@given(st.integers(1, 5000), st.integers(1, 5000))
+@given(st.integers(0, 5000), st.integers(1, 5000))
 def test_column_block_divides_the_columns_into_blocks_within_the_limit(columns, limit):
     width = column_block(columns, limit)
-    if width is None:  # no divisor fits: every fitting block would be too narrow
+    if columns == 0:
+        assert width is None
+    elif width is None:  # no divisor fits: every fitting block would be too narrow
         assert all(columns % k or columns // k < min(256, columns) for k in range(-(-columns // limit), columns + 1))
     else:
         assert columns % width == 0 and min(256, columns) <= width <= limit

@@ -4,12 +4,12 @@ and matrix products.
 Internally the batch axis is innermost ("CHWN" memory order): the patch matrix
 is (kh*C*kw, Ho*Wo*N), so building it, and adding patch gradients back (col2im),
 moves runs of Wo*N contiguous numbers instead of runs of Wo. It never exists
-whole: a few output rows' worth is a slice of the input's kw column-shifted
-copies (large products) or is copied into a cache-sized buffer (small ones);
-backward rebuilds it from the saved padded input for the weight gradient. For
-narrow layers a column may cover 2 or 4 output rows (`RowGroups`; how many is
-measured per kind of BLAS kernel), so the products have more rows than LeNet's 6
-or 16 output channels. The input gradient multiplies the output gradient in kw
+whole: each output row's part is a slice of the input's kw column-shifted
+copies, and all of them one strided stack of matrices that a single np.matmul
+call multiplies (numpy loops over the stack in C); backward rebuilds it from the
+saved padded input for the weight gradient. A column may instead cover 4 output
+rows (`RowGroups`), where that measured faster (a single-channel layer's weight
+gradient with the AVX2 kernels): products with 4 times the rows. The input gradient multiplies the output gradient in kw
 column-shifted copies (`conv_input_grad_by_shifted_columns`), leaving only the kh
 row shifts to add.
 The output is the (O, Ho, Wo, N) product seen through a transposed view: an
@@ -44,12 +44,11 @@ _INPUT_GRAD_GROUPS = 2
 # layer at batch 128 (AVX-512 kernels): 0.59 ms for the copies and products in
 # blocks of 1 output row (0.57 MiB), 0.49 ms in blocks of 5 (2.9 MiB).
 _INPUT_GRAD_BLOCK_BYTES = 4 * 1024 * 1024
-# Patch matrices of at least this many values are slices of the input's shifted
-# copies rather than copies of their own (see `RowGroups`). Measured on LeNet-5's
-# layers at batch 128: forward passes 2-16% and weight gradients 10-17% faster
-# with either kind of OpenBLAS kernel; for the first layer's forward pass at batch
-# 64 (45k-54k values) the copied blocks of several output rows were faster (0.21
-# against 0.32 ms with the AVX-512 kernels: fewer, wider products).
+# Patch matrices of several output rows per column (`RowGroups`) with at least this
+# many values are slices of the input's shifted copies rather than copies of their
+# own; of one row per column they always are (one stacked product). Measured on the
+# AVX2 kernels' 4-row weight gradient of LeNet-5's first layer: copies faster at
+# batches 16 and 32 (0.10 against 0.14 ms, 0.19 against 0.21 ms).
 _MIN_VIEW_ELEMENTS = 65536
 # Blocks whose product is smaller than this many floating-point operations run in
 # the calling thread even when more threads are allowed: every numpy call hands the
@@ -173,43 +172,35 @@ def row_blocks(ho: int, columns_per_row: int, rows_of_matrix: int, itemsize: int
     return [(y, min(ho, y + step)) for y in range(0, ho, step)]
 
 
-def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False,
-                    sliced: bool = False) -> int:
-    """How many output rows one patch-matrix column computes (see `RowGroups`),
-    as measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels, batches
-    64-256) with each kind of OpenBLAS float32 kernel numpy may run (see
-    `has_avx512_kernels`). `sliced`: the patch matrices of 1 row per column are
-    slices of the shifted input (`slices_patches`), multiplied as one stack of
-    products (`stacked_row_products`); 1 row was then fastest, except for the AVX2
-    kernels' single-channel weight gradient (4 rows: 0.69 against 0.90 ms at batch
-    128). Copied patch matrices (small batches), AVX2 kernels: 2 rows made the
-    forward passes 7-10% and the weight gradients 4-20% faster than 1, and 4 rows
-    the single-channel layer's weight gradient 33% faster (more rows were slower);
-    AVX-512 kernels: 1 row was fastest, by 3-20%, except for the 6 -> 16 weight
-    gradient (2 rows, 10-15%). Wider layers fill the kernels with 1 row. The input
-    gradient does not use row groups."""
-    if out_channels >= 32 or ho < 2:
-        return 1
-    avx512 = has_avx512_kernels()
+def rows_per_column(out_channels: int, in_channels: int, ho: int, weight_grad: bool = False) -> int:
+    """How many output rows one patch-matrix column computes (see `RowGroups`), as
+    measured on LeNet-5's convolutions (1 -> 6 and 6 -> 16 channels, batches 16-256)
+    with each kind of OpenBLAS float32 kernel numpy may run (see
+    `has_avx512_kernels`). One row per column gives patch matrices that are slices
+    of the input's shifted copies, multiplied as one stacked product
+    (`stacked_row_products`): fastest in every case measured but one, the AVX2
+    kernels' weight gradient of a single-channel layer, where columns of 4 rows
+    (products with 4 times the rows) were faster: 0.69 against 0.90 ms at batch 128,
+    0.10 against 0.14 ms at batch 16. The input gradient does not use row groups."""
     single_channel_grad = weight_grad and out_channels * in_channels <= 8
-    if not avx512 and single_channel_grad and ho >= 4:
+    if single_channel_grad and ho >= 4 and not has_avx512_kernels():
         return 4
-    if sliced:
-        return 1
-    if avx512:
-        return 2 if weight_grad and not single_channel_grad else 1
-    return 2
+    return 1
 
 
-def slices_patches(depth: int, row: int) -> bool:
-    """Whether patch matrices of `depth` rows and `row` columns per output row are
-    slices of the input's shifted copies rather than copied (see `RowGroups`)."""
-    return depth * row >= _MIN_VIEW_ELEMENTS
+def slices_patches(depth: int, row: int, rows: int) -> bool:
+    """Whether patch matrices of `depth` rows and `row` columns per output row,
+    with `rows` output rows per column, are slices of the input's shifted copies
+    rather than copies in a cache-sized buffer (see `RowGroups`)."""
+    return rows == 1 or depth * row >= _MIN_VIEW_ELEMENTS
 
 
 def column_block(columns: int, limit: int) -> int | None:
     """The widest block of columns that divides `columns` into equal blocks of at
-    most `limit` (None when such blocks would be narrower than _MIN_BLOCK)."""
+    most `limit` (None when such blocks would be narrower than _MIN_BLOCK, or for
+    no columns)."""
+    if columns < 1:
+        return None
     parts = max(1, -(-columns // max(limit, 1)))
     while columns // parts >= min(_MIN_BLOCK, columns):
         if columns % parts == 0:
@@ -241,9 +232,10 @@ class RowGroups:
     input in kw column-shifted copies, `shifted[y, c, j] = x[c, y, j::sw]` (Hp*C*kw
     rows of Wo*N), holds group g's matrix as its consecutive rows from input row
     g*R*sh on. Building it copies the input kw times, against kh*kw times for
-    im2col, so products of at least _MIN_VIEW_ELEMENTS patch values use it
-    (`sliced`); smaller ones (small batches) copy blocks of several groups into
-    a cache-sized buffer, fewer and wider products."""
+    im2col. With 1 row per column all groups' matrices are one strided stack
+    (`stacked`), multiplied in one call; with more rows, products of at least
+    _MIN_VIEW_ELEMENTS patch values use the slices (`sliced`) and smaller ones copy
+    blocks of several groups into a cache-sized buffer, fewer and wider products."""
 
     def __init__(self, xt: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], ho: int, wo: int, rows: int):
         (kh, kw), (sh, sw) = kernel, stride
@@ -258,7 +250,7 @@ class RowGroups:
         c, hp, _, n = xt.shape
         self.depth = self.kr * c * kw  # rows of the patch matrix
         self.row = wo * n  # columns per output row (Wo * N)
-        self.sliced = slices_patches(self.depth, self.row)
+        self.sliced = slices_patches(self.depth, self.row, rows)
         if self.sliced:
             shifted = np.empty((hp, c, kw, wo, n), dtype=xt.dtype)
             for j in range(kw):
@@ -340,7 +332,7 @@ def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: i
     patch matrix is multiplied a few output rows at a time (see `RowGroups`)
     and never exists whole."""
     o, c, kh, kw = w.shape
-    rows = rows or rows_per_column(o, c, ho, sliced=slices_patches(kh * c * kw, wo * xt.shape[3]))
+    rows = rows or rows_per_column(o, c, ho)
     grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
     w2 = grid.weight(w)
     row = grid.row
@@ -391,7 +383,7 @@ def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...
     block by block from the saved padded input instead of keeping it. The
     per-block products are summed in block order (deterministic)."""
     o, c, kh, kw = w_shape
-    rows = rows or rows_per_column(o, c, ho, weight_grad=True, sliced=slices_patches(kh * c * kw, wo * xt.shape[3]))
+    rows = rows or rows_per_column(o, c, ho, weight_grad=True)
     grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
     row = grid.row
     g3 = g.reshape(o, ho, row)
