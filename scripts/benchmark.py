@@ -6,7 +6,7 @@
     python scripts/benchmark.py --threads 1 --json bench.json
     python scripts/benchmark.py --server          # the digit app's server under load
     python scripts/benchmark.py --dashboard       # train.py's speed with and without --dashboard
-    python scripts/benchmark.py --all             # the README's speed figures in one run (about 2 minutes)
+    python scripts/benchmark.py --all             # the README's speed figures in one run (about 5 minutes)
 
 Measures on MNIST-shaped random float32 data (28x28, 10 classes):
   * training (forward + backward + SGD momentum step) at batch sizes 32, 128,
