@@ -9,9 +9,11 @@ copies, and all of them one strided stack of matrices that a single np.matmul
 call multiplies (numpy loops over the stack in C); backward rebuilds it from the
 saved padded input for the weight gradient. A column may instead cover 4 output
 rows (`RowGroups`), where that measured faster (a single-channel layer's weight
-gradient with the AVX2 kernels): products with 4 times the rows. The input gradient multiplies the output gradient in kw
-column-shifted copies (`conv_input_grad_by_shifted_columns`), leaving only the kh
-row shifts to add.
+gradient with the AVX2 kernels): products with 4 times the rows. The input
+gradient multiplies, for each output position, the output gradients that reach
+an input column through the kernel's columns, slices of the padded output
+gradient (`conv_input_grad_by_shifted_columns`), leaving only the kh row shifts
+to add.
 The output is the (O, Ho, Wo, N) product seen through a transposed view: an
 ordinary (N, O, Ho, Wo) array whose memory happens to be CHWN. Elementwise ops
 and pooling keep that memory order, so the next convolution (and the backward
