@@ -742,18 +742,24 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
         torch_threads["torch_one_thread"] = 1
     seeds = [time_to_accuracy_seed(config.replace(seed=config.seed + k), data, torch_threads, target)
              for k in range(args.seeds)]
-
-    def median(key: str) -> float | None:
-        values = [s[key] for s in seeds if s[key] is not None]
-        return float(np.median(values)) if values else None
     return dict(target=target, recipe=config.to_dict(), threads=dict(ours=get_num_threads(), **torch_threads),
-                seeds=seeds, **{key: median(key) for key in RATIOS})
+                seeds=seeds, **medians_over_seeds(seeds))
 
 
 RATIOS = {  # time-to-accuracy ratios: key -> against what
     "ratio": "PyTorch at our thread count", "ratio_default": "PyTorch at its default threads",
     "ratio_best": "PyTorch at its best", "training_ratio_best": None,
 }
+
+
+def medians_over_seeds(seeds: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each of RATIOS as the median over the seeds that have it (a seed whose run
+    did not reach the target has none), None when no seed has it."""
+    out = {}
+    for key in RATIOS:
+        values = [s[key] for s in seeds if s[key] is not None]
+        out[key] = float(np.median(values)) if values else None
+    return out
 
 
 def time_to_accuracy_seed(config: RunConfig, data: dict[str, Any], torch_threads: dict[str, int],

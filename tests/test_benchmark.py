@@ -160,3 +160,15 @@ def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(t
     assert abs(runs["ours"]["accuracy"][0] - runs["torch"]["accuracy"][0]) < 0.01
     if "torch_default" in runs:
         assert abs(runs["torch_default"]["accuracy"][0] - runs["torch"]["accuracy"][0]) < 0.01
+
+
+def test_time_to_accuracy_ratios_are_medians_over_the_seeds_that_reached_the_target():
+    spec = importlib.util.spec_from_file_location("benchmark_script", ROOT / "scripts" / "benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    seeds = [dict(ratio=0.5, ratio_default=0.4, ratio_best=0.5, training_ratio_best=0.5),
+             dict(ratio=None, ratio_default=None, ratio_best=None, training_ratio_best=0.6),  # ours never got there
+             dict(ratio=0.9, ratio_default=0.8, ratio_best=0.7, training_ratio_best=0.55)]
+    assert bench.medians_over_seeds(seeds) == pytest.approx(dict(ratio=0.7, ratio_default=0.6, ratio_best=0.6,
+                                                                 training_ratio_best=0.55))
+    assert bench.medians_over_seeds(seeds[1:2])["ratio_best"] is None
