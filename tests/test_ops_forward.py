@@ -213,8 +213,13 @@ def test_fused_label_smoothing_matches_its_definition_and_the_composite_path(dat
     fused.backward()
     composite.backward()
     np.testing.assert_allclose(fused_in.grad, composite_in.grad, rtol=1e-10, atol=1e-12)
-    with pytest.raises(ValueError, match="cross_entropy: label_smoothing must be in"):
-        Tensor(x).cross_entropy(targets, label_smoothing=1.5)
+    for bad_smoothing in (
+        lambda: Tensor(x).cross_entropy(targets, label_smoothing=1.5),
+        lambda: F.cross_entropy(Tensor(x), targets, label_smoothing=-0.1),  # the fused op
+        lambda: F.cross_entropy(Tensor(x), targets, weight=np.ones(c), label_smoothing=2.0),  # the composite path
+    ):
+        with pytest.raises(ValueError, match=r"cross_entropy: label_smoothing must be in \[0, 1\]"):
+            bad_smoothing()
 
 
 def test_mse_loss_matches_numpy() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from . import ops
 from .tensor import Tensor
 from .tensor import where as where_op
-from .validation import check_positive, int_pair, normalize_axis, same_float_dtype
+from .validation import check_label_smoothing, check_positive, int_pair, normalize_axis, same_float_dtype
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -209,11 +209,10 @@ def cross_entropy(logits: Tensor, targets: Any, weight: Any = None, ignore_index
     logits = _tensor(logits, "cross_entropy")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if weight is None and reduction == "mean" and not (t == ignore_index).any():
-        return logits.cross_entropy(t, label_smoothing)
+        return logits.cross_entropy(t, label_smoothing)  # the fused op (which checks label_smoothing)
+    check_label_smoothing("cross_entropy", label_smoothing)
     if logits.ndim != 2 or t.shape != logits.shape[:1] or t.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy: logits must be (N, C) and targets N integers, got {logits.shape} and "
                          f"{t.shape} {t.dtype}")

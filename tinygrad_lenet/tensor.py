@@ -10,7 +10,7 @@ from . import autograd
 from .autograd import Context
 from .hooks import RemovableHandle, add_hook
 from .random import default_generator
-from .validation import Axis, int_pair, normalize_axis, reduction_axis, resolve_shape, same_float_dtype
+from .validation import Axis, check_label_smoothing, int_pair, normalize_axis, reduction_axis, resolve_shape, same_float_dtype
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -705,7 +705,8 @@ class Tensor:
     def cross_entropy(self, targets: Any, label_smoothing: float = 0.0) -> "Tensor":
         """Mean cross-entropy of these (N, C) logits against integer class targets (N,),
         each one-hot target mixed with the uniform distribution by `label_smoothing`."""
-        if label_smoothing:
+        check_label_smoothing("cross_entropy", label_smoothing)
+        if label_smoothing:  # only then an attribute, so graphs of the plain loss read as before
             return ops.CrossEntropy.apply(self, _targets(targets), label_smoothing=float(label_smoothing))
         return ops.CrossEntropy.apply(self, _targets(targets))
 

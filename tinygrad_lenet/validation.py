@@ -73,6 +73,12 @@ def check_positive(op: str, **values: Any) -> None:
             raise ValueError(f"{op}: {what} must be a positive int, got {v!r}")
 
 
+def check_label_smoothing(op: str, value: Any) -> None:
+    """ValueError unless a label smoothing is a number in [0, 1], naming the op."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {value!r}")
+
+
 def same_float_dtype(op: str, *tensors: Any) -> None:
     """TypeError when the given tensors (None skipped) mix float32 and float64."""
     dtypes = {t.dtype for t in tensors if t is not None}

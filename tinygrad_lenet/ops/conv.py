@@ -22,6 +22,8 @@ pass) finds its input already batch-innermost and skips the transposing copy.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -311,7 +313,7 @@ class RowGroups:
         return slice(first, first + self.rows * (count - 1) + 1 if count else first, self.rows), count
 
 
-def stacked_row_products(run_rows, grid: RowGroups, flops_per_row: int) -> None:
+def stacked_row_products(run_rows: Callable[[tuple[int, int]], None], grid: RowGroups, flops_per_row: int) -> None:
     """Runs `run_rows((y0, y1))`, one stacked product over output rows y0..y1 (numpy
     loops over the stack in C, without a Python call per product), on the whole
     range, or on a share of it per thread when the products are large enough
@@ -383,7 +385,6 @@ def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...
     rows = rows or rows_per_column(o, c, ho, weight_grad=True)
     grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
     row = grid.row
-    g3 = g.reshape(o, ho, row)
     width = column_block(row, _SMALL_GEMM // max(o * grid.depth, 1)) if grid.sliced and rows == 1 else None
     if width is not None:
         patches = grid.stacked(width)  # (Ho, blocks, depth, width)
@@ -397,6 +398,7 @@ def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...
         stacked_row_products(run_rows, grid, 2 * o * grid.depth * row)
         # one sum over all blocks' products, in the same order whatever the threads did
         return grid.fold_weight(parts.sum(axis=(0, 1)).T, tuple(w_shape))
+    g3 = g.reshape(o, ho, row)
 
     def run(block: tuple[int, int], bufs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         g0, g1 = block
