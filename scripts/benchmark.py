@@ -738,7 +738,7 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
     torch_threads = {"torch": get_num_threads()}
     if (os.cpu_count() or 1) != get_num_threads():
         torch_threads["torch_default"] = os.cpu_count() or 1
-    if 1 not in torch_threads.values():  # PyTorch was fastest on one thread at batch 64 here
+    if 1 not in torch_threads.values():  # one thread was PyTorch's best in some runs here
         torch_threads["torch_one_thread"] = 1
     seeds = [time_to_accuracy_seed(config.replace(seed=config.seed + k), data, torch_threads, target)
              for k in range(args.seeds)]
