@@ -926,7 +926,78 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             if done.returncode != 0:
                 raise RuntimeError(f"benchmark.py {' '.join(extra)} failed (exit code {done.returncode})")
             results[key] = json.loads(out.read_text())
+    results["own_blas_kernels"] = own_blas_kernels()
+    results["targets"] = judge_targets(speed_figures(results))
     return results
+
+
+SPEED_TARGETS = (  # (what, limit, at most or at least): the project's speed targets, batch 128
+    ("program that sets nothing / train.py, step", 1.10, "max"),
+    ("1-thread step / PyTorch's 1-thread step", 0.6, "max"),
+    ("1-thread step / PyTorch at its best", 0.6, "max"),
+    ("2-thread step / PyTorch's 2-thread step", 0.6, "max"),
+    ("2-thread step / PyTorch at its best", 0.6, "max"),
+    ("time to 99.0% / PyTorch at its best, median over seeds", 0.6, "max"),
+    ("epoch in which ours first reaches 99.0%, recipe's seed", 4, "max"),
+    ("final test accuracy (%), recipe's seed", 99.2, "min"),
+    ("peak memory while training (MiB)", 67, "max"),
+    ("inference, 10,000 images, 1 thread (s)", 0.24, "max"),
+    ("digit app, one drawing (ms)", 20, "max"),
+)
+
+
+def speed_figures(r: dict[str, Any]) -> dict[str, float | None]:
+    """The figure for each of SPEED_TARGETS from --all's results (None when not measured;
+    the epoch is infinite when no epoch reached 99.0%)."""
+    one, two = (next(t for t in r[k]["training"] if t["batch_size"] == 128) for k in ("threads_1", "threads_2"))
+    ms = {k: t["ours"]["median_ms"] for k, t in (("one", one), ("two", two))}
+    best = min(one["torch"]["median_ms"], two["torch"]["median_ms"]) if "torch" in one else None
+    tta = r["time_to_accuracy"]["time_to_accuracy"]
+    ours = tta["seeds"][0]["runs"]["ours"]
+    mem = [m["peak_rss_mb"] for m in r["threads_1"].get("memory", []) if m["batch_size"] == 128]
+    app = r["threads_1"].get("app_prediction")
+    values = (r["plain_program"]["plain_program"]["ratio"], one.get("ratio_ours_over_torch"),
+              best and ms["one"] / best, two.get("ratio_ours_over_torch"), best and ms["two"] / best,
+              tta["ratio_best"], ours["reached"]["epoch"] if ours["reached"] else math.inf, 100 * ours["accuracy"][-1],
+              mem[0] if mem else None, r["threads_1"]["inference"]["ours"]["seconds_for_10k"],
+              app["median_ms"] if app else None)
+    return {what: value for (what, _, _), value in zip(SPEED_TARGETS, values)}
+
+
+def judge_targets(figures: dict[str, float | None]) -> list[dict[str, Any]]:
+    """Each of SPEED_TARGETS with its figure and whether it is met (None: not measured)."""
+    judged = []
+    for what, limit, kind in SPEED_TARGETS:
+        value = figures[what]
+        met = None if value is None else bool(value <= limit if kind == "max" else value >= limit)
+        judged.append(dict(what=what, value=value if value is None or math.isfinite(value) else None,
+                           limit=limit, kind=kind, met=met))
+    return judged
+
+
+def report_targets(judged: list[dict[str, Any]]) -> list[str]:
+    """One line per judged target: the figure, the limit, and whether it is met."""
+    verdicts = {True: "met", False: "NOT met", None: "not measured"}
+
+    def shown(t: dict[str, Any]) -> str:
+        return format(t["value"], ".3g") if t["value"] is not None else "never" if t["met"] is False else "-"
+    return [f"{t['what']}: {shown(t)} "
+            f"({'at most' if t['kind'] == 'max' else 'at least'} {t['limit']:g}): {verdicts[t['met']]}"
+            for t in judged]
+
+
+def own_blas_kernels() -> str | None:
+    """The OpenBLAS kernels numpy would run here with OPENBLAS_CORETYPE and
+    OPENBLAS_L2_SIZE unset (None when neither is set, or when threadpoolctl cannot
+    tell): a fresh process, since OpenBLAS picks its kernels when it loads."""
+    dropped = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    if not any(os.environ.get(var) for var in dropped):
+        return None
+    probe = ("import numpy, threadpoolctl; print(','.join(sorted({str(p.get('architecture')) for p in "
+             "threadpoolctl.threadpool_info() if p.get('user_api') == 'blas'})))")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def report_all(r: dict[str, Any]) -> str:
@@ -935,6 +1006,10 @@ def report_all(r: dict[str, Any]) -> str:
     time to 99%, memory, inference, the digit app and the plain program."""
     one, two = (next(t for t in r[k]["training"] if t["batch_size"] == 128) for k in ("threads_1", "threads_2"))
     lines = ["", "== summary (batch 128 unless noted; medians)", "  " + blas_kernels_line(r["threads_1"]["environment"])]
+    if r.get("own_blas_kernels"):
+        lines.append(f"  numpy's own choice here, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset: "
+                     f"{r['own_blas_kernels']} (measure it: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+                     f"python scripts/benchmark.py --all)")
     if "torch" in one:
         best = min(one["torch"]["median_ms"], two["torch"]["median_ms"])
         default = " (its default on 2 cores)" if r["threads_2"]["environment"]["cpus"] == 2 else ""
@@ -963,6 +1038,8 @@ def report_all(r: dict[str, Any]) -> str:
     plain = r["plain_program"]["plain_program"]
     lines.append(f"  README loop in a program that sets nothing: {plain['plain_ms']:.2f} ms per step vs "
                  f"{plain['as_train_ms']:.2f} ms set up as train.py (ratio {plain['ratio']:.3f})")
+    lines.append("  targets, with these BLAS kernels:")
+    lines += ["    " + line for line in report_targets(r["targets"])]
     return "\n".join(lines)
 
 
