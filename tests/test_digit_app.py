@@ -35,7 +35,7 @@ from PIL import Image
 from models import available_models, get_model, load_trained_model
 from tinygrad_lenet import Tensor, manual_seed, no_grad
 from tinygrad_lenet.checkpoint import save_checkpoint
-from tinygrad_lenet.data import load_mnist, normalize_images
+from tinygrad_lenet.data import DATASETS, load_mnist, normalize_images
 from tinygrad_lenet.image import ImageError, to_mnist
 from tinygrad_lenet.inference import capture_outputs, probabilities
 from viz.app import FEATURE_LAYERS, MAX_BODY_BYTES, DigitPredictor, is_loopback_address, make_server
@@ -43,7 +43,7 @@ from viz.app.server import STATIC_FILES, read_static
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "digit_app.py"
-MNIST_MEAN_STD = (0.1307, 0.3081)
+MNIST_MEAN_STD = DATASETS["mnist"].mean_std  # its published statistics
 PAD = 280  # the page's canvas size
 MAP_ATOL = 0.6e-4  # maps are sent rounded to 4 decimals
 

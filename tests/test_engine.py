@@ -123,6 +123,31 @@ def test_released_graph_keeps_its_structure() -> None:
     assert loss.grad_fn.op == "sum" and loss.grad_fn.parents[0] is y and y.grad_fn.op == "exp"
 
 
+def test_a_kept_graph_holds_no_activations_after_backward() -> None:
+    """Keeping the loss (as a list of losses would) keeps the graph's structure but
+    none of the arrays backward needed: no context holds an array as large as the
+    input batch, whatever attribute an op stored it in."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((8, 1, 12, 12)).astype(np.float32))
+    w1 = leaf(rng.standard_normal((4, 1, 3, 3)).astype(np.float32))
+    w2 = leaf(rng.standard_normal((6, 4, 3, 3)).astype(np.float32))
+    h = F.max_pool2d(F.conv2d(x, w1, padding=1).relu(), 2)
+    h = F.conv2d(h, w2).relu().reshape(8, -1)
+    loss = F.cross_entropy(h[:, :10], rng.integers(0, 10, 8))
+    loss.backward()
+    contexts, todo = [], [loss.grad_fn]
+    while todo:
+        ctx = todo.pop()
+        contexts.append(ctx)
+        todo += [p.grad_fn for p in ctx.parents if p.grad_fn is not None]
+    assert {"conv2d", "max_pool2d", "cross_entropy"} <= {c.op for c in contexts}
+    for ctx in contexts:
+        values = [(name, v) for name, value in vars(ctx).items()
+                  for v in (value if isinstance(value, tuple) else (value,))]  # saved arrays are a tuple
+        kept = [(name, v.shape) for name, v in values if isinstance(v, np.ndarray) and v.size >= x.size]
+        assert not kept, f"{ctx.op} keeps {kept} after backward"
+
+
 # ------------------------------------------------------------------ grad mode
 def test_no_grad_context_records_nothing() -> None:
     x = leaf([1.0, 2.0])

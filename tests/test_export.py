@@ -16,10 +16,10 @@ from script_runner import one_line_error, run_main
 from models import get_model
 from tinygrad_lenet import Tensor, manual_seed, nn, no_grad
 from tinygrad_lenet.checkpoint import save_checkpoint
-from tinygrad_lenet.data import load_mnist, normalize_images
+from tinygrad_lenet.data import DATASETS, load_mnist, normalize_images
 from tinygrad_lenet.export import ExportError, SafetensorsError, load_safetensors, save_safetensors, to_onnx
 
-MNIST_MEAN_STD = (0.1307, 0.3081)
+MNIST_MEAN_STD = DATASETS["mnist"].mean_std  # its published statistics
 
 
 def needs(*modules: str) -> None:

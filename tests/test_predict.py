@@ -31,7 +31,7 @@ def write_image(path: Path, pixels: np.ndarray) -> None:
     Image.fromarray(pixels).save(path)
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST_MEAN_STD = (0.1307, 0.3081)
+MNIST_MEAN_STD = DATASETS["mnist"].mean_std  # its published statistics
 
 _spec = importlib.util.spec_from_file_location("predict_script", ROOT / "scripts" / "predict.py")
 predict = importlib.util.module_from_spec(_spec)

@@ -9,10 +9,10 @@ import pytest
 
 from tinygrad_lenet import Tensor, manual_seed, nn, no_grad, optim
 from tinygrad_lenet import functional as F
-from tinygrad_lenet.data import load_mnist, normalize_images
+from tinygrad_lenet.data import DATASETS, load_mnist, normalize_images
 from tinygrad_lenet.optim.lr_scheduler import OneCycleLR
 
-MNIST_MEAN_STD = (0.1307, 0.3081)
+MNIST_MEAN_STD = DATASETS["mnist"].mean_std  # its published statistics
 
 
 @pytest.mark.slow

@@ -523,13 +523,12 @@ class Conv2d(Function):
         ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(wd, kw, sw, pw)
         xt = to_chwn(x, ph, pw)
         out = conv_forward_chwn(xt, w, b, sh, sw, ho, wo)
-        ctx.save_for_backward(x, w)
-        ctx.padded_input = xt  # x in the kernels' layout, reused by the weight gradient
+        ctx.save_for_backward(x, w, xt)  # xt: x in the kernels' layout, reused by the weight gradient
         return out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):
-        x, w = ctx.saved_tensors
+        x, w, xt = ctx.saved_tensors
         stride, padding = ctx.attrs["stride"], ctx.attrs["padding"]
         g = grad_rows(np.asarray(grad))  # the kernels' layout of grad, shared by both gradients
         gx = gw = gb = None
@@ -537,7 +536,7 @@ class Conv2d(Function):
             gx = Conv2dInputGrad.call(grad, w, stride=stride, padding=padding, x_shape=x.shape, grad_matrix=g)
         if ctx.needs_input_grad[1]:
             gw = Conv2dWeightGrad.call(x, grad, stride=stride, padding=padding, w_shape=w.shape, grad_matrix=g,
-                                       padded_input=ctx.padded_input)
+                                       padded_input=xt)
         if len(ctx.parents) == 3:
             gb = bias_grad(grad, g) if ctx.needs_input_grad[2] else None
             return gx, gw, gb
