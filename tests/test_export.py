@@ -15,6 +15,7 @@ from script_runner import one_line_error, run_main
 
 from models import get_model
 from tinygrad_lenet import Tensor, manual_seed, nn, no_grad
+from tinygrad_lenet import functional as F
 from tinygrad_lenet.checkpoint import save_checkpoint
 from tinygrad_lenet.data import DATASETS, load_mnist, normalize_images
 from tinygrad_lenet.export import ExportError, SafetensorsError, load_safetensors, save_safetensors, to_onnx
@@ -116,15 +117,88 @@ def test_linear_on_more_than_two_axes_and_without_bias_exports(tmp_path):
     np.testing.assert_allclose(run_onnx(tmp_path / "rows.onnx", x), ours, rtol=1e-5, atol=1e-6)
 
 
+class Lambda(nn.Module):
+    """A model whose forward pass is `fn` (no parameters)."""
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+MASK = np.random.default_rng(1).random((3, 4, 5)) > 0.5  # a constant: the same for every input
+
+OP_CASES = {  # op -> forward passes that record it (input (N, 3, 4, 5)), each exported and run
+    "clip": [lambda x: x.clip(-0.5, 0.7), lambda x: x.clip(min=0.1), lambda x: x.clip(max=-0.2)],
+    "where": [lambda x: F.where(Tensor(MASK), x, x * 2)],
+    "pow_tensor": [lambda x: (x.abs() + 1) ** Tensor(np.linspace(0.5, 2.5, 5, dtype=np.float32))],
+    "concatenate": [lambda x: F.concatenate([x, x * 2], axis=1), lambda x: F.concatenate([x, -x], axis=-1)],
+    "stack": [lambda x: F.stack([x, x + 1], axis=1), lambda x: F.stack([x, x * 3], axis=-1)],
+    "elu": [lambda x: F.elu(x, alpha=0.7)],
+    "leaky_relu": [lambda x: F.leaky_relu(x, 0.2)],
+    "softplus": [lambda x: F.softplus(x), lambda x: F.softplus(x * 3, beta=2.0, threshold=1.0)],  # both branches
+    "log1p": [lambda x: x.abs().log1p()],
+    "expm1": [lambda x: x.expm1()],
+    "flip": [lambda x: x.flip(1, 3), lambda x: x.flip(-1)],
+    "cumsum": [lambda x: x.cumsum(2), lambda x: x.cumsum(-1)],
+    "getitem": [lambda x: x[:, 1], lambda x: x[:, ::-1, 1:3], lambda x: x[..., None, 2:],
+                lambda x: x[:, -1, None, ::2], lambda x: x[:, 0:2, -3:-1, ::-2], lambda x: x[:, :, 3, -2],
+                lambda x: x[:, 1:][:, None, ..., 1]],
+}
+
+
+@pytest.mark.parametrize("op", sorted(OP_CASES))
+def test_each_op_exports_and_runs_the_same_in_onnxruntime_at_another_batch_size(op, tmp_path):
+    needs("onnx", "onnxruntime")
+    import onnx
+    x = np.random.default_rng(2).standard_normal((5, 3, 4, 5)).astype(np.float32)  # traced at batch 2, run at 5
+    for k, fn in enumerate(OP_CASES[op]):
+        model = Lambda(fn)
+        proto = to_onnx(model, x.shape[1:])
+        onnx.save(proto, str(tmp_path / f"{op}{k}.onnx"))
+        with no_grad():
+            ours = fn(Tensor(x)).data
+        got = run_onnx(tmp_path / f"{op}{k}.onnx", x)
+        assert got.shape == ours.shape, (op, k)
+        np.testing.assert_allclose(got, ours, rtol=2e-6, atol=2e-6, err_msg=f"{op} case {k}")
+
+
+def test_every_op_an_eval_forward_pass_records_has_a_mapping_but_the_losses():
+    """Unmapped: the losses, dropout (recorded in training only) and the derivative ops
+    that only a backward pass records."""
+    from tinygrad_lenet import OPS
+    from tinygrad_lenet.export.onnx import ONNX_OPS
+    derivatives = {name for name in OPS if name.endswith("_grad")}
+    assert set(OPS) - set(ONNX_OPS) - derivatives == {"cross_entropy", "mse_loss", "nll_loss", "dropout"}
+    assert set(OP_CASES) <= set(ONNX_OPS)
+
+
+def test_an_array_index_is_refused_by_name():
+    needs("onnx")
+    with pytest.raises(ExportError, match="export: getitem with a ndarray index has no ONNX mapping"):
+        to_onnx(Lambda(lambda x: x[:, np.array([0, 2])]), (3, 4))
+
+
+def test_a_constant_computed_from_the_input_is_refused_not_baked_in():
+    """x > 0 is not a recorded op: its result, written as a constant, would hold for
+    the traced input only."""
+    needs("onnx")
+    with pytest.raises(ExportError, match=r"export: the 'where' op reads a tensor of shape \(2, 3, 4\) computed "
+                                          r"from the model's input outside recorded ops"):
+        to_onnx(Lambda(lambda x: F.where(x > 0, x, x * 0.1)), (3, 4))
+
+    def branches(x):
+        return x.relu() if float(x.data.max()) > 0 else x.tanh()  # zeros, then random values
+    with pytest.raises(ExportError, match="records different ops for different inputs"):
+        to_onnx(Lambda(branches), (3, 4))
+
+
 def test_an_op_without_an_onnx_mapping_is_refused_by_name(tmp_path):
     needs("onnx")
 
-    class Cumulative(nn.Module):
-        def forward(self, x):
-            return x.reshape(x.shape[0], -1).cumsum(1)
-
-    with pytest.raises(ExportError, match=r"export: op\(s\) 'cumsum' have no ONNX mapping"):
-        to_onnx(Cumulative(), (1, 4, 4))
+    with pytest.raises(ExportError, match=r"export: op\(s\) 'mse_loss' have no ONNX mapping"):
+        to_onnx(Lambda(lambda x: F.mse_loss(x, Tensor(np.zeros((2, 1, 4, 4), np.float32)))), (1, 4, 4))
     ckpt = tmp_path / "c.npz"
     checkpoint_of("lenet5", ckpt)
     code, _, err = run_main("export", "--checkpoint", ckpt, "--out", tmp_path / "model.pt")

@@ -124,6 +124,101 @@ def _broadcast_to(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor
     return b.node("Expand", [ins[0], b.constant(shape)], out)
 
 
+def _scalar(b: _Builder, value: float, like: Tensor) -> str:
+    """A 0-d constant of `like`'s dtype."""
+    return b.constant(np.asarray(value, dtype=like.dtype))
+
+
+def _clip(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    low, high = attrs["low"], attrs["high"]
+    bounds = ["" if v is None else _scalar(b, v, parents[0]) for v in (low, high)]  # "": no bound
+    return b.node("Clip", [ins[0], *bounds], out)
+
+
+def _stack(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    axis = b.constant(np.asarray([attrs["axis"]], np.int64))
+    return b.node("Concat", [b.node("Unsqueeze", [i, axis]) for i in ins], out, axis=int(attrs["axis"]))
+
+
+def _softplus(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    """x where beta*x > threshold, else log(1 + exp(beta*x)) / beta, as the op computes it."""
+    beta = _scalar(b, attrs["beta"], parents[0])
+    scaled = b.node("Mul", [ins[0], beta])
+    smooth = b.node("Div", [b.node("Softplus", [scaled]), beta])
+    linear = b.node("Greater", [scaled, _scalar(b, attrs["threshold"], parents[0])])
+    return b.node("Where", [linear, ins[0], smooth], out)
+
+
+def _plus_one_around(onnx_op: str, before: bool) -> Callable:
+    """log1p as Log(x + 1) and expm1 as Exp(x) - 1 (ONNX has neither; less accurate
+    than the op for |x| much below 1e-3 in float32)."""
+    def emit(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+        one = _scalar(b, 1.0, parents[0])
+        if before:
+            return b.node(onnx_op, [b.node("Add", [ins[0], one])], out)
+        return b.node("Sub", [b.node(onnx_op, ins), one], out)
+    return emit
+
+
+def _flip(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    axes = list(attrs["axes"])
+    if not axes:
+        return b.node("Identity", ins, out)
+    edge = np.iinfo(np.int64)
+    ints = lambda v: b.constant(np.asarray([v] * len(axes), np.int64))  # noqa: E731
+    return b.node("Slice", [ins[0], ints(-1), ints(edge.min), b.constant(np.asarray(axes, np.int64)), ints(-1)], out)
+
+
+def _cumsum(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    if parents[0].ndim == 0:
+        return b.node("Identity", ins, out)
+    return b.node("CumSum", [ins[0], b.constant(np.asarray(attrs["axis"], np.int64))], out)
+
+
+def _getitem(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    """Basic indexing (integers, slices, None, ...) as Slice, then Gather for each integer
+    and Unsqueeze for each None; slices keep Python's meaning on any size, so the batch
+    axis stays dynamic. Array and boolean indices are refused."""
+    ndim = parents[0].ndim
+    index = attrs["index"] if isinstance(attrs["index"], tuple) else (attrs["index"],)
+    for item in index:
+        if not (item is None or item is Ellipsis or isinstance(item, slice)
+                or (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)))):
+            raise ExportError(f"export: getitem with a {type(item).__name__} index has no ONNX mapping "
+                              "(integers, slices, None and ... are supported)")
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        fill = ndim - sum(item is not None for item in index if item is not Ellipsis)
+        index = index[:at] + (slice(None),) * fill + index[at + 1:]
+    edge = np.iinfo(np.int64)
+    sliced, taken, new_axes = [], [], []
+    axis = position = 0  # the input's axis; the output's axis
+    for item in index:
+        if item is None:
+            new_axes.append(position)
+            position += 1
+            continue
+        if isinstance(item, slice):
+            if item != slice(None):
+                step = 1 if item.step is None else int(item.step)
+                start = (0 if step > 0 else -1) if item.start is None else int(item.start)
+                stop = (edge.max if step > 0 else edge.min) if item.stop is None else int(item.stop)
+                sliced.append((axis, start, stop, step))
+            position += 1
+        else:
+            taken.append((axis, int(item)))
+        axis += 1
+    x = ins[0]
+    if sliced:
+        columns = [b.constant(np.asarray(col, np.int64)) for col in zip(*sliced)]  # axes, starts, ends, steps
+        x = b.node("Slice", [x, columns[1], columns[2], columns[0], columns[3]])
+    for axis, i in reversed(taken):  # the last axis first: earlier axes keep their numbers
+        x = b.node("Gather", [x, b.constant(np.asarray(i, np.int64))], axis=axis)
+    if new_axes:
+        x = b.node("Unsqueeze", [x, b.constant(np.asarray(new_axes, np.int64))])
+    return b.node("Identity", [x], out)
+
+
 # Our op -> how to write it in ONNX.
 ONNX_OPS: dict[str, Callable] = {
     "add": _simple("Add"), "sub": _simple("Sub"), "mul": _simple("Mul"), "div": _simple("Div"),
@@ -137,30 +232,61 @@ ONNX_OPS: dict[str, Callable] = {
     "sum": _reduce("ReduceSum", axes_as_input=True), "mean": _reduce("ReduceMean", axes_as_input=False),
     "max": _reduce("ReduceMax", axes_as_input=False), "logsumexp": _reduce("ReduceLogSumExp", axes_as_input=False),
     "softmax": _axis_op("Softmax"), "log_softmax": _axis_op("LogSoftmax"),
+    "clip": _clip, "where": _simple("Where"), "pow_tensor": _simple("Pow"), "concatenate": _axis_op("Concat"),
+    "stack": _stack, "elu": lambda b, ins, attrs, parents, out: b.node("Elu", ins, out, alpha=float(attrs["alpha"])),
+    "leaky_relu": lambda b, ins, attrs, parents, out: b.node("LeakyRelu", ins, out,
+                                                             alpha=float(attrs["negative_slope"])),
+    "softplus": _softplus, "log1p": _plus_one_around("Log", before=True),
+    "expm1": _plus_one_around("Exp", before=False), "flip": _flip, "cumsum": _cumsum, "getitem": _getitem,
 }
 
 
-def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
-    """The ONNX ModelProto of `model` (in eval mode) for inputs of `input_shape` without
-    the batch axis, e.g. (1, 28, 28); the batch axis is dynamic ("batch")."""
-    try:
-        import onnx
-    except ImportError:
-        raise ExportError("ONNX export needs the onnx package: pip install -e '.[export]'") from None
+def _trace(model: Module, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """The model's eval-mode output for `x` and its recorded graph in topological order."""
     was_training = model.training
     model.eval()
     try:
-        x = Tensor(np.zeros((TRACE_BATCH, *input_shape), dtype=dtype), requires_grad=True)
         out = model(x)
     finally:
         model.train(was_training)
     if not isinstance(out, Tensor) or out.grad_fn is None:
         raise ExportError(f"export: the model's output is not computed from its input (got {type(out).__name__})")
-    b = _Builder(onnx)
-    names: dict[int, str] = {id(x): "input"}
+    return out, topological_order(out, grad_only=False)
+
+
+def _check_constants_do_not_follow_the_input(order: list[Tensor], other: list[Tensor], known: set[int]) -> None:
+    """The graphs of two traces with different inputs have the same ops and the same
+    constants. A constant that changed was computed from the input outside recorded ops
+    (a comparison, `.data`, numpy): written as a constant it would be wrong for every
+    other input, so it is refused, naming the op that reads it."""
+    if [t.grad_fn and t.grad_fn.op for t in order] != [t.grad_fn and t.grad_fn.op for t in other]:
+        raise ExportError("export: the model records different ops for different inputs (control flow that "
+                          "depends on the input's values); ONNX export needs one fixed graph")
+    readers = {id(p): t.grad_fn.op for t in order if t.grad_fn is not None for p in t.grad_fn.parents}
+    for t, u in zip(order, other):
+        if t.grad_fn is None and id(t) not in known and not np.array_equal(t.data, u.data, equal_nan=True):
+            raise ExportError(f"export: the {readers.get(id(t), 'output')!r} op reads a tensor of shape {t.shape} "
+                              "computed from the model's input outside recorded ops (a comparison, .data or "
+                              "numpy); written as a constant it would be wrong for other inputs")
+
+
+def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+    """The ONNX ModelProto of `model` (in eval mode) for inputs of `input_shape` without
+    the batch axis, e.g. (1, 28, 28); the batch axis is dynamic ("batch"). The model is
+    traced twice, on zeros and on random values, to refuse constants that depend on the input."""
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx package: pip install -e '.[export]'") from None
+    x = Tensor(np.zeros((TRACE_BATCH, *input_shape), dtype=dtype), requires_grad=True)
+    out, order = _trace(model, x)
+    probe = Tensor(np.random.default_rng(0).standard_normal((TRACE_BATCH, *input_shape)).astype(dtype),
+                   requires_grad=True)
     params = {id(p): name for name, p in model.named_parameters()}
     params.update({id(t): name for name, t in model.named_buffers()})
-    order = topological_order(out, grad_only=False)
+    _check_constants_do_not_follow_the_input(order, _trace(model, probe)[1], set(params) | {id(x)})
+    b = _Builder(onnx)
+    names: dict[int, str] = {id(x): "input"}
     unsupported = sorted({t.grad_fn.op for t in order if t.grad_fn is not None and t.grad_fn.op not in ONNX_OPS})
     if unsupported:
         raise ExportError(f"export: op(s) {', '.join(repr(o) for o in unsupported)} have no ONNX mapping "
