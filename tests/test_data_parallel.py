@@ -1,0 +1,143 @@
+"""DataParallel: a batch's shares computed in forked worker processes give the whole
+batch's gradient (to float32 rounding), deterministically, and failures are named."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from models import LeNet5
+from tinygrad_lenet import Tensor, manual_seed, nn, optim
+from tinygrad_lenet import functional as F
+from tinygrad_lenet.data_parallel import DataParallel, DataParallelError, shares
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="DataParallel's workers need os.fork")
+
+
+def batch(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, n)
+
+
+def one_process_gradients(model, x, y, loss=F.cross_entropy):
+    for p in model.parameters():
+        p.grad = None
+    value = loss(model(Tensor(x)), Tensor(y))
+    value.backward()
+    return value.item(), [p.grad.copy() for p in model.parameters()]
+
+
+def test_shares_are_contiguous_and_differ_by_at_most_one():
+    assert shares(128, 2) == [(0, 64), (64, 128)]
+    assert shares(7, 3) == [(0, 3), (3, 5), (5, 7)]
+    assert shares(5, 2) == [(0, 3), (3, 5)]
+    assert shares(1, 1) == [(0, 1)]
+
+
+@pytest.mark.parametrize("n, workers", [(16, 2), (7, 3), (5, 2)])
+def test_gradients_and_loss_are_the_whole_batchs(n, workers):
+    """Equal and unequal shares: each share's gradient is weighted by its size."""
+    manual_seed(0)
+    model = LeNet5()
+    x, y = batch(n)
+    ref_loss, ref = one_process_gradients(model, x, y)
+    with np.errstate(all="ignore"), DataParallel(model, workers=workers) as dp:
+        loss, logits = dp.forward_backward(x, y)
+    assert loss == pytest.approx(ref_loss, rel=1e-6)
+    with_one = model(Tensor(x)).data
+    np.testing.assert_allclose(logits, with_one, rtol=1e-5, atol=1e-6)  # in batch order
+    for p, r in zip(model.parameters(), ref):
+        np.testing.assert_allclose(p.grad, r, rtol=2e-5, atol=1e-6 * float(np.abs(r).max()))
+
+
+def test_training_with_workers_follows_one_process_and_repeats_bit_for_bit():
+    """Ten SGD steps: the same weights as one process to rounding, and the same bits
+    on a second run (the optimizer's in-place updates are what the workers read)."""
+    def train(workers: int) -> list[np.ndarray]:
+        manual_seed(3)
+        model = LeNet5()
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+        with DataParallel(model, workers=workers) as dp:
+            for k in range(10):
+                x, y = batch(32, seed=k)
+                opt.zero_grad()
+                dp.forward_backward(x, y)
+                opt.step()
+        return [p.data.copy() for p in model.parameters()]
+
+    one, two, again = train(1), train(2), train(2)
+    for a, b, c in zip(one, two, again):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(b, c)
+
+
+def test_new_parameter_values_reach_the_workers_whether_written_in_place_or_replaced():
+    """load_state_dict writes into the parameters' arrays; code may also assign new
+    arrays to .data: the next step copies those into shared memory."""
+    manual_seed(0)
+    model = LeNet5()
+    x, y = batch(8)
+    with DataParallel(model, workers=2) as dp:
+        dp.forward_backward(x, y)
+        manual_seed(1)
+        model.load_state_dict(LeNet5().state_dict())
+        for p in model.parameters():
+            p.data = p.data * np.float32(0.5)  # a new array
+        _, ref = one_process_gradients(model, x, y)
+        dp.forward_backward(x, y)
+    for p, r in zip(model.parameters(), ref):
+        np.testing.assert_allclose(p.grad, r, rtol=2e-5, atol=1e-6 * float(np.abs(r).max()))
+
+
+def test_a_workers_error_is_raised_here_naming_the_worker():
+    manual_seed(0)
+    model = LeNet5()
+    x, y = batch(8)
+    y[6] = 12  # in the worker's share only
+    with DataParallel(model, workers=2) as dp:
+        with pytest.raises(DataParallelError, match=r"data parallel: worker 1: ValueError: cross_entropy: target "
+                                                    r"values must lie in \[0, 10\)"):
+            dp.forward_backward(x, y)
+        y[6] = 3
+        dp.forward_backward(x, y)  # the worker serves on
+
+
+def test_a_killed_worker_is_a_clear_error_not_a_hang():
+    manual_seed(0)
+    model = LeNet5()
+    x, y = batch(8)
+    dp = DataParallel(model, workers=2, timeout=30)
+    dp.forward_backward(x, y)
+    (worker,) = dp.worker_processes
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join(10)
+    with pytest.raises(DataParallelError, match=r"data parallel: worker 1 stopped \(exit code -9\)"):
+        dp.forward_backward(x, y)
+    dp.close()
+
+
+def test_close_stops_the_workers_and_the_model_trains_on_alone():
+    manual_seed(0)
+    model = LeNet5()
+    x, y = batch(8)
+    dp = DataParallel(model, workers=2)
+    dp.forward_backward(x, y)
+    procs = dp.worker_processes
+    dp.close()
+    dp.close()  # idempotent
+    assert all(not p.is_alive() for p in procs)
+    _, ref = one_process_gradients(model, x, y)  # parameters stay usable (in shared memory)
+    assert all(np.isfinite(g).all() for g in ref)
+
+
+def test_models_with_buffers_and_bad_worker_counts_are_refused():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    with pytest.raises(ValueError, match=r"DataParallel: the model has buffers \(1\.running_mean, 1\.running_var"):
+        DataParallel(model, workers=2)
+    DataParallel(model, workers=1).close()  # one process: nothing is shared
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+            DataParallel(LeNet5(), workers=bad)
