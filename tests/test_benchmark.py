@@ -136,6 +136,7 @@ def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(t
     assert done.returncode == 0, done.stderr
     summary = done.stdout.split("== summary")[1]
     for figure in ("numpy's OpenBLAS kernels", "training step, 1 thread", "training step, 2 threads", "at its best",
+                   "training step, 2 processes", "compute bound, 2 processes", "time to 99.0%, ours (2 processes)",
                    "compute bound, 1 thread", "compute bound, 2 threads", "time to 99.0%, ours (1 thread)",
                    "time to 99.0%, PyTorch (1 thread)", "peak memory", "inference, 10,000 images, 1 thread",
                    "digit app, one drawing", "README loop", "targets, with these BLAS kernels"):
@@ -151,6 +152,9 @@ def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(t
     if os.environ.get("OPENBLAS_CORETYPE"):  # the environment chose the kernels: numpy's own choice is named
         assert r["own_blas_kernels"] and "numpy's own choice here" in summary
     assert r["threads_1"]["environment"]["our_op_threads"] == 1 and r["threads_2"]["environment"]["our_op_threads"] == 2
+    assert r["workers_2"]["environment"]["workers"] == 2 and r["workers_2"]["environment"]["torch"]["num_threads"] == 2
+    (procs,) = r["workers_2"]["compute_bound"]
+    assert procs["cores"] == min(2, os.cpu_count()) and r["time_to_accuracy_workers_2"]["time_to_accuracy"]["workers"] == 2
     (one,) = r["threads_1"]["compute_bound"]
     assert one["cores"] == 1 and 0.25e9 < one["step"] < 0.35e9 and 0 < one["fraction"] < 1  # LeNet-5 at batch 128
     assert r["threads_1"]["app_prediction"]["median_ms"] > 0
