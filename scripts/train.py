@@ -69,6 +69,7 @@ from tinygrad_lenet.data import (  # noqa: E402
     normalize_images,
     not_digits,
 )
+from tinygrad_lenet.data_parallel import DataParallel  # noqa: E402
 from tinygrad_lenet.functional import cross_entropy  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--out: cannot write to {out}: {e.strerror or e}")
     print(f"{config.model}: {count_trainable_parameters(model):,} parameters | {info.title}: {len(train_x):,} train / "
           f"{len(test_x):,} test, {info.num_classes} classes | {config.optimizer} lr={config.lr} "
-          f"schedule={config.schedule} batch={config.batch_size}{' | augment' if config.augment else ''}")
+          f"schedule={config.schedule} batch={config.batch_size}{' | augment' if config.augment else ''}"
+          f"{f' | {config.workers} processes' if config.workers > 1 else ''}")
 
     outliers = None
     if config.outlier_exposure:
@@ -246,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         def on_step(loss: float, accuracy: float, images: int) -> None:
             state.record_step(loss, accuracy, images, optimizer.param_groups[0]["lr"])
 
+    parallel = None  # its workers stop when it is closed or dropped, whichever way main returns
+    if config.workers > 1:
+        smoothing = config.label_smoothing
+        parallel = DataParallel(model, workers=config.workers,
+                                loss=lambda logits, y: cross_entropy(logits, y, label_smoothing=smoothing))
     train_seconds = sum(h["train_seconds"] for h in history)
     last_epoch = min(config.epochs, args.stop_after or config.epochs)
     for epoch in range(start_epoch, last_epoch):
@@ -256,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             stats = train_one_epoch(model, loader, optimizer, scheduler, per_batch, config.clip_grad_norm,
                                     progress=bar, outliers=outliers,
                                     outlier_rng=np.random.default_rng([config.seed, epoch, 1]), on_step=on_step,
-                                    label_smoothing=config.label_smoothing)
+                                    label_smoothing=config.label_smoothing, parallel=parallel)
         except NonFiniteLossError as e:
             bar.close()
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""
@@ -287,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"train.py: error: cannot write {name}: {e.strerror or e}; {kept}", file=sys.stderr)
             return 2
 
+    if parallel is not None:
+        parallel.close()
     if dashboard is not None:
         dashboard.state.finish()
     result = summary(config, history)

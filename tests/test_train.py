@@ -118,6 +118,9 @@ def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, extra):
     (["--label-smoothing", "1.5"], "--label-smoothing: must be in [0, 1], got 1.5"),
     (["--model", "nope"], "--model nope: not a registered model (lenet5, lenet5_1998)"),
     (["--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
+    (["--workers", "0"], "--workers: must be a positive integer"),
+    (["--workers", "2", "--outlier-exposure"], "--workers: more than one training process does not combine with "
+                                               "outlier_exposure"),
     (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
     (["--model-arg", "no_equals_sign"], "expected KEY=VALUE"),
     (["--data-dir", "does/not/exist"], "--data-dir: no such directory: does/not/exist"),
@@ -250,6 +253,16 @@ def test_a_stored_config_without_label_smoothing_means_none():
     del stored["label_smoothing"]
     assert RunConfig().label_smoothing > 0 and RunConfig.from_dict(stored).label_smoothing == 0.0
     assert RunConfig.from_dict(RunConfig().to_dict()) == RunConfig()
+
+
+def test_train_one_epoch_takes_parallel_or_outliers_not_both():
+    from tinygrad_lenet import optim
+    from tinygrad_lenet.data_parallel import DataParallel
+    from tinygrad_lenet.training import train_one_epoch
+    model = get_model("lenet5")
+    with DataParallel(model, workers=2) as parallel, pytest.raises(ValueError, match="give parallel or outliers"):
+        train_one_epoch(model, [], optim.SGD(model.parameters(), lr=0.1), outliers=np.zeros((4, 1, 28, 28)),
+                        parallel=parallel)
 
 
 def test_train_one_epoch_minimizes_the_label_smoothed_loss():

@@ -54,7 +54,7 @@ def test_it_learns_and_the_same_seed_gives_the_same_weights_and_losses(data, tmp
 
 
 @pytest.mark.parametrize("extra", [(), ("--augment", "--optimizer", "adam", "--schedule", "step", "--step-size", "1"),
-                                   ("--schedule", "onecycle", "--clip-grad-norm", "1")])
+                                   ("--schedule", "onecycle", "--clip-grad-norm", "1"), ("--workers", "2")])
 def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(data, tmp_path, extra):
     assert train(data, tmp_path / "full", *extra)[0] == 0
     assert train(data, tmp_path / "part", *extra, "--stop-after", "1")[0] == 0
@@ -70,6 +70,20 @@ def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(data, tmp_path, ext
     full = load_checkpoint(tmp_path / "full" / "checkpoint.npz")
     part = load_checkpoint(tmp_path / "part" / "checkpoint.npz")
     assert json.dumps(full["optimizer_state"]["param_groups"]) == json.dumps(part["optimizer_state"]["param_groups"])
+
+
+def test_two_processes_learn_the_same_weights_to_rounding_and_repeat_exactly(data, tmp_path):
+    """--workers 2 shares each batch between two processes (DataParallel): the same run as
+    one process but for the order of sums, and bit-identical from run to run."""
+    for run, extra in (("one", ()), ("two", ("--workers", "2")), ("again", ("--workers", "2"))):
+        code, out, err = train(data, tmp_path / run, *extra)
+        assert code == 0, err
+    assert "2 processes" in out
+    one, two, again = (weights(tmp_path / run) for run in ("one", "two", "again"))
+    for key in one:
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-3, atol=1e-5, err_msg=key)
+        np.testing.assert_array_equal(again[key], two[key], err_msg=key)
+    assert load_checkpoint(tmp_path / "two" / "checkpoint.npz")["extra"]["config"]["workers"] == 2
 
 
 def test_an_out_that_is_a_file_is_a_one_line_error(data, tmp_path):

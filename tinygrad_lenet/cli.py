@@ -32,6 +32,8 @@ RUN_OPTIONS: dict[str, str] = {
     "outlier_exposure": "also train on synthetic non-digits (scribbles, blobs) with uniform targets, so the "
                         "model's energy score tells drawings unlike any class ('not a digit')",
     "seed": "seed of initialization, shuffling, dropout and augmentation",
+    "workers": "processes sharing each step's batch (tinygrad_lenet.data_parallel; 2 uses both cores of a "
+               "2-core machine); results differ from one process by rounding",
     "train_subset": "use only the first N training images",
     "test_subset": "use only the first N test images",
     "target_accuracy": "report the training time until test accuracy first reaches this",

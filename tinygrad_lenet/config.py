@@ -56,6 +56,7 @@ class RunConfig:
     augment: bool = False
     outlier_exposure: bool = False
     seed: int = 0
+    workers: int = 1
     train_subset: int | None = None
     test_subset: int | None = None
     target_accuracy: float = 0.99
@@ -65,6 +66,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _CHECKS[f.name](f.name, getattr(self, f.name))
+        if self.workers > 1 and self.outlier_exposure:
+            raise ConfigError("workers", "more than one training process does not combine with outlier_exposure "
+                                         "(its extra forward pass runs in one process)")
         if (self.normalize_mean is None) != (self.normalize_std is None):
             raise ConfigError("normalize_std", "normalize_mean and normalize_std are given together or not at all")
 
@@ -208,7 +212,7 @@ _CHECKS = dict(
     momentum=_non_negative_float, schedule=_choice(*SCHEDULES), step_size=_positive_int, gamma=_positive_float,
     weight_decay=_non_negative_float, label_smoothing=_probability, clip_grad_norm=_optional_positive_float,
     augment=_flag, outlier_exposure=_flag,
-    seed=_non_negative_int, train_subset=_optional_positive_int, test_subset=_optional_positive_int,
+    seed=_non_negative_int, workers=_positive_int, train_subset=_optional_positive_int, test_subset=_optional_positive_int,
     target_accuracy=_fraction, normalize_mean=_optional_finite, normalize_std=_positive_std,
 )
 

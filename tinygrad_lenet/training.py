@@ -11,6 +11,7 @@ import numpy as np
 
 from . import functional as F
 from .autograd import no_grad
+from .data_parallel import DataParallel
 from .nn import Module
 from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
@@ -56,7 +57,7 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
                     clip_grad_norm: float | None = None, progress: Any = None,
                     outliers: np.ndarray | None = None, outlier_rng: np.random.Generator | None = None,
                     on_step: Callable[[float, float, int], None] | None = None,
-                    label_smoothing: float = 0.0) -> EpochStats:
+                    label_smoothing: float = 0.0, parallel: DataParallel | None = None) -> EpochStats:
     """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)), Tensors or arrays.
 
     `progress`, if given, is a tqdm bar: it advances per batch and shows the
@@ -65,7 +66,12 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     `outlier_rng`) and adds OUTLIER_WEIGHT times their cross-entropy to the uniform
     distribution: outlier exposure, which teaches low logits for what is unlike any class.
     `on_step(loss, accuracy, images)`, if given, is called after every step (e.g. a dashboard).
-    The loss is cross-entropy, with `label_smoothing` as in `functional.cross_entropy`."""
+    The loss is cross-entropy, with `label_smoothing` as in `functional.cross_entropy`.
+    With `parallel` (a `DataParallel` of this model, whose loss is that cross-entropy),
+    each batch's forward and backward passes are shared between its processes; it does
+    not combine with `outliers`."""
+    if parallel is not None and outliers is not None:
+        raise ValueError("train_one_epoch: outlier exposure runs in one process; give parallel or outliers, not both")
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -73,17 +79,23 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step, (x, y) in enumerate(batches, 1):
             x, y = _as_tensor(x), _as_tensor(y)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-            value = loss.item()
+            if parallel is not None:
+                optimizer.zero_grad()
+                value, scores = parallel.forward_backward(x, y)  # every .grad is the whole batch's
+                logits, loss = Tensor.wrap(scores), None
+            else:
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+                value = loss.item()
             if outliers is not None:
                 picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
                 uniform_ce = -model(Tensor.wrap(outliers[picked])).log_softmax(1).mean()
                 loss = loss + uniform_ce * OUTLIER_WEIGHT
             if not math.isfinite(value):
                 raise NonFiniteLossError(f"loss is {value} at step {step} (batch of {len(y)} images)")
-            optimizer.zero_grad()
-            loss.backward()
+            if loss is not None:
+                optimizer.zero_grad()
+                loss.backward()
             if clip_grad_norm is not None:
                 clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
