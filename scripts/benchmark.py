@@ -6,7 +6,7 @@
     python scripts/benchmark.py --threads 1 --json bench.json
     python scripts/benchmark.py --server          # the digit app's server under load
     python scripts/benchmark.py --dashboard       # train.py's speed with and without --dashboard
-    python scripts/benchmark.py --all             # the README's speed figures in one run (about 5 minutes)
+    python scripts/benchmark.py --all             # the README's speed figures in one run (about 9 minutes)
 
 Measures on MNIST-shaped random float32 data (28x28, 10 classes):
   * training (forward + backward + SGD momentum step) at batch sizes 32, 128,
@@ -92,8 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
                    "loop in a fresh process that sets nothing, against the same step set up as train.py")
     p.add_argument("--all", action="store_true", help="every figure of the README's speed section in one run: "
-                   "the default benchmark at 1 and 2 threads, --plain-program and --time-to-accuracy, "
-                   "each in its own process, then a summary")
+                   "the default benchmark at 1 and 2 threads and on 2 processes, --plain-program and "
+                   "--time-to-accuracy on 1 and 2 processes, each in its own process, then a summary")
     p.add_argument("--memory-probe", type=int, metavar="BATCH", help=argparse.SUPPRESS)
     p.add_argument("--memory-epochs", type=int, help=argparse.SUPPRESS)
     p.add_argument("--memory-steps-per-epoch", type=int, help=argparse.SUPPRESS)
