@@ -86,7 +86,7 @@ class DataParallel:
             from . import functional as F
             loss = F.cross_entropy
         self.model, self.workers, self.loss, self.timeout = model, workers, loss, float(timeout)
-        self.params = [p for p in model.parameters()]
+        self.params = list(model.parameters())
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         self._grads: list[list[np.ndarray]] = []  # per worker: its gradient for each parameter
@@ -140,8 +140,8 @@ class DataParallel:
         self._finalizer = weakref.finalize(self, _stop_workers, list(self._conns), list(self._procs))
 
     def _bind_parameters(self) -> None:
-        """Each parameter's data is its shared array (values copied in when the data was
-        replaced, e.g. by load_state_dict)."""
+        """Each parameter's data is its shared array (values copied in when code assigned
+        the parameter a new array; load_state_dict and the optimizers write in place)."""
         for p, shared in zip(self.params, self._shared_params):
             if p.data is not shared:
                 shared[...] = p.data
