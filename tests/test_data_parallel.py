@@ -133,6 +133,15 @@ def test_close_stops_the_workers_and_the_model_trains_on_alone():
     assert all(np.isfinite(g).all() for g in ref)
 
 
+def test_inputs_and_targets_of_different_batch_sizes_are_refused_before_any_work():
+    x, y = batch(8)
+    with DataParallel(LeNet5(), workers=2) as dp:
+        with pytest.raises(ValueError, match=r"DataParallel: inputs of shape \(8, 1, 28, 28\) and targets of shape "
+                                             r"\(6,\) do not make one batch"):
+            dp.forward_backward(x, y[:6])
+        assert not dp.started
+
+
 def test_models_with_buffers_and_bad_worker_counts_are_refused():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
     with pytest.raises(ValueError, match=r"DataParallel: the model has buffers \(1\.running_mean, 1\.running_var"):

@@ -154,6 +154,9 @@ class DataParallel:
         process's backward would leave it, up to rounding). Returns the batch's loss
         and its logits (in batch order)."""
         xa, ya = _array(x), _array(y)
+        if xa.ndim == 0 or ya.ndim == 0 or len(xa) != len(ya):
+            raise ValueError(f"DataParallel: inputs of shape {xa.shape} and targets of shape {ya.shape} do not "
+                             "make one batch (the same first size)")
         parts = shares(len(xa), min(self.workers, max(len(xa), 1)))
         if len(parts) > 1:
             if not self.started:
