@@ -514,14 +514,18 @@ def environment(with_torch: bool, retained: bool, workers: int = 1) -> dict[str,
         env["threadpools"] = threadpool_info()
     except ImportError:
         pass
-    env["blas_kernels"] = sorted({str(t.get("architecture")) for t in env.get("threadpools", [])
-                                  if t.get("user_api") == "blas" and t.get("architecture")})
+    env["blas_kernels"] = blas_kernels(env.get("threadpools", []))
     env["openblas_env"] = {var: os.environ.get(var) for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     if with_torch:
         import torch
         env["torch"] = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
                         "num_interop_threads": torch.get_num_interop_threads()}
     return env
+
+
+def blas_kernels(threadpools: list[dict[str, Any]]) -> list[str]:
+    """The kernel sets ("SkylakeX", "Haswell", ...) of the BLAS libraries in threadpoolctl's info."""
+    return sorted({str(t["architecture"]) for t in threadpools if t.get("user_api") == "blas" and t.get("architecture")})
 
 
 # ------------------------------------------------------------------ report
@@ -985,16 +989,21 @@ def speed_figures(r: dict[str, Any]) -> dict[str, float | None]:
     best = best_torch_ms(r)
     tta = r["time_to_accuracy"]["time_to_accuracy"]
     ours = tta["seeds"][0]["runs"]["ours"]
-    mem = [m["peak_rss_mb"] for m in r["threads_1"].get("memory", []) if m["batch_size"] == 128]
+    mem = peak_memory_128(r)
     app = r["threads_1"].get("app_prediction")
     values = (r["plain_program"]["plain_program"]["ratio"], one.get("ratio_ours_over_torch"),
               best and one["ours"]["median_ms"] / best, procs.get("ratio_ours_over_torch"),
               best and procs["ours"]["median_ms"] / best,
               r["time_to_accuracy_workers_2"]["time_to_accuracy"]["ratio_best"],
               ours["reached"]["epoch"] if ours["reached"] else math.inf, 100 * ours["accuracy"][-1],
-              mem[0] if mem else None, r["threads_1"]["inference"]["ours"]["seconds_for_10k"],
+              mem, r["threads_1"]["inference"]["ours"]["seconds_for_10k"],
               app["median_ms"] if app else None)
     return {what: value for (what, _, _), value in zip(SPEED_TARGETS, values)}
+
+
+def peak_memory_128(r: dict[str, Any]) -> float | None:
+    """Peak resident memory (MiB) while training at batch 128, one thread; None when not measured."""
+    return next((m["peak_rss_mb"] for m in r["threads_1"].get("memory", []) if m["batch_size"] == 128), None)
 
 
 def batch_128(part: dict[str, Any]) -> dict[str, Any]:
@@ -1038,11 +1047,10 @@ def own_blas_kernels() -> str | None:
     dropped = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
     if not any(os.environ.get(var) for var in dropped):
         return None
-    probe = ("import numpy, threadpoolctl; print(','.join(sorted({str(p.get('architecture')) for p in "
-             "threadpoolctl.threadpool_info() if p.get('user_api') == 'blas'})))")
+    probe = "import json, numpy, threadpoolctl; print(json.dumps(threadpoolctl.threadpool_info()))"
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    return ", ".join(blas_kernels(json.loads(done.stdout))) or None if done.returncode == 0 else None
 
 
 def report_all(r: dict[str, Any]) -> str:
@@ -1071,9 +1079,9 @@ def report_all(r: dict[str, Any]) -> str:
     for label, k in (("1 process", "time_to_accuracy"), ("2 processes", "time_to_accuracy_workers_2")):
         lines.append(f"  time to accuracy, ours on {label}:")
         lines += ["    " + line for line in report_time_to_accuracy(r[k]["time_to_accuracy"])]
-    mem = [m for m in r["threads_1"].get("memory", []) if m["batch_size"] == 128]
-    if mem:
-        lines.append(f"  peak memory while training: {mem[0]['peak_rss_mb']:.0f} MiB")
+    mem = peak_memory_128(r)
+    if mem is not None:
+        lines.append(f"  peak memory while training: {mem:.0f} MiB")
     for label, k in (("1 thread", "threads_1"), ("2 threads", "threads_2")):
         inf = r[k]["inference"]
         lines.append(f"  inference, 10,000 images, {label}: ours {inf['ours']['seconds_for_10k']:.3f} s"

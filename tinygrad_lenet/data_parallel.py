@@ -4,7 +4,7 @@ the same weights, and the gradients are combined here before the optimizer steps
 
 Why processes: threads inside an op pay a GIL handover at each of the hundreds of
 small numpy calls in a LeNet-5 step (two threads each running half a batch took twice
-as long as one), while processes share nothing but memory. The parameters live in a
+as long as one), while each process has its own interpreter. The parameters live in a
 shared anonymous memory mapping, so the optimizer's in-place update here is what the
 workers read on the next step; each worker writes its gradients into shared memory too.
 
@@ -168,24 +168,30 @@ class DataParallel:
                 except OSError:
                     self._lost(k)
         a, b = parts[0]
-        for p in self.params:
-            p.grad = None
         try:
-            logits = self.model(Tensor.wrap(xa[a:b]))
-            loss = self.loss(logits, Tensor.wrap(ya[a:b]))
-            loss.backward()
+            loss, logits = self._share_backward(xa[a:b], ya[a:b])
         finally:  # every worker's answer is read, so that the next step's are its own
             answers = [self._answer(k, conn) for k, conn in enumerate(self._conns[:len(parts) - 1], 1)]
         errors = [f"worker {k}: {answer[1]}" for k, answer in enumerate(answers, 1) if answer[0] == "error"]
         if errors:
             raise DataParallelError(f"data parallel: {errors[0]}")
-        values = [float(loss.item())] + [answer[1] for answer in answers]
-        outs = [logits.data] + [answer[2] for answer in answers]
+        values = [loss] + [answer[1] for answer in answers]
+        outs = [logits] + [answer[2] for answer in answers]
         if len(parts) > 1:
             self._combine(parts)
         n = len(xa)
         total = math.fsum(v * (b - a) for v, (a, b) in zip(values, parts)) / max(n, 1)
         return total, np.concatenate(outs) if len(outs) > 1 else outs[0]
+
+    def _share_backward(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Forward and backward of one share in this process (each parameter's .grad is
+        the share's gradient); its loss and logits."""
+        for p in self.params:
+            p.grad = None
+        logits = self.model(Tensor.wrap(x))
+        loss = self.loss(logits, Tensor.wrap(y))
+        loss.backward()
+        return float(loss.item()), logits.data
 
     def _answer(self, k: int, conn: Connection) -> tuple[Any, ...]:
         """Worker k's ("ok", loss, logits) or ("error", message)."""
@@ -244,17 +250,13 @@ class DataParallel:
             training, x, y = message
             try:
                 self.model.train(training)
-                for p in self.params:
-                    p.grad = None
-                logits = self.model(Tensor.wrap(x))
-                loss = self.loss(logits, Tensor.wrap(y))
-                loss.backward()
+                loss, logits = self._share_backward(x, y)
                 for p, g in zip(self.params, grads):
                     if p.grad is None:
                         g.fill(0)
                     else:
                         np.copyto(g, p.grad)
-                conn.send(("ok", float(loss.item()), logits.data))
+                conn.send(("ok", loss, logits))
             except Exception as e:  # reported to the parent, which raises it with the worker named
                 conn.send(("error", f"{type(e).__name__}: {e}".splitlines()[0]))
 
