@@ -43,19 +43,47 @@ def file_sha256(spec: str) -> str | None:
         raise ModelSpecError(f"--model {spec}: cannot read {path}: {e.strerror or e}") from None
 
 
-def resolve_builder(spec: str) -> Callable[..., Any]:
-    """The class or function `spec` names (see the module docstring)."""
+def check_spec(spec: Any) -> str:
+    """What kind of spec `spec` is, "registered", "module" or "file", checked before
+    anything is imported: a ModelSpecError names what is malformed (a relative or
+    hidden module path, an attribute that is not a Python name, ...)."""
     if not isinstance(spec, str) or not spec.strip():
         raise ModelSpecError(f"--model must be a non-empty string, got {spec!r}")
     if ":" not in spec:
         if spec in MODELS:
-            return MODELS[spec]
+            return "registered"
         raise ModelSpecError(f"--model {spec}: not a registered model ({', '.join(sorted(MODELS))}), and not "
                              "package.module:attr or path/to/file.py:attr")
     where, attr = spec.rsplit(":", 1)
-    module = _import_file(spec, Path(where)) if where.endswith(".py") else _import_module(spec, where)
     if not attr.isidentifier():
-        raise ModelSpecError(f"--model {spec}: {attr!r} is not a Python name")
+        raise ModelSpecError(f"--model {spec}: {attr!r} is not a Python name (the part after ':' names a class "
+                             "or function)")
+    if where.endswith(".py"):
+        if "\0" in where:
+            raise ModelSpecError(f"--model {spec}: the file name holds a NUL character")
+        return "file"
+    if where.startswith(".") and all(part.isidentifier() for part in where.lstrip(".").split(".")):
+        raise ModelSpecError(f"--model {spec}: {where!r} is a relative module path; give package.module "
+                             "(absolute) or path/to/file.py")
+    if not all(part.isidentifier() for part in where.split(".")):
+        raise ModelSpecError(f"--model {spec}: {where!r} is neither a module path (package.module, Python names "
+                             "joined by dots) nor a .py file")
+    return "module"
+
+
+def names_code(spec: str) -> bool:
+    """Whether building `spec` imports code (a module or file) rather than taking a
+    registered builder."""
+    return check_spec(spec) != "registered"
+
+
+def resolve_builder(spec: str) -> Callable[..., Any]:
+    """The class or function `spec` names (see the module docstring)."""
+    kind = check_spec(spec)
+    if kind == "registered":
+        return MODELS[spec]
+    where, attr = spec.rsplit(":", 1)
+    module = _import_file(spec, Path(where)) if kind == "file" else _import_module(spec, where)
     try:
         builder = getattr(module, attr)
     except AttributeError:

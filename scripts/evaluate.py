@@ -19,7 +19,7 @@ import numpy as np
 
 from models import CheckpointError, load_trained_model
 from tinygrad_lenet.atomic import atomic_write_text
-from tinygrad_lenet.cli import positive_int
+from tinygrad_lenet.cli import add_checkpoint_code_arguments, positive_int
 from tinygrad_lenet.data import load_split, normalize_images
 from tinygrad_lenet.training import confusion_matrix, evaluate, predict_logits
 from viz.plots import plot_confusion, plot_mistakes
@@ -28,6 +28,7 @@ from viz.plots import plot_confusion, plot_mistakes
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
+    add_checkpoint_code_arguments(p)
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--test-subset", type=positive_int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir is not None and not args.data_dir.is_dir():
         parser.error(f"--data-dir: no such directory: {args.data_dir}")
     try:
-        trained = load_trained_model(args.checkpoint)
+        trained = load_trained_model(args.checkpoint, model=args.model, trust_code=args.trust_checkpoint_code)
     except CheckpointError as e:
         parser.error(f"--checkpoint: {e}")
     dataset = trained.config.dataset

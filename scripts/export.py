@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from models import CheckpointError, load_trained_model
-from tinygrad_lenet.cli import existing_file
+from tinygrad_lenet.cli import add_checkpoint_code_arguments, existing_file
 from tinygrad_lenet.data import describe_dataset
 from tinygrad_lenet.export import ExportError, SafetensorsError, export_onnx, save_safetensors
 
@@ -27,6 +27,7 @@ FORMATS = ("onnx", "safetensors")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=existing_file, required=True, help="a checkpoint written by train.py")
+    add_checkpoint_code_arguments(p)
     p.add_argument("--format", choices=FORMATS, default=None, help="default: from --out's suffix")
     p.add_argument("--out", type=Path, required=True, help="the file to write")
     return p
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out.parent.is_dir():
         parser.error(f"--out: directory {args.out.parent} does not exist")
     try:
-        trained = load_trained_model(args.checkpoint)
+        trained = load_trained_model(args.checkpoint, model=args.model, trust_code=args.trust_checkpoint_code)
     except CheckpointError as e:
         parser.error(f"--checkpoint: {e}")
     dataset = trained.config.dataset

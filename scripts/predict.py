@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from models import CheckpointError, load_trained_model
-from tinygrad_lenet.cli import non_negative_int
+from tinygrad_lenet.cli import add_checkpoint_code_arguments, non_negative_int
 from tinygrad_lenet.data import DATASETS, load_split, normalize_images
 from tinygrad_lenet.image import ImageError, read_digit
 from tinygrad_lenet.training import energy, predict_logits
@@ -34,6 +34,7 @@ SHADES = " .:-=+*#%@"  # --show: ink from none to full
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
+    add_checkpoint_code_arguments(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--index", type=non_negative_int, nargs="+", metavar="I", help="data set image(s) by index")
     what.add_argument("--image", type=Path, nargs="+", metavar="FILE", help="picture file(s): PNG, JPEG, BMP, GIF, PGM/PPM, ...")
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir is not None and not args.data_dir.is_dir():
         parser.error(f"--data-dir: no such directory: {args.data_dir}")
     try:
-        trained = load_trained_model(args.checkpoint)
+        trained = load_trained_model(args.checkpoint, model=args.model, trust_code=args.trust_checkpoint_code)
     except CheckpointError as e:
         parser.error(f"--checkpoint: {e}")
     config = trained.config

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from models import (  # noqa: E402
+    CheckpointError,
     ModelSpecError,
     accepts_argument,
     build_model,
@@ -46,12 +47,14 @@ from models import (  # noqa: E402
     config_of,
     count_trainable_parameters,
     file_sha256,
+    model_to_build,
     resolve_builder,
 )
 from tinygrad_lenet import manual_seed  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from tinygrad_lenet.cli import (  # noqa: E402
+    add_checkpoint_code_arguments,
     add_run_arguments,
     existing_file,
     given_run_options,
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="start again in an --out that holds a checkpoint")
     p.add_argument("--resume", type=existing_file, default=None,
                    help="checkpoint to continue from, with the settings stored in it")
+    add_checkpoint_code_arguments(p, model=False)
     p.add_argument("--stop-after", type=positive_int, default=None,
                    help="stop after this epoch, as an interrupted run would; --resume continues it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
@@ -136,6 +140,10 @@ def resumed_config(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     if conflicts:
         parser.error(f"--resume: {args.resume} was trained with other settings: " + ", ".join(conflicts)
                      + "; leave them out to continue the run as it was")
+    try:  # the model code it names is imported only with the user's consent
+        model_to_build(config, args.resume, given.get("model"), args.trust_checkpoint_code)
+    except CheckpointError as e:
+        parser.error(f"--resume: {e}")
     return config, ckpt
 
 

@@ -25,18 +25,19 @@ import numpy as np
 from models import CheckpointError, ModelSpecError, build_model, load_trained_model
 from tinygrad_lenet import Tensor, grad, manual_seed
 from tinygrad_lenet import functional as F
-from tinygrad_lenet.cli import existing_file, model_arg
+from tinygrad_lenet.cli import TRUST_CODE_HELP, existing_file, model_arg
 from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--model", default="lenet5",
-                        help="a registered model, package.module:attr or path/to/file.py:attr")
-    source.add_argument("--checkpoint", type=existing_file, default=None,
-                        help="draw the model of this checkpoint (rebuilt from it alone)")
+    p.add_argument("--model", default=None,
+                   help="a registered model, package.module:attr or path/to/file.py:attr (default: lenet5); with "
+                        "--checkpoint, the model code of a checkpoint trained on a model of yours")
+    p.add_argument("--checkpoint", type=existing_file, default=None,
+                   help="draw the model of this checkpoint (rebuilt from it)")
+    p.add_argument("--trust-checkpoint-code", action="store_true", help=TRUST_CODE_HELP)
     p.add_argument("--model-arg", action="append", type=model_arg, default=[], metavar="KEY=VALUE",
                    help="argument for the model's constructor (repeatable)")
     p.add_argument("--out", default=None, help="output file (default: <model>_graph.svg)")
@@ -59,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_nodes < 1:
         p.error(f"--max-nodes must be at least 1, got {args.max_nodes}")
     if args.out is None:
-        stem = Path(args.checkpoint).parent.name if args.checkpoint else args.model.replace(":", "-")
+        stem = Path(args.checkpoint).parent.name if args.checkpoint else (args.model or "lenet5").replace(":", "-")
         args.out = f"{Path(stem).stem if stem.endswith('.py') else Path(stem).name}_graph.{args.format or 'svg'}"
     try:
         args.format = infer_format(args.out, args.format)
@@ -76,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     manual_seed(args.seed)
     try:
         if args.checkpoint is not None:
-            model = load_trained_model(args.checkpoint).model.train()
+            model = load_trained_model(args.checkpoint, model=args.model,
+                                       trust_code=args.trust_checkpoint_code).model.train()
         else:
-            model = build_model(args.model, dict(args.model_arg))
+            model = build_model(args.model or "lenet5", dict(args.model_arg))
     except (CheckpointError, ModelSpecError) as e:
         print(f"visualize.py: error: {e}", file=sys.stderr)
         return 2

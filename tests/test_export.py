@@ -83,7 +83,8 @@ def test_a_model_from_a_users_file_exports(tmp_path):
     model = build_model(spec, {})
     model.body[1].running_mean.data[:] = [0.1, -0.2, 0.3, 0.0]
     ckpt = checkpoint_of("unused", tmp_path / "ckpt.npz", model_spec=spec, model=model)
-    code, _, err = run_main("export", "--checkpoint", ckpt, "--format", "onnx", "--out", tmp_path / "my.onnx")
+    code, _, err = run_main("export", "--checkpoint", ckpt, "--model", spec, "--format", "onnx",
+                            "--out", tmp_path / "my.onnx")
     assert code == 0, err
     x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
     with no_grad():

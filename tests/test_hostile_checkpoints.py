@@ -269,3 +269,68 @@ def test_fortran_ordered_and_non_contiguous_arrays_round_trip(tmp_path):
     np.testing.assert_array_equal(out["a"], a)
     np.testing.assert_array_equal(out["b"], b)
     assert list(out["s"]) == ["x", "yz"] and out["e"].shape == (0, 3) and out["e"].dtype == np.float32
+
+
+# ------------------------------------------------------------------ code a checkpoint names
+def code_cases(tmp_path: Path) -> dict[str, dict]:
+    """Run configs naming code that would create `tmp_path/MARKER` if it ran."""
+    marker = tmp_path / "MARKER"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').close()\n\ndef Net():\n    open({str(marker)!r}, 'w').close()\n")
+    return {
+        "os:system": dict(model="os:system", model_args={"command": f"touch {marker}"}),
+        "subprocess:call": dict(model="subprocess:call", model_args={"args": ["touch", str(marker)]}),
+        "builtins:eval": dict(model="builtins:eval", model_args={"source": f"open({str(marker)!r}, 'w')"}),
+        "a model file": dict(model=f"{evil}:Net", model_args={}),
+        "a relative module": dict(model="..os:system", model_args={"command": f"touch {marker}"}),
+        "a hidden module": dict(model=".hidden:X", model_args={}),
+        "a path without .py": dict(model="../../etc/passwd:X", model_args={}),
+    }
+
+
+CODE_MESSAGES = {
+    "os:system": r"it names model code \(os:system\), and loading it would import and run that code; to run the code "
+                 r"a checkpoint names, pass --trust-checkpoint-code",
+    "subprocess:call": r"it names model code \(subprocess:call\)",
+    "builtins:eval": r"it names model code \(builtins:eval\)",
+    "a model file": r"evil.py is your model file, name it with --model .*evil.py:Net",
+    "a relative module": r"'..os' is a relative module path",
+    "a hidden module": r"'.hidden' is a relative module path",
+    "a path without .py": r"'../../etc/passwd' is neither a module path \(package.module, Python names joined by dots\) "
+                          r"nor a .py file",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CODE_MESSAGES))
+def test_a_checkpoint_naming_code_runs_none_of_it(run, tmp_path, case):
+    path = craft(run, tmp_path, set_config(model_sha256=None, **code_cases(tmp_path)[case]))
+    with pytest.raises(ModelCheckpointError, match=CODE_MESSAGES[case]) as info:
+        load_trained_model(path)
+    assert str(info.value).startswith(f"cannot load {path}: ") and "\n" not in str(info.value)
+    from viz.app import DigitPredictor
+    with pytest.raises(ModelCheckpointError, match=CODE_MESSAGES[case]):
+        DigitPredictor.from_checkpoint(path)
+    for script, args in [("evaluate", ["--checkpoint", path]), ("predict", ["--checkpoint", path, "--index", "0"]),
+                         ("export", ["--checkpoint", path, "--out", tmp_path / "m.onnx"]),
+                         ("visualize", ["--checkpoint", path, "--out", tmp_path / "g.svg"]),
+                         ("digit_app", ["--checkpoint", path, "--port", "0"]), ("train", ["--resume", path])]:
+        code, _, err = run_main(script, *args)
+        assert code == 2, (script, err)
+        line = one_line_error(script, err)
+        assert str(path) in line and re.search(CODE_MESSAGES[case], line), (script, line)
+    assert not (tmp_path / "MARKER").exists()
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "g.svg").exists()
+
+
+def test_trusting_a_checkpoint_runs_the_code_it_names_and_naming_the_model_replaces_it(run, tmp_path):
+    """The two ways to load code deliberately: the caller names the model, or trusts the file."""
+    path = craft(run, tmp_path, set_config(model_sha256=None, **code_cases(tmp_path)["a model file"]))
+    assert load_trained_model(path, model="lenet5").config.model == "lenet5"  # evil.py is never imported
+    code, out, err = run_main("evaluate", "--checkpoint", path, "--model", "lenet5", "--test-subset", "8",
+                              "--no-plots", "--data-dir", run.parent / "data")
+    assert code == 0 and "accuracy:" in out, err
+    assert not (tmp_path / "MARKER").exists()
+
+    with pytest.raises(ModelCheckpointError, match="cannot rebuild its model"):  # evil.Net returns None
+        load_trained_model(path, trust_code=True)
+    assert (tmp_path / "MARKER").exists()  # consent given: the named file was imported

@@ -85,17 +85,26 @@ def test_a_model_from_a_file_goes_through_every_script(my_net, tmp_path, real_mn
     assert metrics["config"]["model_args"] == {"width": 6, "num_classes": 10}
     assert len(metrics["config"]["model_sha256"]) == 64
 
-    # every other script needs the checkpoint alone: no --model, no --model-arg
-    evaluated = run("evaluate.py", "--checkpoint", str(ckpt), "--test-subset", "1000")
+    # the checkpoint names code: no script imports it unasked, and each says in one line what to add
+    refused = run("evaluate.py", "--checkpoint", str(ckpt), check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"--model {my_net}:MyNet" in refused.stderr.strip().splitlines()[-1]
+
+    # every other script needs the checkpoint and the model file's name: no --model-arg
+    spec = f"{my_net}:MyNet"
+    evaluated = run("evaluate.py", "--checkpoint", str(ckpt), "--model", spec, "--test-subset", "1000")
     assert f"accuracy: {metrics['final_test_accuracy']:.4f}" in evaluated.stdout
-    predicted = json.loads(run("predict.py", "--checkpoint", str(ckpt), "--index", "0", "1", "--json").stdout)
-    assert predicted["model"] == f"{my_net}:MyNet" and len(predicted["predictions"]) == 2
-    run("visualize.py", "--checkpoint", str(ckpt), "--out", str(tmp_path / "g.dot"))
+    predicted = json.loads(run("predict.py", "--checkpoint", str(ckpt), "--model", spec, "--index", "0", "1",
+                               "--json").stdout)
+    assert predicted["model"] == spec and len(predicted["predictions"]) == 2
+    run("visualize.py", "--checkpoint", str(ckpt), "--model", spec, "--out", str(tmp_path / "g.dot"))
     assert "features.0" in (tmp_path / "g.dot").read_text()
-    run("visualize.py", "--model", f"{my_net}:MyNet", "--model-arg", "width=4", "--out", str(tmp_path / "m.dot"))
+    run("visualize.py", "--model", spec, "--model-arg", "width=4", "--out", str(tmp_path / "m.dot"))
+    trusted = run("evaluate.py", "--checkpoint", str(ckpt), "--trust-checkpoint-code", "--test-subset", "1000")
+    assert f"accuracy: {metrics['final_test_accuracy']:.4f}" in trusted.stdout
 
     from viz.app import DigitPredictor, make_server
-    predictor = DigitPredictor.from_checkpoint(ckpt)
+    predictor = DigitPredictor.from_checkpoint(ckpt, model=spec)
     server = make_server(predictor, "127.0.0.1", 0, quiet=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -122,11 +131,14 @@ def test_a_model_from_a_file_goes_through_every_script(my_net, tmp_path, real_mn
     # the file changes after training: said clearly, and the weights still load when they fit
     my_net.write_text(MY_NET + "\n# edited\n")
     warnings: list[str] = []
-    model = load_trained_model(ckpt, warn=warnings.append).model
+    model = load_trained_model(ckpt, warn=warnings.append, model=spec).model
     assert len(warnings) == 1 and "has changed since" in warnings[0]
     assert model.features[0].weight.shape == (6, 1, 3, 3)
-    proc = run("evaluate.py", "--checkpoint", str(ckpt), "--test-subset", "100")
+    proc = run("evaluate.py", "--checkpoint", str(ckpt), "--model", spec, "--test-subset", "100")
     assert "has changed since" in proc.stderr
+    # trusting the checkpoint's code covers the file it was trained with, not another one
+    proc = run("evaluate.py", "--checkpoint", str(ckpt), "--trust-checkpoint-code", check=False)
+    assert proc.returncode == 2 and "has changed since" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_a_model_from_a_module_path_and_a_function(my_net, tmp_path):
@@ -191,12 +203,12 @@ def test_an_idx_directory_with_26_classes_trains_a_26_way_model(my_net, tmp_path
     out = tmp_path / "run"
     run("train.py", "--model", f"{my_net}:MyNet", "--dataset", str(data), "--epochs", "3", "--batch-size", "32",
         "--no-progress", "--out", str(out))
-    trained = load_trained_model(out / "checkpoint.npz")
+    trained = load_trained_model(out / "checkpoint.npz", model=f"{my_net}:MyNet")
     assert trained.classes == tuple("abcdefghijklmnopqrstuvwxyz")
     assert trained.model.classifier[-1].weight.shape[0] == 26
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["final_test_accuracy"] > 0.5  # chance is 1/26
-    evaluated = run("evaluate.py", "--checkpoint", str(out / "checkpoint.npz"))
+    evaluated = run("evaluate.py", "--checkpoint", str(out / "checkpoint.npz"), "--model", f"{my_net}:MyNet")
     assert "per-class accuracy: a: " in evaluated.stdout
 
 

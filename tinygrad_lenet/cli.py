@@ -61,6 +61,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                                                   "Python literal, else a string)")
 
 
+TRUST_CODE_HELP = ("import and run the model code a checkpoint names (a module or model file), as loading "
+                   "it needs; only for a checkpoint from a source you trust (registered models need no consent)")
+
+
+def add_checkpoint_code_arguments(parser: argparse.ArgumentParser, model: bool = True) -> None:
+    """--model (the model code of a checkpoint that names a module or file; the user's
+    own choice, so it may be imported) and --trust-checkpoint-code (import what the
+    checkpoint names). Loading never imports code a checkpoint names without one."""
+    if model:
+        parser.add_argument("--model", default=None, metavar="FILE.py:ATTR",
+                            help="the model code of a checkpoint trained on a model of yours (path/to/file.py:attr "
+                                 "or package.module:attr); registered models need none")
+    parser.add_argument("--trust-checkpoint-code", action="store_true", help=TRUST_CODE_HELP)
+
+
 def given_run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The RunConfig settings given on the command line (model_args merged from --model-arg)."""
     given = {name: getattr(args, name) for name in RUN_OPTIONS if hasattr(args, name)}

@@ -40,8 +40,10 @@ class DigitPredictor:
         self.energy_threshold = float(threshold) if isinstance(threshold, (int, float)) else None
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike) -> "DigitPredictor":
-        return cls(load_trained_model(path))
+    def from_checkpoint(cls, path: str | os.PathLike, model: str | None = None,
+                        trust_code: bool = False) -> "DigitPredictor":
+        """The checkpoint's model; `model` and `trust_code` as in `load_trained_model`."""
+        return cls(load_trained_model(path, model=model, trust_code=trust_code))
 
     @property
     def is_digits(self) -> bool:
