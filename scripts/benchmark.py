@@ -623,7 +623,7 @@ def bench_server(args: argparse.Namespace) -> dict[str, Any]:
 
     manual_seed(0)
     predictor = DigitPredictor(TrainedModel(get_model("lenet5").eval(), RunConfig(), tuple("0123456789"), {}))
-    app = make_server(predictor, "127.0.0.1", 0, quiet=True, body_timeout=5.0)
+    app = make_server(predictor, "127.0.0.1", 0, quiet=True, request_timeout=5.0)
     thread = threading.Thread(target=app.serve_forever, daemon=True)
     thread.start()
     host, port = app.server_address[:2]
@@ -696,7 +696,7 @@ def report_server(r: dict[str, Any]) -> str:
                  f"meanwhile {meanwhile(i)}")
     lines.append(f"  {h['clients']} clients stalled after {h['sent_bytes']:,} of {h['body_bytes']:,} body bytes: "
                  f"{h['held_bytes'] / 2**20:.1f} MiB held (Python allocations); meanwhile {meanwhile(h)} "
-                 f"(bodies wait for one of the 16 reading slots, held up to the 5 s body timeout here)")
+                 f"(their bytes count against the body budget; each is answered 408 at the 5 s request deadline here)")
     return "\n".join(lines)
 
 

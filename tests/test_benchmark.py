@@ -121,7 +121,7 @@ def test_server_benchmark_reports_load_idle_and_stalled_clients(tmp_path):
     assert all(row["failures"] == 0 and row["p99_ms"] > 0 for row in server["load"])
     assert server["idle"]["threads_with_idle"] == server["idle"]["threads_before"]
     assert server["idle"]["prediction_meanwhile"][0] and server["half_sent"]["info_meanwhile"][0]
-    assert 0 < server["half_sent"]["held_bytes"] < 40 * 2**20
+    assert 0 < server["half_sent"]["held_bytes"] < 72 * 2**20  # the 64 MiB body budget, and the rest
 
 
 def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(tmp_path, real_mnist_dir):

@@ -72,7 +72,7 @@ def test_64_concurrent_clients_get_all_300_answers(predictor):
 
 def test_a_client_sending_a_byte_a_second_is_closed_at_the_header_deadline(predictor):
     """Ten bytes a second of a request's headers: answered 408 when the header deadline passes."""
-    with running(predictor, header_timeout=1.0) as app:
+    with running(predictor, request_timeout=1.0) as app:
         with socket.create_connection(app.server_address[:2], timeout=10) as conn:
             start = time.monotonic()
             for byte in http_request("GET", "/info"):
@@ -82,12 +82,12 @@ def test_a_client_sending_a_byte_a_second_is_closed_at_the_header_deadline(predi
             answer = read_all(conn)
             elapsed = time.monotonic() - start
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer[:80]
-    assert b'"error":"no complete request within 1 s"' in answer
+    assert b'"error":"no complete request within 1 s of connecting"' in answer
     assert 0.9 < elapsed < 3.0
 
 
 def test_idle_connections_hold_no_threads_and_are_closed(predictor):
-    with running(predictor, header_timeout=1.5) as app:
+    with running(predictor, request_timeout=1.5) as app:
         exchange(app, http_request("GET", "/info"))  # the worker pool and the loop are up
         threads_before = threading.active_count()
         idle = [socket.create_connection(app.server_address[:2], timeout=10) for _ in range(200)]
@@ -110,29 +110,95 @@ def test_idle_connections_hold_no_threads_and_are_closed(predictor):
         assert app.connections == 0
 
 
-def test_half_sent_bodies_hold_bounded_memory_and_time_out(predictor):
-    """60 clients announce 1.3 MB bodies, send half, and stall."""
-    size = 1_300_000
-    with running(predictor, body_timeout=2.0) as app:
+def stall(app, count: int, declared: int, sent: int) -> list[socket.socket]:
+    """`count` uploads that announce `declared` body bytes, send `sent` of them and stall."""
+    conns = []
+    for _ in range(count):
+        conn = socket.create_connection(app.server_address[:2], timeout=15)
+        conn.sendall(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {declared}\r\n\r\n".encode())
+        conn.sendall(b"x" * sent)
+        conns.append(conn)
+    deadline = time.monotonic() + 5
+    while app.connections < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return conns
+
+
+def timed_exchange(app, data: bytes) -> tuple[int, dict, float]:
+    start = time.monotonic()
+    status, answer = exchange(app, data, timeout=10)
+    return status, answer, time.monotonic() - start
+
+
+@pytest.mark.parametrize("count, declared, sent", [
+    (16, len(BODY), len(BODY) - 10),  # whole drawings but for their last 10 bytes
+    (64, len(BODY), len(BODY) - 10),
+    (64, 1_300_000, 650_000),  # half-sent 1.3 MB bodies
+])
+def test_stalled_uploads_starve_no_one_and_end_at_the_request_deadline(predictor, count, declared, sent):
+    """Normal predictions are answered within a second while the stalled uploads are open,
+    and each stalled upload is answered 408 within the request deadline, its memory bounded."""
+    with running(predictor, request_timeout=3.0) as app:
         tracemalloc.start()
         try:
-            conns = []
-            for _ in range(60):
-                conn = socket.create_connection(app.server_address[:2], timeout=10)
-                conn.sendall(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {size}\r\n\r\n".encode())
-                conn.sendall(b"x" * (size // 2))
-                conns.append(conn)
-            time.sleep(0.5)
+            start = time.monotonic()
+            conns = stall(app, count, declared, sent)
+            meanwhile = [timed_exchange(app, http_request("POST", "/predict", BODY)) for _ in range(3)]
             held = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
         try:
             answers = [read_all(conn) for conn in conns]
+            ended = time.monotonic() - start
         finally:
             for conn in conns:
                 conn.close()
-    assert held < 40_000_000, f"60 half-sent bodies held {held:,} bytes"
+    assert [status for status, _, _ in meanwhile] == [200] * 3, [m[:2] for m in meanwhile]
+    assert max(seconds for _, _, seconds in meanwhile) < 1.0, [m[2] for m in meanwhile]
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
+    assert b"not received within 3 s of connecting" in answers[0]
+    assert ended < 3.0 + 3.0  # the deadline, plus the time to open them and to answer
+    assert held < count * sent + 16_000_000, f"{count} stalled uploads held {held:,} bytes"
+
+
+def test_bodies_beyond_the_byte_budget_get_503_with_retry_after(predictor):
+    with running(predictor, body_budget=len(BODY) + 50_000, request_timeout=3.0) as app:
+        conns = stall(app, 1, 200_000, 90_000)
+        time.sleep(0.3)  # the 90 KB are received
+        try:
+            assert app.held_body_bytes == 90_000
+            with socket.create_connection(app.server_address[:2], timeout=10) as conn:
+                conn.sendall(http_request("POST", "/predict", BODY))
+                answer = read_all(conn)
+        finally:
+            for conn in conns:
+                conn.close()
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"\r\nRetry-After: 1\r\n" in answer, answer[:200]
+        deadline = time.monotonic() + 5
+        while app.held_body_bytes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.held_body_bytes == 0  # every byte was given back
+        assert exchange(app, http_request("POST", "/predict", BODY))[0] == 200
+
+
+def test_predictions_beyond_the_queue_get_503_at_once(predictor, monkeypatch):
+    release, started = threading.Event(), threading.Event()
+    original = predictor.predict
+
+    def slow(gray):
+        started.set()
+        release.wait(10)
+        return original(gray)
+
+    monkeypatch.setattr(predictor, "predict", slow)
+    with running(predictor, max_queued=1) as app:
+        with ThreadPoolExecutor(max_workers=1) as first:
+            held = first.submit(exchange, app, http_request("POST", "/predict", BODY))
+            assert started.wait(10)
+            status, answer, seconds = timed_exchange(app, http_request("POST", "/predict", BODY))
+            release.set()
+            assert held.result()[0] == 200
+    assert (status, answer) == (503, {"error": "the server is busy, try again later"}) and seconds < 1.0
 
 
 def test_more_connections_than_allowed_get_503_at_once(predictor):
@@ -175,6 +241,24 @@ def test_pathological_json_is_a_400(predictor, body, message):
 
 
 @pytest.mark.parametrize("quiet", [False, True])
+def test_clients_that_reset_after_asking_cost_a_log_line_each_at_most(predictor, capfd, quiet):
+    """Each sends a whole request and resets its connection (SO_LINGER 0) before the answer."""
+    with running(predictor, quiet=quiet) as app:
+        for i in range(40):
+            with socket.create_connection(app.server_address[:2], timeout=10) as conn:
+                conn.sendall(http_request("POST", "/predict", BODY) if i % 2 else http_request("GET", "/info"))
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        assert exchange(app, http_request("GET", "/info"))[0] == 200
+        deadline = time.monotonic() + 5
+        while app.connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Errno" not in err, err
+    lines = err.strip().splitlines()
+    assert lines == [] if quiet else 1 <= len(lines) <= 41, err
+
+
+@pytest.mark.parametrize("quiet", [False, True])
 def test_a_client_that_leaves_early_is_one_log_line(predictor, capfd, quiet):
     with running(predictor, quiet=quiet) as app:
         for payload in [b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{\"width\"",
@@ -204,3 +288,31 @@ def test_a_nan_never_reaches_the_json(predictor):
         finally:
             weight.data[...] = saved
     assert status == 500 and "NaN" not in json.dumps(answer)
+
+
+def test_the_dashboard_answers_within_a_second_beside_64_stalled_clients():
+    """The dashboard's server has the app's limits: stalled requests hold no one up."""
+    from tinygrad_lenet import nn
+    from viz.dashboard import DashboardState
+    from viz.dashboard.server import DashboardServer
+
+    state = DashboardState(nn.Sequential(nn.Linear(4, 2)), "test", steps_per_epoch=10)
+    app = DashboardServer(("127.0.0.1", 0), state, request_timeout=2.0)
+    thread = threading.Thread(target=app.serve_forever, daemon=True)
+    thread.start()
+    try:
+        stalled = stall(app, 32, 5000, 100)  # POSTs with bodies that never come
+        stalled += [socket.create_connection(app.server_address[:2], timeout=15) for _ in range(32)]
+        for conn in stalled[32:]:
+            conn.sendall(b"GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers that never end
+        status, answer, seconds = timed_exchange(app, http_request("GET", "/state"))
+        answers = [read_all(conn) for conn in stalled]
+        for conn in stalled:
+            conn.close()
+    finally:
+        app.shutdown()
+        app.server_close()
+        thread.join(timeout=10)
+    assert status == 200 and answer["title"] == "test" and seconds < 1.0
+    assert {a[:13] for a in answers[32:]} == {b"HTTP/1.1 408 "}
+    assert {a[:13] for a in answers[:32]} == {b"HTTP/1.1 405 "}  # read-only: POST refused without reading

@@ -6,12 +6,13 @@ a bug), so a bad request never stops the server.
 
 Busy and hostile clients cost bounded resources. Connections are read by one asyncio
 event loop, so an idle or slow client costs a small buffer, not a thread; predictions
-run on a fixed pool of `workers` threads. A connection must deliver its headers
-within `header_timeout` seconds of connecting and its body within `body_timeout`
-(a client sending a byte a second is closed with 408); headers may hold
-MAX_HEADER_BYTES, bodies MAX_BODY_BYTES, and only BODY_READERS bodies are read at once,
-so half-sent bodies hold bounded memory; beyond MAX_CONNECTIONS open connections new
-ones get 503 at once; the listen backlog holds LISTEN_BACKLOG. Each connection
+run on a fixed pool of `workers` threads. A connection must deliver its whole request,
+headers and body, within `request_timeout` seconds of connecting, else it is answered
+408 and closed: a stalled upload holds nothing for longer. Headers may hold
+MAX_HEADER_BYTES and a body MAX_BODY_BYTES; the bodies being received and predicted
+hold at most BODY_BUDGET bytes together, at most MAX_QUEUED predictions wait for a
+worker, and beyond MAX_CONNECTIONS open connections new ones get 503 at once (each
+503 with Retry-After); the listen backlog holds LISTEN_BACKLOG. Each connection
 serves one request (HTTP/1.1 with `Connection: close`). Bound to loopback, the
 server answers only requests whose Host is a loopback name, so a web page elsewhere
 cannot reach it through DNS rebinding. A client that goes away is one log line
@@ -52,9 +53,9 @@ MAX_HEADER_BYTES = 16 * 1024  # request line and headers
 MAX_CONNECTIONS = 512  # open at once; more are answered 503
 LISTEN_BACKLOG = 1024  # connections the kernel queues before they are accepted
 WORKERS = 4  # prediction threads (numpy's work; more than the cores only queue)
-BODY_READERS = 16  # bodies read at once (up to MAX_BODY_BYTES each); the rest wait in kernel buffers
-HEADER_TIMEOUT = 10.0  # seconds from connecting to the end of the headers
-BODY_TIMEOUT = 30.0  # seconds for the whole body (2 MB at 70 KB/s)
+MAX_QUEUED = 64  # predictions waiting for a worker; more are answered 503
+BODY_BUDGET = 64 * 1024 * 1024  # bytes of bodies held at once (received so far, or being predicted on)
+REQUEST_TIMEOUT = 5.0  # seconds from connecting to the end of the body (2 MB at 400 KB/s)
 SEND_TIMEOUT = 30.0  # seconds for a client to take the answer
 LINGER_SECONDS = 2.0  # after answering, how long unread input is drained before closing
 STATIC_FILES = {  # URL path -> (file in static/, content type)
@@ -118,18 +119,20 @@ class DigitAppServer:
     thread) or Ctrl+C; `server_close()` releases the socket and the workers."""
 
     def __init__(self, address: tuple[str, int], predictor: DigitPredictor, quiet: bool = False, *,
-                 workers: int = WORKERS, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS):
+                 workers: int = WORKERS, request_timeout: float = REQUEST_TIMEOUT,
+                 max_connections: int = MAX_CONNECTIONS, max_queued: int = MAX_QUEUED, body_budget: int = BODY_BUDGET):
         host, port = address
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
         self.server_address = self.socket.getsockname()
         self.predictor, self.quiet = predictor, quiet
-        self.header_timeout, self.body_timeout, self.max_connections = header_timeout, body_timeout, max_connections
-        self.workers = workers
+        self.request_timeout, self.max_connections = request_timeout, max_connections
+        self.workers, self.max_queued, self.body_budget = workers, max_queued, body_budget
         self.static = {path: (read_static(name), kind) for path, (name, kind) in STATIC_FILES.items()}
         self.loopback_only = is_loopback_address(str(self.server_address[0]))
         self.connections = 0  # open now (read by tests and the log)
+        self.held_body_bytes = 0  # of bodies received or being predicted on, at most body_budget
+        self.queued = 0  # predictions submitted to the workers and not yet answered
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digit-app")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -154,7 +157,6 @@ class DigitAppServer:
 
     async def _serve(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        self._bodies = asyncio.Semaphore(BODY_READERS)  # bodies read at once: bounds their memory
         server = await asyncio.start_server(self._connection, sock=self.socket, limit=MAX_HEADER_BYTES)
         self._running.set()
         try:
@@ -183,16 +185,15 @@ class DigitAppServer:
         self.connections += 1
         try:
             if self.connections > self.max_connections:
-                response, line = Response.error(HTTPStatus.SERVICE_UNAVAILABLE, "the server is busy, try again later",
-                                                **{"Retry-After": "1"}), "(too many connections)"
+                response, line = busy(), "(too many connections)"
             else:
-                response, line = await self._answer(reader, writer)
+                response, line = await self._answer(reader, writer, self._loop.time() + self.request_timeout)
             if response is not None:
                 writer.write(response.encode())
                 await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
                 self._log_request(peer, line, response)
                 await self._linger(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError) as e:
+        except (OSError, asyncio.IncompleteReadError) as e:  # reset, gone, or not taking the answer in time
             self._log(peer, f"connection ended early ({type(e).__name__})")
         except asyncio.CancelledError:  # the server is stopping: end quietly (asyncio would log the cancellation)
             pass
@@ -211,19 +212,21 @@ class DigitAppServer:
         or 413 to a client still sending its body)."""
         if not writer.can_write_eof():
             return
-        writer.write_eof()
-        with contextlib.suppress(TimeoutError, ConnectionError):
+        with contextlib.suppress(OSError):  # TimeoutError, a reset, or a socket the client already shut
+            writer.write_eof()
             async with asyncio.timeout(LINGER_SECONDS):
                 while await reader.read(65536):
                     pass
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[Response | None, str]:
-        """(the response, the request line for the log); None when the client left before asking anything."""
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      deadline: float) -> tuple[Response | None, str]:
+        """(the response, the request line for the log); None when the client left before asking
+        anything. The request must be complete by `deadline` (the event loop's clock)."""
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.header_timeout)
+            async with asyncio.timeout_at(deadline):
+                head = await reader.readuntil(b"\r\n\r\n")
         except TimeoutError:
-            return Response.error(HTTPStatus.REQUEST_TIMEOUT, f"no complete request within {self.header_timeout:g} s"), \
-                "(timed out)"
+            return self._timed_out("no complete request"), "(timed out)"
         except asyncio.LimitOverrunError:
             return Response.error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                                   f"request headers longer than {MAX_HEADER_BYTES} bytes"), "(headers too long)"
@@ -255,10 +258,33 @@ class DigitAppServer:
         if path != "/predict":
             return Response.error(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {path}; use POST /predict"), line
         try:
-            body = await self._body(reader, writer, headers)
+            length = self._body_length(headers)
         except RequestError as e:
             return Response.error(HTTPStatus(e.status), str(e)), line
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._predict, body), line
+        if self.queued >= self.max_queued:
+            return busy(), line
+        if headers.get("Expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        chunks: list[bytes] = []
+        try:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._receive(reader, length, chunks)
+            except TimeoutError:
+                return self._timed_out(f"request body of {length} bytes not received"), line
+            except RequestError as e:
+                return (busy() if e.status == HTTPStatus.SERVICE_UNAVAILABLE
+                        else Response.error(HTTPStatus(e.status), str(e))), line
+            self.queued += 1
+            try:
+                return await self._loop.run_in_executor(self._pool, self._predict, b"".join(chunks)), line
+            finally:
+                self.queued -= 1
+        finally:  # the body's bytes are given back once it is answered
+            self.held_body_bytes -= sum(map(len, chunks))
+
+    def _timed_out(self, what: str) -> Response:
+        return Response.error(HTTPStatus.REQUEST_TIMEOUT, f"{what} within {self.request_timeout:g} s of connecting")
 
     def _host_allowed(self, host_header: str | None) -> bool:
         """Anything unless bound to loopback; then only loopback names (or no Host at all, as HTTP/1.0 allows)."""
@@ -280,8 +306,9 @@ class DigitAppServer:
             return Response.error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /predict with a JSON drawing", Allow="POST")
         return Response.error(HTTPStatus.NOT_FOUND, f"no such page: {path}")
 
-    async def _body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: Any) -> bytes:
-        """The request body: its declared length checked first, read within body_timeout."""
+    @staticmethod
+    def _body_length(headers: Any) -> int:
+        """The request body's declared length, checked."""
         declared = headers.get("Content-Length")
         if declared is None:
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
@@ -291,18 +318,21 @@ class DigitAppServer:
         if length > MAX_BODY_BYTES:
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                f"request body of {length} bytes is larger than the {MAX_BODY_BYTES} allowed")
-        if headers.get("Expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        try:  # the deadline counts the wait for a reading slot too: a connection's life is bounded
-            async with asyncio.timeout(self.body_timeout):
-                async with self._bodies:  # the others wait with their bytes in the kernel's buffers
-                    return await reader.readexactly(length)
-        except asyncio.IncompleteReadError as e:
-            raise RequestError(HTTPStatus.BAD_REQUEST,
-                               f"request body ended after {len(e.partial)} of {length} bytes") from None
-        except TimeoutError:
-            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, f"request body of {length} bytes not received within "
-                               f"{self.body_timeout:g} s") from None
+        return length
+
+    async def _receive(self, reader: asyncio.StreamReader, length: int, chunks: list[bytes]) -> None:
+        """Read `length` body bytes into `chunks`, each counted in `held_body_bytes` as it
+        arrives (the caller gives them back); a RequestError 503 when the budget is spent."""
+        received = 0
+        while received < length:
+            chunk = await reader.read(min(65536, length - received))
+            if not chunk:
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"request body ended after {received} of {length} bytes")
+            if self.held_body_bytes + len(chunk) > self.body_budget:
+                raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, "the server is busy")
+            self.held_body_bytes += len(chunk)
+            received += len(chunk)
+            chunks.append(chunk)
 
     def _predict(self, body: bytes) -> Response:
         """Runs on a worker thread."""
@@ -326,8 +356,14 @@ class DigitAppServer:
             sys.stderr.write(f"{peer} - [{stamp}] {text}\n")
 
 
+def busy() -> Response:
+    """503: too many connections, queued predictions or body bytes; the client may retry."""
+    return Response.error(HTTPStatus.SERVICE_UNAVAILABLE, "the server is busy, try again later", **{"Retry-After": "1"})
+
+
 def make_server(predictor: DigitPredictor, host: str = "127.0.0.1", port: int = 8000,
                 quiet: bool = False, **limits: Any) -> DigitAppServer:
     """A bound server (port 0 picks a free one: see `.url`); call `serve_forever()` to run it.
-    `limits`: workers, header_timeout, body_timeout, max_connections (defaults: the constants above)."""
+    `limits`: workers, request_timeout, max_connections, max_queued, body_budget (defaults: the
+    constants above)."""
     return DigitAppServer((host, port), predictor, quiet=quiet, **limits)

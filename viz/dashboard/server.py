@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 from http import HTTPStatus
 from importlib import resources
 
@@ -20,8 +21,8 @@ PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/dashboard.js": 
 class DashboardServer(DigitAppServer):
     """Serves `state` read-only; POST is refused."""
 
-    def __init__(self, address: tuple[str, int], state: DashboardState, quiet: bool = True):
-        super().__init__(address, predictor=None, quiet=quiet)  # type: ignore[arg-type]
+    def __init__(self, address: tuple[str, int], state: DashboardState, quiet: bool = True, **limits: Any):
+        super().__init__(address, predictor=None, quiet=quiet, **limits)  # type: ignore[arg-type]
         self.state = state
         self.static = {path: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
                        for path, (name, kind) in PAGE_FILES.items()}
