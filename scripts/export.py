@@ -6,7 +6,9 @@ weights as safetensors (which PyTorch loads into a model of the same structure).
     python scripts/export.py --checkpoint runs/lenet5/checkpoint.npz --format safetensors --out lenet5.safetensors
 
 The ONNX model (opset 17) takes "input" (batch, 1, 28, 28) normalized as in training
-(see the checkpoint's RunConfig) and returns "logits"; the batch size is free.
+(see the checkpoint's RunConfig) and returns "logits"; the batch size is free. It is
+written only when onnxruntime agrees with the model on a held-out batch, and a model
+whose graph depends on its input's values (Python control flow) is refused.
 Needs the export extra: pip install -e ".[export]".
 """
 
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 from models import CheckpointError, load_trained_model
+from tinygrad_lenet.atomic import check_replaceable
 from tinygrad_lenet.cli import add_checkpoint_code_arguments, existing_file
 from tinygrad_lenet.data import describe_dataset
 from tinygrad_lenet.export import ExportError, SafetensorsError, export_onnx, save_safetensors
@@ -41,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--format: give onnx or safetensors (or an --out ending in .onnx or .safetensors), got {fmt!r}")
     if not args.out.parent.is_dir():
         parser.error(f"--out: directory {args.out.parent} does not exist")
+    try:
+        check_replaceable(args.out)
+    except OSError as e:
+        parser.error(f"--out: {e.strerror}")
     try:
         trained = load_trained_model(args.checkpoint, model=args.model, trust_code=args.trust_checkpoint_code)
     except CheckpointError as e:

@@ -273,3 +273,157 @@ def test_a_broken_safetensors_file_is_a_clear_error(tmp_path):
         load_safetensors(path)
     with pytest.raises(FileNotFoundError, match="safetensors file not found"):
         load_safetensors(tmp_path / "missing.safetensors")
+
+
+# ------------------------------------------------------------------ layers beyond LeNet-5
+def conv(**kwargs):
+    return lambda: nn.Conv2d(kwargs.pop("c_in", 4), kwargs.pop("c_out", 6), kwargs.pop("k", 3), **kwargs)
+
+
+LAYER_CASES = {  # every attribute away from its default somewhere; input (N, 4, 9, 8)
+    "conv stride 2": conv(stride=2),
+    "conv stride (1, 2), padding (0, 2)": conv(stride=(1, 2), padding=(0, 2)),
+    "conv kernel (3, 2), no bias": conv(k=(3, 2), bias=False),
+    "conv dilation 2": conv(dilation=2, padding=1),
+    "conv dilation (2, 1), stride 2": conv(dilation=(2, 1), stride=2),
+    "conv groups 2": conv(c_out=6, groups=2, padding=1),
+    "conv depthwise": conv(c_out=4, groups=4, padding=1),
+    "conv padding 'same'-sized": conv(k=5, padding=2),
+    "conv transpose stride 2": lambda: nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1),
+    "max pool 3, stride 1": lambda: nn.MaxPool2d(3, stride=1),
+    "max pool (2, 3), stride (1, 2)": lambda: nn.MaxPool2d((2, 3), stride=(1, 2)),
+    "max pool 3, stride 2, padding 1": lambda: nn.MaxPool2d(3, stride=2, padding=1),
+    "max pool 2, ceil_mode": lambda: nn.MaxPool2d(2, ceil_mode=True),
+    "avg pool 3, stride 1": lambda: nn.AvgPool2d(3, stride=1),
+    "avg pool 3, stride 2, padding 1": lambda: nn.AvgPool2d(3, stride=2, padding=1),
+    "avg pool padding 1, count_include_pad=False": lambda: nn.AvgPool2d(3, stride=2, padding=1,
+                                                                        count_include_pad=False),
+    "avg pool 2, ceil_mode": lambda: nn.AvgPool2d(2, ceil_mode=True),
+    "adaptive avg pool (4, 3)": lambda: nn.AdaptiveAvgPool2d((4, 3)),
+    "batch norm": lambda: nn.BatchNorm2d(4),
+    "layer norm": lambda: nn.LayerNorm(8),
+    "GELU": lambda: nn.GELU(),
+    "GELU tanh": lambda: nn.GELU("tanh"),
+    "constant padding -1": lambda: Lambda(lambda x: x.pad(((0, 0), (0, 0), (1, 2), (0, 1)), value=-1.0)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_layers_beyond_lenet5_export_and_run_from_the_file_alone(case, tmp_path):
+    """Each layer (with trained-looking statistics for batch norm) exported by export_onnx,
+    then run by onnxruntime from the file at a batch size the trace never saw."""
+    needs("onnx", "onnxruntime")
+    from tinygrad_lenet.export import export_onnx
+    manual_seed(4)
+    layer = LAYER_CASES[case]()
+    for name, buffer in layer.named_buffers():
+        if name.endswith("running_mean"):
+            buffer.data[:] = np.linspace(-0.5, 0.5, buffer.shape[0])
+        elif name.endswith("running_var"):
+            buffer.data[:] = np.linspace(0.5, 2.0, buffer.shape[0])
+    path = tmp_path / "layer.onnx"
+    export_onnx(layer, path, (4, 9, 8))
+    x = np.random.default_rng(5).standard_normal((5, 4, 9, 8)).astype(np.float32)
+    with no_grad():
+        ours = layer.eval()(Tensor(x)).data
+    got = run_onnx(path, x)
+    assert got.shape == ours.shape
+    np.testing.assert_allclose(got, ours, rtol=1e-5, atol=1e-5, err_msg=case)
+
+
+def test_the_attributes_of_conv_and_pooling_nodes_are_onnx_s():
+    """pads [top, left, bottom, right], strides and kernel_shape as the ONNX spec orders them."""
+    needs("onnx")
+    import onnx
+    manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, (3, 5), stride=(1, 2), padding=(0, 2)), nn.MaxPool2d(3, stride=1),
+                          nn.AvgPool2d((2, 1), stride=(1, 1)))
+    nodes = {n.op_type: {a.name: list(onnx.helper.get_attribute_value(a)) for a in n.attribute}
+             for n in to_onnx(model, (1, 12, 12)).graph.node}
+    assert nodes["Conv"] == dict(pads=[0, 2, 0, 2], strides=[1, 2], kernel_shape=[3, 5])
+    assert nodes["MaxPool"] == dict(kernel_shape=[3, 3], strides=[1, 1])
+    assert nodes["AveragePool"] == dict(kernel_shape=[2, 1], strides=[1, 1])
+
+
+# ------------------------------------------------------------------ what export refuses
+class Branchy(nn.Module):
+    """Python control flow on the input's values: one ONNX graph cannot hold both ways."""
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.fc(x.reshape(x.shape[0], -1))
+        if float(x.data.mean()) > 0:
+            return h.relu() * 2
+        return h.tanh()
+
+
+class BatchSizeBaked(nn.Module):
+    """A branch on the batch size: every trace input has the trace's batch, so only the
+    held-out batch of another size shows it."""
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1) * (1.0 if x.shape[0] == 2 else -1.0)
+
+
+def test_data_dependent_control_flow_is_refused_by_name(tmp_path):
+    needs("onnx", "onnxruntime")
+    from tinygrad_lenet.export import export_onnx
+    with pytest.raises(ExportError, match=r"records different ops for different inputs .*Python control flow on "
+                                          r"the input's values"):
+        export_onnx(Branchy(), tmp_path / "b.onnx", (1, 4, 4))
+    with pytest.raises(ExportError, match=r"onnxruntime disagrees with the model on a held-out batch \(largest "
+                                          r"difference .*\); the file was not written"):
+        export_onnx(BatchSizeBaked(), tmp_path / "c.onnx", (1, 4, 4))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_py_refuses_a_branchy_users_model_and_writes_nothing(tmp_path):
+    needs("onnx", "onnxruntime")
+    (tmp_path / "branchy.py").write_text(
+        "from tinygrad_lenet import nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(28 * 28, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        h = self.fc(x.reshape(x.shape[0], -1))\n"
+        "        return h.relu() if float(x.data.mean()) > 0 else h.tanh()\n")
+    spec = f"{tmp_path / 'branchy.py'}:Net"
+    from models import build_model
+    ckpt = checkpoint_of("unused", tmp_path / "ckpt.npz", model_spec=spec, model=build_model(spec, {}))
+    code, _, err = run_main("export", "--checkpoint", ckpt, "--model", spec, "--out", tmp_path / "m.onnx")
+    assert code == 2 and "Python control flow on the input's values" in one_line_error("export", err)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory", "symlink to a device"])
+def test_export_writes_only_new_paths_or_regular_files(tmp_path, kind):
+    import os
+    ckpt = checkpoint_of("lenet5", tmp_path / "ckpt.npz")
+    target = {"device": Path("/dev/null"), "fifo": tmp_path / "fifo", "directory": tmp_path / "dir",
+              "symlink to a device": tmp_path / "link"}[kind]
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    elif kind == "symlink to a device":
+        target.symlink_to("/dev/null")
+    before = os.lstat(target)
+    for fmt in ("onnx", "safetensors"):
+        code, out, err = run_main("export", "--checkpoint", ckpt, "--format", fmt, "--out", target)
+        line = one_line_error("export", err)
+        assert code == 2 and f"--out: {target} is a" in line and "not a regular file" in line, line
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+
+
+def test_atomic_writes_never_replace_a_special_file(tmp_path):
+    import os
+    from tinygrad_lenet.atomic import atomic_write_bytes
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError, match="fifo is a FIFO, not a regular file"):
+        atomic_write_bytes(tmp_path / "fifo", b"x")
+    atomic_write_bytes(tmp_path / "new", b"x")
+    atomic_write_bytes(tmp_path / "new", b"y")  # a regular file is replaced
+    assert (tmp_path / "new").read_bytes() == b"y" and sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "new"]

@@ -4,8 +4,10 @@ half of it. Used for checkpoints, metrics, downloads, IDX files, images and grap
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -19,15 +21,36 @@ def _umask() -> int:
     return mask
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """An OSError unless `path` is new or a regular file (a symbolic link is judged by
+    what it points to): an atomic write replaces the file, and must not replace a
+    device node, a FIFO or a directory with one."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise OSError(e.errno, f"cannot check what {os.fspath(path)} is: {e.strerror}", os.fspath(path)) from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise OSError(errno.EEXIST, f"{os.fspath(path)} is {kind}, not a regular file: give a new path or a regular "
+                                    "file to replace", os.fspath(path))
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temporary binary file beside `path`; when the block ends normally it
     is fsynced and moved over `path` in one `os.replace`. If the block raises
     (KeyboardInterrupt included), the temporary file is removed and `path` is
-    left as it was."""
+    left as it was. `path` must be new or a regular file (`check_replaceable`)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
+    check_replaceable(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=_SUFFIX)
     try:
         with os.fdopen(fd, "w+b") as f:

@@ -593,9 +593,10 @@ class Tensor:
             raise ValueError(f"pad: negative pad widths {width} for shape {self.shape}")
         if mode == "constant":
             out = ops.Pad.apply(self, pad_width=width)
-            if value != 0:
-                inside = np.pad(np.zeros(self.shape, dtype=bool), width, constant_values=True)
-                out = out + Tensor.wrap(inside.astype(self.dtype) * self.dtype.type(value))
+            if value != 0:  # the border's value, broadcast over the axes without padding (the batch, say)
+                shape = tuple(n if a or b else 1 for n, (a, b) in zip(self.shape, width))
+                border = np.pad(np.zeros(shape, dtype=bool), [(a, b) for a, b in width], constant_values=True)
+                out = out + Tensor.wrap(border.astype(self.dtype) * self.dtype.type(value))
             return out
         numpy_mode = {"reflect": "reflect", "replicate": "edge"}.get(mode)
         if numpy_mode is None:

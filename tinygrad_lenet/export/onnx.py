@@ -1,7 +1,15 @@
 """ONNX export: one eval-mode forward pass is traced (every op records itself), and the
 recorded graph is written op by op as ONNX operators, opset 17, with a dynamic batch
-axis. Parameters and constants become initializers. An op with no mapping is an
-error naming it. Needs the `onnx` package (the `export` extra).
+axis. Parameters and constants become initializers, and so do ops computed from them
+alone that ONNX has no operator for (a dilated kernel, say). An op of the input with no
+mapping is an error naming it. Needs the `onnx` package (the `export` extra).
+
+An export must compute what the model computes for every input, so it refuses what it
+cannot reproduce: the model is traced on PROBES, inputs of different sign, scale and
+pattern, and a graph or constant that differs between them (Python control flow or
+numpy work on the input's values) is refused; `export_onnx` then runs the ONNX graph
+with onnxruntime on a held-out batch of another size and writes the file only if it
+agrees with the model.
 """
 
 from __future__ import annotations
@@ -11,13 +19,27 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes
-from ..autograd import topological_order
+from ..atomic import atomic_write_bytes, check_replaceable
+from ..autograd import no_grad, topological_order
 from ..nn import Module
 from ..tensor import Tensor
 
 OPSET = 17
 TRACE_BATCH = 2  # the batch size the trace runs with; reshapes keep it as "copy the input's first axis"
+VERIFY_BATCH = 3  # the held-out batch's size: another than the trace's, so a baked-in batch size shows
+RTOL, ATOL = 1e-4, 1e-5  # onnxruntime against the model (ATOL scaled by the outputs' magnitude)
+
+
+def _probes(shape: tuple[int, ...], dtype: Any) -> dict[str, np.ndarray]:
+    """Trace inputs that differ in sign, scale and pattern, so a branch on the input's
+    values takes another way for one of them (the first, zeros, is the one written)."""
+    noise = np.random.default_rng(0).standard_normal(shape)
+    ramp = np.linspace(-3.0, 1.0, int(np.prod(shape))).reshape(shape)
+    stripes = np.where(np.indices(shape)[-1] % 2 == 0, 1.0, -1.0) if len(shape) > 1 else np.ones(shape)
+    cases = {"zeros": np.zeros(shape), "noise": noise, "negated noise": -noise, "noise x 10": 10 * noise,
+             "noise x 0.01": 0.01 * noise, "positive": np.abs(noise) + 0.5, "negative": -np.abs(noise) - 0.5,
+             "ramp": ramp, "stripes": stripes}
+    return {name: value.astype(dtype) for name, value in cases.items()}
 
 
 class ExportError(ValueError):
@@ -74,9 +96,20 @@ def _simple(onnx_op: str) -> Callable:
 
 
 def _conv(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
-    (ph, pw), (sh, sw) = attrs["padding"], attrs["stride"]
+    (ph, pw), (sh, sw) = attrs["padding"], attrs["stride"]  # pads: [top, left, bottom, right]
     return b.node("Conv", ins, out, pads=[ph, pw, ph, pw], strides=[sh, sw],
                   kernel_shape=list(parents[1].shape[2:]))
+
+
+def _conv_transpose(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    """conv2d's input gradient as a layer (ConvTranspose2d): the output padding is what the
+    recorded output size holds beyond (H - 1) * stride - 2 * padding + kernel."""
+    (ph, pw), (sh, sw) = attrs["padding"], attrs["stride"]
+    kh, kw = parents[1].shape[2:]
+    (h, w), (oh, ow) = parents[0].shape[2:], attrs["x_shape"][2:]
+    extra = [oh - ((h - 1) * sh - 2 * ph + kh), ow - ((w - 1) * sw - 2 * pw + kw)]
+    return b.node("ConvTranspose", ins, out, pads=[ph, pw, ph, pw], strides=[sh, sw], kernel_shape=[kh, kw],
+                  output_padding=extra)
 
 
 def _pool(onnx_op: str) -> Callable:
@@ -228,6 +261,7 @@ ONNX_OPS: dict[str, Callable] = {
     "minimum": _simple("Min"), "matmul": _simple("MatMul"), "pow": _pow, "cast": _cast,
     "permute": lambda b, ins, attrs, parents, out: b.node("Transpose", ins, out, perm=list(attrs["axes"])),
     "linear": _linear, "reshape": _reshape, "broadcast_to": _broadcast_to, "pad": _pad, "conv2d": _conv,
+    "conv2d_input_grad": _conv_transpose,
     "max_pool2d": _pool("MaxPool"), "avg_pool2d": _pool("AveragePool"),
     "sum": _reduce("ReduceSum", axes_as_input=True), "mean": _reduce("ReduceMean", axes_as_input=False),
     "max": _reduce("ReduceMax", axes_as_input=False), "logsumexp": _reduce("ReduceLogSumExp", axes_as_input=False),
@@ -254,14 +288,18 @@ def _trace(model: Module, x: Tensor) -> tuple[Tensor, list[Tensor]]:
     return out, topological_order(out, grad_only=False)
 
 
-def _check_constants_do_not_follow_the_input(order: list[Tensor], other: list[Tensor], known: set[int]) -> None:
+def _check_constants_do_not_follow_the_input(order: list[Tensor], other: list[Tensor], known: set[int],
+                                             probe: str) -> None:
     """The graphs of two traces with different inputs have the same ops and the same
     constants. A constant that changed was computed from the input outside recorded ops
     (a comparison, `.data`, numpy): written as a constant it would be wrong for every
     other input, so it is refused, naming the op that reads it."""
-    if [t.grad_fn and t.grad_fn.op for t in order] != [t.grad_fn and t.grad_fn.op for t in other]:
-        raise ExportError("export: the model records different ops for different inputs (control flow that "
-                          "depends on the input's values); ONNX export needs one fixed graph")
+    ops, other_ops = [t.grad_fn and t.grad_fn.op for t in order], [t.grad_fn and t.grad_fn.op for t in other]
+    if ops != other_ops:
+        at = next((i for i, (a, b) in enumerate(zip(ops, other_ops)) if a != b), min(len(ops), len(other_ops)))
+        raise ExportError(f"export: the model records different ops for different inputs (zeros: {len(ops)} ops, "
+                          f"{probe}: {len(other_ops)}, first difference at op {at}): Python control flow on the "
+                          "input's values, which one ONNX graph cannot reproduce")
     readers = {id(p): t.grad_fn.op for t in order if t.grad_fn is not None for p in t.grad_fn.parents}
     for t, u in zip(order, other):
         if t.grad_fn is None and id(t) not in known and not np.array_equal(t.data, u.data, equal_nan=True):
@@ -270,31 +308,52 @@ def _check_constants_do_not_follow_the_input(order: list[Tensor], other: list[Te
                               "numpy); written as a constant it would be wrong for other inputs")
 
 
+def _of_the_input(order: list[Tensor], x: Tensor) -> set[int]:
+    """The ids of the tensors computed from `x` (x included)."""
+    depends = {id(x)}
+    for t in order:
+        if t.grad_fn is not None and any(id(p) in depends for p in t.grad_fn.parents):
+            depends.add(id(t))
+    return depends
+
+
 def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
     """The ONNX ModelProto of `model` (in eval mode) for inputs of `input_shape` without
     the batch axis, e.g. (1, 28, 28); the batch axis is dynamic ("batch"). The model is
-    traced twice, on zeros and on random values, to refuse constants that depend on the input."""
+    traced on each of the PROBES (see the module docstring) to refuse graphs and
+    constants that depend on the input's values."""
     try:
         import onnx
     except ImportError:
         raise ExportError("ONNX export needs the onnx package: pip install -e '.[export]'") from None
-    x = Tensor(np.zeros((TRACE_BATCH, *input_shape), dtype=dtype), requires_grad=True)
+    probes = _probes((TRACE_BATCH, *input_shape), dtype)
+    x = Tensor(probes.pop("zeros"), requires_grad=True)
     out, order = _trace(model, x)
-    probe = Tensor(np.random.default_rng(0).standard_normal((TRACE_BATCH, *input_shape)).astype(dtype),
-                   requires_grad=True)
     params = {id(p): name for name, p in model.named_parameters()}
     params.update({id(t): name for name, t in model.named_buffers()})
-    _check_constants_do_not_follow_the_input(order, _trace(model, probe)[1], set(params) | {id(x)})
+    for probe, value in probes.items():
+        with np.errstate(all="ignore"):  # a probe may overflow where real inputs do not
+            other = _trace(model, Tensor(value, requires_grad=True))[1]
+        _check_constants_do_not_follow_the_input(order, other, set(params) | {id(x)}, probe)
     b = _Builder(onnx)
     names: dict[int, str] = {id(x): "input"}
-    unsupported = sorted({t.grad_fn.op for t in order if t.grad_fn is not None and t.grad_fn.op not in ONNX_OPS})
+    dynamic = _of_the_input(order, x)
+    unsupported = sorted({t.grad_fn.op for t in order
+                          if t.grad_fn is not None and t.grad_fn.op not in ONNX_OPS and id(t) in dynamic})
     if unsupported:
         raise ExportError(f"export: op(s) {', '.join(repr(o) for o in unsupported)} have no ONNX mapping "
                           f"(supported: {', '.join(sorted(ONNX_OPS))})")
+    def folded(t: Tensor) -> bool:  # computed from constants alone by an op ONNX lacks: written as its value
+        return t.grad_fn is not None and id(t) not in dynamic and t.grad_fn.op not in ONNX_OPS
+
+    needed = {id(out)}  # what the written graph reads: no initializer of a folded op's inputs
+    for t in reversed(order):
+        if id(t) in needed and t.grad_fn is not None and not folded(t):
+            needed.update(id(p) for p in t.grad_fn.parents)
     for t in order:
-        if id(t) in names:
+        if id(t) in names or id(t) not in needed:
             continue
-        if t.grad_fn is None:  # a parameter, buffer or constant
+        if t.grad_fn is None or folded(t):  # a parameter, buffer or constant
             names[id(t)] = b.constant(t.data, params.get(id(t)))
             continue
         ctx = t.grad_fn
@@ -314,6 +373,47 @@ def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32
     return proto
 
 
+def verify_onnx(proto: Any, model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32) -> None:
+    """Run `proto` with onnxruntime on a held-out batch of VERIFY_BATCH inputs (of another
+    size than the trace's, none of them a trace input) and refuse, naming the largest
+    difference, when it disagrees with `model` beyond RTOL/ATOL."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ExportError("verifying an ONNX export needs onnxruntime: pip install -e '.[export]'") from None
+    rng = np.random.default_rng(12345)
+    batch = np.concatenate([rng.standard_normal((VERIFY_BATCH - 1, *input_shape)),
+                            rng.uniform(-2.0, 2.0, (1, *input_shape))]).astype(dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            expected = np.asarray(model(Tensor(batch)).data)
+    finally:
+        model.train(was_training)
+    try:
+        session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input": batch})[0]
+    except Exception as e:  # onnxruntime's own errors have no common base class; any of them refuses the export
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(f"export: onnxruntime cannot run the exported graph on a batch of {VERIFY_BATCH}: "
+                          f"{first[:300]}") from None
+    if got.shape != expected.shape:
+        raise ExportError(f"export: onnxruntime gives shape {got.shape} for a batch of {VERIFY_BATCH}, the model "
+                          f"{expected.shape}")
+    scale = float(np.max(np.abs(expected[np.isfinite(expected)]), initial=1.0))
+    if not np.allclose(got, expected, rtol=RTOL, atol=ATOL * scale, equal_nan=True):
+        diff = np.abs(got.astype(np.float64) - expected)
+        where = np.unravel_index(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)), diff.shape)
+        raise ExportError(f"export: onnxruntime disagrees with the model on a held-out batch (largest difference "
+                          f"{diff[where]:.3g} at {tuple(int(i) for i in where)}: {got[where]:.6g} against "
+                          f"{expected[where]:.6g}); the file was not written")
+
+
 def export_onnx(model: Module, path: str | os.PathLike, input_shape: tuple[int, ...]) -> None:
-    """Write `model` as an ONNX file (atomically); see `to_onnx`."""
-    atomic_write_bytes(path, to_onnx(model, input_shape).SerializeToString())
+    """Write `model` as an ONNX file (atomically) once onnxruntime agrees with it on a
+    held-out batch; see `to_onnx` and `verify_onnx`. `path` must be new or a regular file."""
+    check_replaceable(path)
+    proto = to_onnx(model, input_shape)
+    verify_onnx(proto, model, input_shape)
+    atomic_write_bytes(path, proto.SerializeToString())
