@@ -72,7 +72,7 @@ from tinygrad_lenet.data import (  # noqa: E402
     normalize_images,
     not_digits,
 )
-from tinygrad_lenet.data_parallel import DataParallel  # noqa: E402
+from tinygrad_lenet.data_parallel import DataParallel, DataParallelError  # noqa: E402
 from tinygrad_lenet.functional import cross_entropy  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
@@ -277,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""
             print(f"train.py: error: epoch {epoch + 1}: {e}; try a smaller --lr or --weight-decay{kept}",
                   file=sys.stderr)
+            return 1
+        except DataParallelError as e:  # a worker died or was stopped: its processes are ended already
+            bar.close()
+            kept = (f"; continue from the last checkpoint with --resume {out / CHECKPOINT}"
+                    if (out / CHECKPOINT).exists() else "; no checkpoint was written yet")
+            print(f"train.py: error: epoch {epoch + 1}: {e}; training stopped{kept}", file=sys.stderr)
             return 1
         bar.close()
         train_seconds += stats.seconds

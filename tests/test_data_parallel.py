@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -114,8 +115,60 @@ def test_a_killed_worker_is_a_clear_error_not_a_hang():
     (worker,) = dp.worker_processes
     os.kill(worker.pid, signal.SIGKILL)
     worker.join(10)
-    with pytest.raises(DataParallelError, match=r"data parallel: worker 1 stopped \(exit code -9\)"):
+    with pytest.raises(DataParallelError, match=rf"data parallel: worker 1 \(pid {worker.pid}\) was killed by "
+                                                r"SIGKILL; all workers were ended$"):
         dp.forward_backward(x, y)
+    assert not dp.started
+    dp.forward_backward(x, y)  # the next step starts new workers, as the docstring says
+    assert dp.started and dp.worker_processes[0].pid != worker.pid
+    dp.close()
+
+
+def test_a_stopped_worker_is_seen_at_once_and_killed():
+    """SIGSTOP: no answer will ever come, and terminate() cannot end it; it is killed."""
+    manual_seed(0)
+    model = LeNet5()
+    x, y = batch(8)
+    dp = DataParallel(model, workers=2, timeout=60)
+    dp.forward_backward(x, y)
+    (worker,) = dp.worker_processes
+    os.kill(worker.pid, signal.SIGSTOP)
+    start = time.monotonic()
+    try:
+        with pytest.raises(DataParallelError, match=rf"data parallel: worker 1 \(pid {worker.pid}\) is stopped "
+                                                    r"\(SIGSTOP or SIGTSTP\); all workers were ended$"):
+            dp.forward_backward(x, y)
+        seconds = time.monotonic() - start
+        assert worker.exitcode == -signal.SIGKILL  # ended and reaped, not orphaned
+    finally:
+        if worker.exitcode is None:
+            os.kill(worker.pid, signal.SIGKILL)
+    assert seconds < 10, f"took {seconds:.1f} s (the timeout is 60 s)"
+    dp.close()
+
+
+class SlowInWorkers(nn.Module):
+    """Sleeps in every process but the one that made it."""
+
+    def __init__(self):
+        super().__init__()
+        self.parent = os.getpid()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        if os.getpid() != self.parent:
+            time.sleep(30)
+        return self.fc(x)
+
+
+def test_a_worker_that_does_not_answer_in_time_is_named_and_ended():
+    dp = DataParallel(SlowInWorkers(), workers=2, timeout=0.5)
+    x, y = np.zeros((4, 4), np.float32), np.zeros(4, np.int64)
+    start = time.monotonic()
+    with pytest.raises(DataParallelError, match=r"data parallel: worker 1 \(pid \d+\) did not answer within "
+                                                r"0.5 s; all workers were ended$"):
+        dp.forward_backward(x, y)
+    assert time.monotonic() - start < 10 and not dp.started
     dp.close()
 
 
@@ -150,3 +203,66 @@ def test_models_with_buffers_and_bad_worker_counts_are_refused():
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="workers must be an integer >= 1"):
             DataParallel(LeNet5(), workers=bad)
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def is_gone(pid: int) -> bool:
+    """Not running (a zombie waiting for its parent counts as running: it was not reaped)."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finding the workers needs Linux's /proc")
+@pytest.mark.parametrize("sig, what", [(signal.SIGKILL, "was killed by SIGKILL"),
+                                       (signal.SIGSTOP, r"is stopped \(SIGSTOP or SIGTSTP\)")])
+def test_train_py_exits_with_one_line_when_a_worker_dies_or_stops(tmp_path, sig, what):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_digit_app import stop, wait_for_line
+
+    from tinygrad_lenet.data import write_fake_dataset
+    write_fake_dataset(tmp_path / "data", n_train=4000, n_test=100)
+    log, out = tmp_path / "log.txt", tmp_path / "run"
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, str(script), "--dataset", str(tmp_path / "data"), "--workers", "2",
+                                 "--epochs", "500", "--batch-size", "32", "--no-progress", "--out", str(out)],
+                                env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_line(log, r"epoch 2: ", proc, timeout=120)  # epoch 1's checkpoint is written
+        workers = children_of(proc.pid)
+        assert len(workers) == 1, workers
+        os.kill(workers[0], sig)
+        code = proc.wait(timeout=60)
+        text = log.read_text()
+    finally:
+        stop(proc)
+        for pid in children_of(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+    assert code == 1 and "Traceback" not in text, text
+    last = text.strip().splitlines()[-1]
+    assert re.fullmatch(rf"train.py: error: epoch \d+: data parallel: worker 1 \(pid {workers[0]}\) {what}; all "
+                        rf"workers were ended; training stopped; continue from the last checkpoint with --resume "
+                        rf"{re.escape(str(out / 'checkpoint.npz'))}", last), last
+    assert is_gone(workers[0])
+    from models import load_trained_model  # intact: the last finished epoch's, whole
+    trained = load_trained_model(out / "checkpoint.npz")
+    assert trained.checkpoint["extra"]["epoch"] == max(int(n) for n in re.findall(r"^epoch (\d+): ", text, re.M))
+    assert trained.config.workers == 2

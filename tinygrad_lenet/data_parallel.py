@@ -20,6 +20,11 @@ rounding (sums taken in another order). Models with buffers (BatchNorm's running
 statistics) are refused: each process would update its own on its share. Needs
 `os.fork` (Linux, macOS); workers start at the first step, from the model as it is
 then, and each runs its ops on one thread.
+
+A worker that dies, is stopped (SIGSTOP) or does not answer within `timeout` is a
+DataParallelError naming it and what happened; every worker is then ended (SIGKILL
+after a grace period, which ends stopped ones too), and the next `forward_backward`
+starts new ones. On Linux a stopped worker is seen at once, elsewhere at the timeout.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import math
 import mmap
 import os
+import signal
+import time
 import weakref
 from multiprocessing.connection import Connection
 from typing import Any, Callable
@@ -37,6 +44,8 @@ from .nn import Module
 from .tensor import Tensor
 
 _ALIGN = 64  # bytes: each shared array starts on a cache line
+POLL_SECONDS = 0.05  # how often a wait for a worker's answer looks at the worker's state
+GRACE_SECONDS = 2.0  # how long closing waits for a worker to exit before it is killed
 
 
 class DataParallelError(RuntimeError):
@@ -194,24 +203,37 @@ class DataParallel:
         return float(loss.item()), logits.data
 
     def _answer(self, k: int, conn: Connection) -> tuple[Any, ...]:
-        """Worker k's ("ok", loss, logits) or ("error", message)."""
+        """Worker k's ("ok", loss, logits) or ("error", message); a DataParallelError when
+        it died, is stopped, or has not answered within the timeout."""
+        proc = self._procs[k - 1]
+        deadline = time.monotonic() + self.timeout
         try:
-            if conn.poll(self.timeout):
-                return conn.recv()
+            while not conn.poll(POLL_SECONDS):
+                if not proc.is_alive() or _is_stopped(proc.pid):
+                    self._lost(k)
+                if time.monotonic() > deadline:
+                    self._fail(k, f"did not answer within {self.timeout:g} s")
+            return conn.recv()
         except (EOFError, OSError):
             self._lost(k)
-        self.close()
-        raise DataParallelError(f"data parallel: worker {k} did not answer within {self.timeout:g} s; "
-                                "the workers are stopped")
+            raise  # _lost raises; this line is never reached
 
     def _lost(self, k: int) -> None:
-        """Worker k is gone: stop the others (their pipes may hold answers out of step) and say so."""
+        """Worker k is gone or stopped: end every worker (their pipes may hold answers out of
+        step) and raise a DataParallelError saying what happened to it."""
         proc = self._procs[k - 1]
+        if _is_stopped(proc.pid):
+            self._fail(k, "is stopped (SIGSTOP or SIGTSTP)")
         proc.join(timeout=1)
         code = proc.exitcode
+        if code is not None and code < 0:
+            self._fail(k, f"was killed by {_signal_name(-code)}")
+        self._fail(k, "is not running" if code is None else f"exited with code {code}")
+
+    def _fail(self, k: int, what: str) -> None:
+        pid = self._procs[k - 1].pid
         self.close()
-        raise DataParallelError(f"data parallel: worker {k} stopped (exit code {code}); the workers are stopped "
-                                "and start again at the next step")
+        raise DataParallelError(f"data parallel: worker {k} (pid {pid}) {what}; all workers were ended")
 
     def _combine(self, parts: list[tuple[int, int]]) -> None:
         """p.grad = sum over shares of (share size / n) * that share's gradient, in share order."""
@@ -272,16 +294,38 @@ def _seed_source() -> int:
     return int(default_generator().integers(2**63))
 
 
+def _is_stopped(pid: int | None) -> bool:
+    """Whether process `pid` is stopped by a signal (Linux's /proc; False where it is missing)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"T", b"t")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _stop_workers(conns: list[Connection], procs: list[Any]) -> None:
+    """Ask each worker to exit, wait GRACE_SECONDS in all, then SIGKILL the rest (a stopped
+    process ignores everything else) and reap them all."""
     for conn in conns:
         try:
             conn.send(None)
         except (OSError, ValueError):
             pass
+    deadline = time.monotonic() + GRACE_SECONDS
     for proc in procs:
-        proc.join(timeout=5)
-        if proc.is_alive():
-            proc.terminate()
+        if not _is_stopped(proc.pid):
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.exitcode is None:
+            proc.kill()
             proc.join(timeout=5)
     for conn in conns:
         conn.close()
