@@ -420,6 +420,7 @@ def test_export_writes_only_new_paths_or_regular_files(tmp_path, kind):
 
 def test_atomic_writes_never_replace_a_special_file(tmp_path):
     import os
+
     from tinygrad_lenet.atomic import atomic_write_bytes
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(OSError, match="fifo is a FIFO, not a regular file"):

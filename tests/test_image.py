@@ -3,6 +3,7 @@ the MNIST-style preprocessing of a picture of a digit (numpy)."""
 
 from __future__ import annotations
 
+import re
 import struct
 import tracemalloc
 import zlib
@@ -87,6 +88,47 @@ def test_pgm_8_and_16_bit(tmp_path):
     gray16 = np.array([[0, 1000, 65535]], np.uint16)
     Image.fromarray(gray16).save(tmp_path / "g16.png")
     np.testing.assert_allclose(read_image(tmp_path / "g16.png"), gray16 / 65535, atol=1e-6)
+
+
+SIX = bytes([0, 50, 100, 150, 200, 250])  # a 3x2 gray map's samples
+
+
+@pytest.mark.parametrize("name, data, maxval", [
+    ("plain header", b"P5\n3 2\n255\n" + SIX, 255),
+    ("comments after the magic and inside the header", b"P5#c\n#c\n3#c\n 2 # the height\n255\n" + SIX, 255),
+    ("a comment before maxval, CR line ends", b"P5 3 2\r# maxval next\r255\n" + SIX, 255),
+    ("maxval 250", b"P5\n3 2\n250\n" + SIX, 250),
+    ("16-bit samples", b"P5\n3 2\n65535\n" + b"".join(int(v * 257).to_bytes(2, "big") for v in SIX), 255),
+    ("plain (ASCII) with comments", b"P2\n# made by hand\n3 2\n255\n0 50 100 # first row\n150 200\n250\n", 255),
+])
+def test_pgm_headers_as_the_format_allows(tmp_path, name, data, maxval):
+    (tmp_path / "g.pgm").write_bytes(data)
+    expected = np.frombuffer(SIX, np.uint8).reshape(2, 3) / np.float32(maxval)
+    np.testing.assert_allclose(read_image(tmp_path / "g.pgm"), expected, atol=1e-6, err_msg=name)
+
+
+def test_ppm_color_maps_are_read_as_luma(tmp_path):
+    rgb = gradient_rgb()
+    save(tmp_path / "c.ppm", rgb)
+    np.testing.assert_allclose(read_image(tmp_path / "c.ppm"), to_grayscale(rgb / np.float32(255)), atol=1e-6)
+    (tmp_path / "p3.ppm").write_bytes(b"P3\n2 1\n255\n255 0 0  0 0 255\n")
+    np.testing.assert_allclose(read_image(tmp_path / "p3.ppm"), [[0.299, 0.114]], atol=1e-6)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"P5\n3 2\n100\n" + SIX, "a sample is 250, above the header's maxval 100"),
+    (b"P2\n3 2\n100\n0 1 2 3 4 101\n", "a sample is 101, above the header's maxval 100"),
+    (b"P5\n3 2\n255\n" + SIX[:4], "truncated: 6 bytes of samples expected, 4 found"),
+    (b"P5\n3 x\n255\n" + SIX, "invalid header: expected height, found 'x'"),
+    (b"P5\n3 2\n0\n" + SIX, "invalid header: width 3, height 2, maxval 0"),
+    (b"P5\n100000 100000\n255\n", "picture of 100000x100000 = 10,000,000,000 pixels is larger than the limit"),
+    (b"P5\n3 2\n255", "invalid header: no whitespace after maxval"),
+    (b"P2\n3 2\n255\n0 1 2 3 4 -5\n", "invalid sample '-5'"),
+])
+def test_malformed_pgm_files_are_clear_errors(tmp_path, data, message):
+    (tmp_path / "bad.pgm").write_bytes(data)
+    with pytest.raises(ImageError, match=re.escape(f"{tmp_path / 'bad.pgm'}: {message}")):
+        read_image(tmp_path / "bad.pgm")
 
 
 def test_palette_with_transparency_is_composited(tmp_path):

@@ -140,6 +140,17 @@ def _optional_finite(name: str, value: Any) -> None:
         raise ConfigError(name, f"must be a finite number, got {value!r}")
 
 
+def _below_one(name: str, value: Any) -> None:
+    """[0, 1): a momentum of 1 or more never forgets a gradient and diverges."""
+    if not _is_number(value) or not 0 <= value < 1:
+        raise ConfigError(name, f"must be in [0, 1), got {value!r}")
+
+
+def _decay_factor(name: str, value: Any) -> None:
+    if not _is_number(value) or not 0 < value <= 1:
+        raise ConfigError(name, f"must be in (0, 1] (a factor the learning rate is multiplied by), got {value!r}")
+
+
 def _probability(name: str, value: Any) -> None:
     if not _is_number(value) or not 0 <= value <= 1:
         raise ConfigError(name, f"must be in [0, 1], got {value!r}")
@@ -209,7 +220,7 @@ def _is_literal(value: Any, depth: int = 0) -> bool:
 _CHECKS = dict(
     model=_name, model_args=_model_args, model_sha256=_sha256, dataset=_name,
     epochs=_positive_int, batch_size=_positive_int, optimizer=_choice(*OPTIMIZERS), lr=_positive_float,
-    momentum=_non_negative_float, schedule=_choice(*SCHEDULES), step_size=_positive_int, gamma=_positive_float,
+    momentum=_below_one, schedule=_choice(*SCHEDULES), step_size=_positive_int, gamma=_decay_factor,
     weight_decay=_non_negative_float, label_smoothing=_probability, clip_grad_norm=_optional_positive_float,
     augment=_flag, outlier_exposure=_flag,
     seed=_non_negative_int, workers=_positive_int, train_subset=_optional_positive_int, test_subset=_optional_positive_int,

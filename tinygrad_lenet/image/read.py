@@ -1,7 +1,8 @@
 """Reading picture files with Pillow: PNG (every kind, interlaced too), JPEG, BMP,
 GIF (first frame), TIFF, WebP, PGM/PPM, ... as float32 grayscale in [0, 1].
 
-Decompression bombs are refused from the header, before any pixel is decoded:
+PGM and PPM files are read by `netpbm` (comments anywhere in the header, samples
+checked against maxval). Decompression bombs are refused from the header, before any pixel is decoded:
 a picture of more than `MAX_PIXELS` pixels is an `ImageError` naming the file
 and its size, whatever its file size.
 """
@@ -15,6 +16,8 @@ import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from .netpbm import NetpbmError, is_netpbm, read_netpbm
 
 # 4096 x 4096: far more than a photo of a digit needs (the model sees 28x28), and
 # the decoded picture stays under 70 MB as float32 RGBA.
@@ -33,6 +36,10 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     for color and transparency)."""
     source = os.fspath(path)
     try:
+        with open(source, "rb") as f:
+            if is_netpbm(f.read(2)):
+                f.seek(0)
+                return to_grayscale(read_netpbm(f, max_pixels))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as image:
@@ -41,6 +48,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise
     except FileNotFoundError:
         raise ImageError(f"{source}: no such file") from None
+    except NetpbmError as e:
+        raise ImageError(f"{source}: {e}") from None
     except UnidentifiedImageError:
         raise ImageError(f"{source}: not a picture Pillow can read (unknown or corrupt format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
 from http import HTTPStatus
 from importlib import resources
+from typing import Any
 
 from viz.app.server import DigitAppServer, Response
 
