@@ -125,6 +125,10 @@ def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, extra):
     (["--clip-grad-norm", "0"], "--clip-grad-norm: must be a positive finite number, got 0.0"),
     (["--target-accuracy", "1.5"], "--target-accuracy: must be in (0, 1], got 1.5"),
     (["--model", "nope"], "--model nope: not a registered model (lenet5, lenet5_1998)"),
+    (["--model", "../../etc/passwd:X"], "--model ../../etc/passwd:X: '../../etc/passwd' is neither a module path"),
+    (["--model", ".hidden:X"], "--model .hidden:X: '.hidden' is a relative module path"),
+    (["--model", "..foo:X"], "--model ..foo:X: '..foo' is a relative module path"),
+    (["--model", "os:1x"], "--model os:1x: '1x' is not a Python name"),
     (["--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
     (["--workers", "0"], "--workers: must be a positive integer"),
     (["--workers", "2", "--outlier-exposure"], "--workers: more than one training process does not combine with "
