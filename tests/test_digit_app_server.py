@@ -242,11 +242,14 @@ def test_pathological_json_is_a_400(predictor, body, message):
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_clients_that_reset_after_asking_cost_a_log_line_each_at_most(predictor, capfd, quiet):
-    """Each sends a whole request and resets its connection (SO_LINGER 0) before the answer."""
+    """Each sends a whole request and resets its connection (SO_LINGER 0): before the
+    answer, or as soon as its first byte arrives (the server is then closing its side)."""
     with running(predictor, quiet=quiet) as app:
-        for i in range(40):
+        for i in range(60):
             with socket.create_connection(app.server_address[:2], timeout=10) as conn:
-                conn.sendall(http_request("POST", "/predict", BODY) if i % 2 else http_request("GET", "/info"))
+                conn.sendall(http_request("POST", "/predict", BODY) if i % 3 == 0 else http_request("GET", "/info"))
+                if i % 3:
+                    conn.recv(1)
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         assert exchange(app, http_request("GET", "/info"))[0] == 200
         deadline = time.monotonic() + 5
@@ -255,7 +258,7 @@ def test_clients_that_reset_after_asking_cost_a_log_line_each_at_most(predictor,
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Errno" not in err, err
     lines = err.strip().splitlines()
-    assert lines == [] if quiet else 1 <= len(lines) <= 41, err
+    assert lines == [] if quiet else 1 <= len(lines) <= 61, err
 
 
 @pytest.mark.parametrize("quiet", [False, True])
