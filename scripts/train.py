@@ -76,6 +76,7 @@ from tinygrad_lenet.data_parallel import DataParallel, DataParallelError  # noqa
 from tinygrad_lenet.functional import cross_entropy  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
+from tinygrad_lenet.nn.fusion import unfused  # noqa: E402
 from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
 from tinygrad_lenet.training import NonFiniteLossError, energy_threshold, evaluate, train_one_epoch  # noqa: E402
 from viz import draw_graph  # noqa: E402
@@ -341,7 +342,9 @@ def module_graph_svg(model: Any, loader: Any) -> str | None:
     x, y = next(iter(loader))
     model.eval()  # no running statistics or dropout masks consumed: the run stays as it would be without
     try:
-        return draw_graph(cross_entropy(model(x[:4]), y.data[:4]), level="module").pipe(format="svg").decode()
+        with unfused():  # every layer drawn (relu apart from max_pool2d)
+            loss = cross_entropy(model(x[:4]), y.data[:4])
+        return draw_graph(loss, level="module").pipe(format="svg").decode()
     except (OSError, RuntimeError, ValueError):  # graphviz.ExecutableNotFound is a RuntimeError
         return None
     finally:

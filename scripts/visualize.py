@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from models import CheckpointError, ModelSpecError, build_model, load_trained_model
-from tinygrad_lenet import Tensor, grad, manual_seed
+from tinygrad_lenet import Tensor, grad, manual_seed, nn
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.cli import TRUST_CODE_HELP, existing_file, model_arg
 from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rng = np.random.default_rng(args.seed)
     x = Tensor(rng.standard_normal((args.batch_size, 1, 28, 28), dtype=np.float32))
-    logits = model(x)
+    with nn.fusion.unfused():  # every layer drawn with its own ops (relu apart from max_pool2d)
+        logits = model(x)
     targets = rng.integers(0, logits.shape[-1], size=args.batch_size)
     loss = F.cross_entropy(logits, targets)
     drawn = loss

@@ -400,15 +400,22 @@ def test_export_py_refuses_a_branchy_users_model_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize("kind", ["device", "fifo", "directory", "symlink to a device"])
 def test_export_writes_only_new_paths_or_regular_files(tmp_path, kind):
     import os
+    import stat
     ckpt = checkpoint_of("lenet5", tmp_path / "ckpt.npz")
-    target = {"device": Path("/dev/null"), "fifo": tmp_path / "fifo", "directory": tmp_path / "dir",
+    target = {"device": tmp_path / "null", "fifo": tmp_path / "fifo", "directory": tmp_path / "dir",
               "symlink to a device": tmp_path / "link"}[kind]
+    device = tmp_path / "null"
+    try:  # a device node of its own (as root), so that a failing export cannot replace the system's
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:  # elsewhere /dev is not writable, so the system's cannot be replaced either
+        device = Path("/dev/null")
+        target = device if kind == "device" else target
     if kind == "fifo":
         os.mkfifo(target)
     elif kind == "directory":
         target.mkdir()
     elif kind == "symlink to a device":
-        target.symlink_to("/dev/null")
+        target.symlink_to(device)
     before = os.lstat(target)
     for fmt in ("onnx", "safetensors"):
         code, out, err = run_main("export", "--checkpoint", ckpt, "--format", fmt, "--out", target)

@@ -22,7 +22,7 @@ import strategies as S
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_lenet import Tensor, gradcheck, manual_seed, no_grad
+from tinygrad_lenet import Tensor, gradcheck, manual_seed
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.autograd import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
@@ -42,8 +42,6 @@ from tinygrad_lenet.ops.conv import (
 )
 from tinygrad_lenet.ops.layout import memory_order, relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
-from tinygrad_lenet.profiler import profile_ops
-from tinygrad_lenet.tensor import DeferredTensor
 
 
 def batch_innermost(x: np.ndarray) -> np.ndarray:
@@ -413,138 +411,79 @@ def test_max_pool_nan_is_the_maximum_and_takes_the_gradient():
     assert gx[0, 0, 0, 1] == 1.0 and gx[1, 0, 3, 2] == 8.0
 
 
-def relu_pool_input_grad(x: np.ndarray, kernel, stride, grad: np.ndarray, observe: str | None = None):
-    """d/dx of sum(grad * max_pool2d(relu(x))) and the relu output's tensor. `observe`
-    makes the relu output visible to the user ("retain_grad", "hook", "reuse") so
-    that max_pool2d's backward cannot absorb relu's."""
-    xt = Tensor(x, requires_grad=True, dtype=np.float64)
-    r = xt.relu()
-    seen = []
-    if observe == "retain_grad":
-        r.retain_grad()
-    elif observe == "hook":
-        r.register_hook(lambda g: seen.append(g.numpy().copy()))
-    out = F.max_pool2d(r, kernel, stride)
-    loss = (out * Tensor(grad, dtype=np.float64)).sum()
-    if observe == "reuse":  # a second consumer that adds nothing to the gradient
-        loss = loss + (r * 0.0).sum()
-    loss.backward()
-    return xt.grad, r, seen
+# ------------------------------------------------------------------ relu + max_pool2d, fused
+def relu_pool_both_ways(x: np.ndarray, kernel, stride, grad: np.ndarray):
+    """(output, d/dx of sum(grad * output)) of the fused op and of the composition."""
+    results = []
+    for fused in (True, False):
+        xt = Tensor(x, requires_grad=True, dtype=x.dtype)
+        out = F.relu_max_pool2d(xt, kernel, stride) if fused else F.max_pool2d(xt.relu(), kernel, stride)
+        assert out.grad_fn.op == ("relu_max_pool2d" if fused else "max_pool2d")
+        (out * Tensor(grad, dtype=x.dtype)).sum().backward()
+        results.append((out.data, xt.grad))
+    return results
 
 
 @given(data=st.data(), input_batch_innermost=st.booleans())
-def test_max_pool_absorbing_relu_matches_the_two_backward_passes(data, input_batch_innermost):
-    x, kernel, stride, rng = data.draw(pool_problem("max"))  # integer inputs: ties, zeros, negatives
+def test_relu_max_pool_equals_the_composition(data, input_batch_innermost):
+    """Values and first derivatives the same as relu then max_pool2d, on integer inputs
+    (ties, zeros, negatives), in either memory order; the gradient is max_pool2d's routed
+    through relu's mask."""
+    x, kernel, stride, rng = data.draw(pool_problem("max"))
     grad = rng.standard_normal(pool_reference(x, kernel, stride, "max")[0].shape)
     xin = batch_innermost(x) if input_batch_innermost else x
-    fused, _, _ = relu_pool_input_grad(xin, kernel, stride, grad)
-    separate, r, _ = relu_pool_input_grad(xin, kernel, stride, grad, observe="retain_grad")
-    np.testing.assert_array_equal(fused, separate)
+    (fused_out, fused_grad), (out, gx) = relu_pool_both_ways(xin, kernel, stride, grad)
     relu_x = np.maximum(x, 0)
+    np.testing.assert_array_equal(fused_out, pool_reference(relu_x, kernel, stride, "max")[0])
+    np.testing.assert_array_equal(fused_out, out)
+    assert fused_out.strides == out.strides  # the same memory order
     reference = pool_grad_reference(relu_x, kernel, stride, "max", grad) * (relu_x > 0)
-    np.testing.assert_allclose(fused, reference, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(r.grad, pool_grad_reference(relu_x, kernel, stride, "max", grad), rtol=1e-12)
+    np.testing.assert_allclose(fused_grad, reference, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(fused_grad, gx)
 
 
-@pytest.mark.parametrize("observe", ["retain_grad", "hook", "reuse"])
-def test_relu_backward_runs_when_its_output_is_observed(observe):
-    x = np.random.default_rng(6).integers(-2, 3, (2, 3, 6, 6)).astype(np.float64)
-    grad = np.random.default_rng(7).standard_normal((2, 3, 3, 3))
-    with profile_ops() as prof:
-        gx, r, seen = relu_pool_input_grad(x, (2, 2), (2, 2), grad, observe=observe)
-    assert prof.ops["relu"].backward_calls == 1
-    expected_r_grad = pool_grad_reference(np.maximum(x, 0), (2, 2), (2, 2), "max", grad)
-    if observe == "retain_grad":
-        np.testing.assert_array_equal(r.grad, expected_r_grad)
-    if observe == "hook":
-        np.testing.assert_array_equal(seen[0], expected_r_grad)
-    np.testing.assert_array_equal(gx, relu_pool_input_grad(x, (2, 2), (2, 2), grad)[0])
+@given(data=st.data())
+def test_relu_max_pool_second_derivatives_equal_the_composition(data):
+    """Recorded (create_graph) backward: first and second derivatives through a tanh
+    after the op equal the composition's, and pass gradcheck/gradgradcheck."""
+    from tinygrad_lenet import gradgradcheck
+    shape = data.draw(st.sampled_from([(1, 2, 4, 4), (2, 1, 6, 5)]))
+    kernel = data.draw(st.sampled_from([(2, 2), (3, 2)]))
+    stride = data.draw(st.sampled_from([(1, 1), (2, 2), (1, 2)]))
+    x = data.draw(S.without_ties(shape, spacing=0.1, offset=-0.05))  # no ties and no zeros: away from the kinks
+    seconds = []
+    for f in (lambda a: F.relu_max_pool2d(a, kernel, stride), lambda a: F.max_pool2d(a.relu(), kernel, stride)):
+        xt = Tensor(x, requires_grad=True, dtype=np.float64)
+        (g,) = autograd_grad(f(xt).tanh().sum(), xt, create_graph=True)
+        (gg,) = autograd_grad((g * g).sum(), xt)
+        seconds.append((g.numpy(), gg.numpy()))
+    np.testing.assert_allclose(seconds[0][0], seconds[1][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(seconds[0][1], seconds[1][1], rtol=1e-12, atol=1e-12)
+    gradcheck(lambda a: F.relu_max_pool2d(a, kernel, stride).tanh().sum(), [x])
+    gradgradcheck(lambda a: F.relu_max_pool2d(a, kernel, stride).tanh().sum(), [x])
 
 
-def test_relu_pool_gradients_asked_for_directly_and_recorded_are_unchanged():
-    x = np.random.default_rng(8).standard_normal((2, 2, 4, 4))
-    xt = Tensor(x, requires_grad=True, dtype=np.float64)
-    r = xt.relu()
-    out = F.max_pool2d(r, 2)
-    (g_r,) = autograd_grad(out.sum(), r, retain_graph=True)  # the relu output itself is wanted
-    np.testing.assert_array_equal(g_r.numpy(), pool_grad_reference(np.maximum(x, 0), (2, 2), (2, 2), "max",
-                                                                   np.ones((2, 2, 2, 2))))
-    with profile_ops() as prof:
-        (g_x,) = autograd_grad(out.sum(), xt, create_graph=True)
-    assert prof.ops["relu"].backward_calls == 1  # a recorded backward runs each rule as written
-    np.testing.assert_array_equal(g_x.numpy(), g_r.numpy() * (x > 0))
-    gradcheck(lambda a: F.max_pool2d(a.relu(), 2).tanh().sum(), [x])
+def test_sequential_fuses_relu_and_max_pool_only_when_nothing_can_tell():
+    """A ReLU followed by a plain MaxPool2d runs as the fused op, recorded under the pool;
+    with a hook on either layer, or a padded pool, the two layers run as written."""
+    from tinygrad_lenet import nn
+    from tinygrad_lenet.autograd import topological_order
 
+    def ops_of(model):
+        x = Tensor(np.random.default_rng(12).standard_normal((2, 1, 8, 8)).astype(np.float32), requires_grad=True)
+        out = model(x)
+        return [(t.grad_fn.op, t.grad_fn.module) for t in topological_order(out) if t.grad_fn is not None]
 
-# ------------------------------------------------------------------ deferred relu, fused into max_pool2d
-def still_deferred(t: Tensor) -> bool:
-    return isinstance(t, DeferredTensor) and t.pending_run() is not None
-
-
-def relu_of_an_op_output(x: np.ndarray):
-    """x as a leaf and relu of (x * 1.0): the output of a recorded op, so relu is deferred."""
-    xt = Tensor(x, requires_grad=True, dtype=x.dtype)
-    return xt, (xt * 1.0).relu()
-
-
-@given(data=st.data(), input_batch_innermost=st.booleans(), observe=st.sampled_from([None, "retain_grad"]))
-def test_max_pool_of_a_deferred_relu_matches_the_eager_ops(data, input_batch_innermost, observe):
-    """Fused: relu never runs at full size (absorbed backward), the values and gradients
-    are the eager ones; with relu's output observed, backward computes it and routes the
-    gradient through its zeros as PyTorch does (first element of an all-zero window)."""
-    x, kernel, stride, rng = data.draw(pool_problem("max"))  # integer inputs: ties, zeros, negatives
-    relu_x = np.maximum(x, 0)
-    grad = rng.standard_normal(pool_reference(x, kernel, stride, "max")[0].shape)
-    xin = batch_innermost(x) if input_batch_innermost else x
-    results = {}
-    for fused in (True, False):
-        xt, r = relu_of_an_op_output(xin)
-        assert still_deferred(r)
-        if not fused:
-            np.asarray(r.data)  # read: relu runs now, and max_pool2d gets an ordinary input
-            assert type(r) is Tensor
-        if observe:
-            r.retain_grad()
-        out = F.max_pool2d(r, kernel, stride)
-        assert still_deferred(r) == fused  # fused: relu's output was not computed
-        (out * Tensor(grad, dtype=np.float64)).sum().backward()
-        assert still_deferred(r) == (fused and observe is None)  # the absorbed backward needs no x
-        results[fused] = out.data, xt.grad, r.grad
-    np.testing.assert_array_equal(results[True][0], pool_reference(relu_x, kernel, stride, "max")[0])
-    np.testing.assert_array_equal(results[True][0], results[False][0])
-    assert results[True][0].strides == results[False][0].strides  # the same memory order
-    np.testing.assert_array_equal(results[True][1], results[False][1])
-    reference = pool_grad_reference(relu_x, kernel, stride, "max", grad)
-    np.testing.assert_allclose(results[True][1], reference * (relu_x > 0), rtol=1e-12, atol=1e-12)
-    if observe:
-        np.testing.assert_allclose(results[True][2], reference, rtol=1e-12, atol=1e-12)
-        np.testing.assert_array_equal(results[True][2], results[False][2])
-
-
-def test_a_deferred_relu_reads_as_the_eager_one_and_knows_its_shape_before():
-    x = np.random.default_rng(10).standard_normal((2, 3, 4, 4)).astype(np.float32)
-    x[0, 0, 0, :3] = [np.nan, -0.0, np.inf]
-    xt, r = relu_of_an_op_output(x)
-    assert (r.shape, r.dtype, r.ndim, r.size, len(r)) == (x.shape, np.float32, 4, x.size, 2)
-    assert still_deferred(r)  # none of these computed it
-    np.testing.assert_array_equal(r.numpy(), np.maximum(x, 0))
-    assert type(r) is Tensor  # an ordinary tensor from now on
-    r.sum().backward()
-    np.testing.assert_array_equal(xt.grad, (x > 0).astype(np.float32))
-    assert type(xt.relu()) is Tensor  # a leaf's relu runs at once: the caller may change its array later
-    with no_grad():
-        assert type((xt * 1.0).relu()) is Tensor
-
-
-def test_profile_counts_a_deferred_relu_once_with_its_time_when_it_runs():
-    x = np.random.default_rng(11).standard_normal((2, 3, 8, 8)).astype(np.float32)
-    with profile_ops() as prof:
-        _, r = relu_of_an_op_output(x)
-        F.max_pool2d(r, 2).sum().backward()  # fused: relu never runs
-        _, r2 = relu_of_an_op_output(x)
-        r2.sum().backward()  # read by sum: runs then
-    assert prof.ops["relu"].forward_calls == 2 and prof.ops["max_pool2d"].forward_calls == 1
-    assert prof.ops["relu"].backward_calls == 1  # absorbed by max_pool2d the first time
+    manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
+    assert ops_of(model) == [("conv2d", "0"), ("relu_max_pool2d", "2")]
+    handle = model[1].register_forward_hook(lambda module, args, out: None)
+    assert [op for op, _ in ops_of(model)] == ["conv2d", "relu", "max_pool2d"]
+    handle.remove()
+    model[2].register_forward_pre_hook(lambda module, args: None)
+    assert [op for op, _ in ops_of(model)] == ["conv2d", "relu", "max_pool2d"]
+    padded = nn.Sequential(nn.ReLU(), nn.MaxPool2d(3, stride=1, padding=1))
+    assert "relu" in [op for op, _ in ops_of(padded)]
 
 
 def test_a_forward_hook_on_relu_sees_its_values_and_the_model_its_gradients():

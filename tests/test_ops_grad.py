@@ -343,10 +343,11 @@ def conv2d_case(draw: st.DrawFn, op: str) -> GradCase:
     return GradCase(f"conv2d {g} bias={b is not None} grad for {wanted}", conv, inputs)
 
 
-@grad_case("max_pool2d", "avg_pool2d")
+@grad_case("max_pool2d", "avg_pool2d", "relu_max_pool2d")
 def pool_case(draw: st.DrawFn, op: str) -> GradCase:
     g = draw(S.pool2d_geometry())
-    x = draw(S.without_ties(g["x_shape"]) if op == "max_pool2d" else S.smooth(g["x_shape"]))
+    x = draw(S.without_ties(g["x_shape"]) if op == "max_pool2d" else  # relu's kink at 0: values k/10 + 1/20
+             S.without_ties(g["x_shape"], offset=0.05) if op == "relu_max_pool2d" else S.smooth(g["x_shape"]))
     pool = getattr(F, op)
     k, s = g["kernel_size"], g["stride"]
     return GradCase(f"{op} {g}", lambda t: pool(t, k, s), (x,))

@@ -99,6 +99,7 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "linear": lambda x, w, b=None: TF.linear(x, w, b),
     "conv2d": lambda x, w, b=None, *, stride, padding: TF.conv2d(x, w, b, stride=stride, padding=padding),
     "max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(x, kernel_size, stride),
+    "relu_max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(TF.relu(x), kernel_size, stride),
     "avg_pool2d": lambda x, *, kernel_size, stride: TF.avg_pool2d(x, kernel_size, stride),
     "log_softmax": lambda x, *, axis: torch.log_softmax(x, dim=axis),
     "softmax": lambda x, *, axis: torch.softmax(x, dim=axis),

@@ -27,20 +27,6 @@ a graph that can be differentiated again. A rule that needs an op beyond numpy's
 operators calls `SomeOp.call(...)`, which runs the kernel on arrays or records the
 op on Tensors.
 
-An op may also absorb the backward of the op that produced its input: `absorbs`
-names that producer and `backward_absorbing(ctx, grad)` returns the gradient with
-respect to the producer's input in one step. max_pool2d absorbs relu: masking the
-pooled gradient by (pooled > 0) gives relu's input gradient on the pooled
-elements, so relu's full-size mask multiply is skipped. `run_backward` uses it only
-when nothing can tell the difference (see `absorbed_producer`).
-
-In the forward pass an op may be `deferred`: applied to outputs of recorded ops,
-it returns a tensor whose data is computed when first read (a `DeferredTensor`),
-and an op that `fuses` it computes from the deferred op's input instead, so the
-deferred op never runs. max_pool2d fuses relu: the maximum of relu's outputs is
-relu of the maximum, so relu runs on the pooled values only (a quarter of them for
-2x2 windows) and relu's full-size output is never written. Reading the deferred
-tensor in any other way computes it, so every value seen is the eager one.
 """
 
 from __future__ import annotations
@@ -81,8 +67,7 @@ class _GradState(threading.local):
 _grad_state = _GradState()
 
 # Set by `tinygrad_lenet.profiler.profile_ops` while it runs: called as
-# op_timer(op_name, "forward" | "backward", seconds) after each op kernel, and with
-# "deferred" when a deferred op runs at last (its call was counted when applied).
+# op_timer(op_name, "forward" | "backward", seconds) after each op kernel.
 op_timer: Callable[[str, str, float], None] | None = None
 
 
@@ -227,14 +212,6 @@ class Function:
 
     name: ClassVar[str] = ""
     differentiable: ClassVar[bool] = True
-    # the op (by name) whose backward `backward_absorbing` includes, if any
-    absorbs: ClassVar[str | None] = None
-    # forward may wait until its output is read (see `Pending`): for ops whose output
-    # has their (single) input's shape and dtype and whose backward needs only the input
-    deferred: ClassVar[bool] = False
-    # the deferred op (by name) that `forward_fused(ctx, producer_input, **attrs)`
-    # includes, if any: called instead of forward when the input is still deferred
-    fuses: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -246,8 +223,6 @@ class Function:
 
     forward: ClassVar[Callable[..., np.ndarray]]
     backward: ClassVar[Callable[..., tuple[np.ndarray | None, ...]]]
-    backward_absorbing: ClassVar[Callable[..., np.ndarray]]
-    forward_fused: ClassVar[Callable[..., np.ndarray]]
 
     @classmethod
     def call(cls, *values: Any, **attrs: Any) -> Any:
@@ -271,14 +246,8 @@ class Function:
         needs_grad = tuple(t.requires_grad for t in inputs)
         record = _grad_state.enabled and cls.differentiable and True in needs_grad
         ctx = Context(cls, inputs, attrs, needs_grad)
-        if record and cls.deferred and _grad_state.backward_depth == 0 and all(t.grad_fn is not None for t in inputs):
-            return cls._defer(ctx, inputs, attrs)
         start = time.perf_counter() if op_timer is not None else 0.0
-        fused = fused_input(cls, inputs)
-        if fused is not None:
-            out = cls.forward_fused(ctx, fused, **attrs)
-        else:
-            out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
         if op_timer is not None:
             op_timer(cls.name, "forward", time.perf_counter() - start)
         result_array = out if type(out) is np.ndarray else np.asarray(out)  # a 0-d result may come as a scalar
@@ -291,64 +260,6 @@ class Function:
         if record:
             result.grad_fn = ctx
         return result
-
-    @classmethod
-    def _defer(cls, ctx: Context, inputs: tuple["Tensor", ...], attrs: dict[str, Any]) -> "Tensor":
-        """The output of a deferred op, not yet computed: its inputs are saved for
-        backward now, as forward would save them."""
-        start = time.perf_counter() if op_timer is not None else 0.0
-        arrays = tuple(t.data for t in inputs)
-        ctx.save_for_backward(*arrays)
-        result = deferred_tensor_class().pending(Pending(cls, arrays, attrs))
-        result.grad_fn = ctx
-        if op_timer is not None:
-            op_timer(cls.name, "forward", time.perf_counter() - start)
-        return result
-
-
-class Pending:
-    """A deferred op's run, waiting in the data slot of a `DeferredTensor` until the
-    data is read (`run`) or an op fusing it takes its input instead. Shape and dtype
-    are its input's, so they are known without running it."""
-
-    __slots__ = ("fn", "inputs", "attrs")
-
-    def __init__(self, fn: type[Function], inputs: tuple[np.ndarray, ...], attrs: dict[str, Any]):
-        self.fn, self.inputs, self.attrs = fn, inputs, attrs
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.inputs[0].shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.inputs[0].dtype
-
-    def run(self) -> np.ndarray:
-        """The op's forward on its inputs (it saved them for backward already)."""
-        start = time.perf_counter() if op_timer is not None else 0.0
-        out = self.fn.forward(_KernelContext(self.attrs), *self.inputs, **self.attrs)
-        if op_timer is not None:
-            op_timer(self.fn.name, "deferred", time.perf_counter() - start)
-        return out
-
-
-def fused_input(fn: type[Function], inputs: tuple["Tensor", ...]) -> np.ndarray | None:
-    """The input array of the deferred op that `fn` fuses, when `fn`'s single input
-    is that op's output and has not been computed; else None."""
-    if fn.fuses is None or len(inputs) != 1:
-        return None
-    pending = inputs[0].pending_run() if type(inputs[0]) is deferred_tensor_class() else None
-    if pending is None or pending.fn.name != fn.fuses:
-        return None
-    return pending.inputs[0]
-
-
-@functools.cache
-def deferred_tensor_class() -> type["Tensor"]:
-    """`DeferredTensor`, imported on first use (as `tensor_class`)."""
-    from .tensor import DeferredTensor
-    return DeferredTensor
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
@@ -387,31 +298,6 @@ def topological_order(root: "Tensor", grad_only: bool = True) -> list["Tensor"]:
     return order
 
 
-def consumer_counts(order: list["Tensor"]) -> dict[int, int]:
-    """How many recorded ops in `order` take each tensor (by id) as an input."""
-    counts: dict[int, int] = {}
-    for node in order:
-        if node.grad_fn is not None:
-            for parent in node.grad_fn.parents:
-                counts[id(parent)] = counts.get(id(parent), 0) + 1
-    return counts
-
-
-def absorbed_producer(ctx: Context, consumers: dict[int, int], wanted: set[int] | None) -> "Tensor | None":
-    """The input of `ctx`'s op whose producing op the op's backward may absorb (see
-    `Function.absorbs`), or None. Only when that input is a tensor nobody can observe
-    the gradient of: this op is its only consumer, and it has no hooks, does not
-    retain its gradient and is not one of the tensors asked for."""
-    if ctx.fn.absorbs is None or len(ctx.parents) != 1:
-        return None
-    (p,) = ctx.parents
-    producer = p.grad_fn
-    if (producer is None or producer.op != ctx.fn.absorbs or producer.released or consumers.get(id(p)) != 1
-            or p.hooks or p.retains_grad or (wanted is not None and id(p) in wanted)):
-        return None
-    return p
-
-
 def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bool = False,
                  inputs: "list[Tensor] | None" = None) -> dict[int, Any]:
     """Reverse-mode pass: propagate `grad` (d out / d root) to every tensor that
@@ -419,9 +305,7 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
     `retain_grad()`) accumulate into `.grad`; with `inputs`, nothing accumulates and
     the gradients of those tensors are returned by id. With `create_graph`, `grad` is
     a Tensor and every rule records its ops, so the gradients are differentiable.
-    Hooks registered on a tensor see (and may replace) its gradient. Without
-    `create_graph`, an op may take over its input's producer's backward (see
-    `Function.absorbs`)."""
+    Hooks registered on a tensor see (and may replace) its gradient."""
     from .tensor import Tensor
 
     order = topological_order(root)
@@ -434,7 +318,6 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
 
     retain_freed_memory_by_default()
     wanted = None if inputs is None else {id(t) for t in inputs}
-    consumers = None if create_graph else consumer_counts(order)
     found: dict[int, Any] = {}
     grads: dict[int, Any] = {id(root): grad}
     with (enable_grad() if create_graph else contextlib.nullcontext()), blas_threads_for_our_ops():
@@ -458,24 +341,18 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
                 ctx.graph_output = node
                 enter_module(backward_scope(ctx.module))
                 _grad_state.backward_depth += 1
-            absorbed = None if consumers is None else absorbed_producer(ctx, consumers, wanted)
-            rule = ctx.fn.backward if absorbed is None else ctx.fn.backward_absorbing
             try:
                 if op_timer is None:
-                    parent_grads = rule(ctx, g)
+                    parent_grads = ctx.fn.backward(ctx, g)
                 else:
                     start = time.perf_counter()
-                    parent_grads = rule(ctx, g)
+                    parent_grads = ctx.fn.backward(ctx, g)
                     op_timer(ctx.op, "backward", time.perf_counter() - start)
             finally:
                 if create_graph:
                     ctx.graph_output = None
                     _grad_state.backward_depth -= 1
                     exit_module()
-            if absorbed is not None:  # the gradient skips `absorbed`, whose producer is done too
-                if not retain_graph:
-                    ctx.release()
-                ctx = absorbed.grad_fn
             if not isinstance(parent_grads, tuple):
                 parent_grads = (parent_grads,)
             if len(parent_grads) != len(ctx.parents):

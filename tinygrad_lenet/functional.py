@@ -75,6 +75,12 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
     return x.max_pool2d(k, s)
 
 
+def relu_max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
+    """max_pool2d(relu(x)) in one op, faster and with the same values and gradients
+    (nn.Sequential uses it for a ReLU followed by a MaxPool2d; see `nn.fusion`)."""
+    return _tensor(x, "relu_max_pool2d").relu_max_pool2d(kernel_size, stride)
+
+
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """Window means; with `padding`, the zero border counts in the divisor unless

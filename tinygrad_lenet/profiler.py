@@ -8,8 +8,7 @@ much of a stretch of work is spent outside them (graph bookkeeping, Python).
     prof.outside_share()               # e.g. 0.05 = 5% of the time outside kernels
 
 It uses the engine's `autograd.op_timer` hook, which costs one `is None` check
-per op when no profile is running. A backward that an op absorbs (relu's before
-max_pool2d, see `autograd`) is timed as part of the absorbing op's backward.
+per op when no profile is running. A fused op (`ops.fused`) is timed as itself.
 """
 
 from __future__ import annotations
@@ -50,8 +49,6 @@ class OpProfile:
             stats = self.ops[op] = OpStats()
         if phase == "forward":
             stats.forward_calls += 1
-            stats.forward_s += seconds
-        elif phase == "deferred":  # a deferred forward running at last: its call was counted
             stats.forward_s += seconds
         else:
             stats.backward_calls += 1

@@ -692,6 +692,12 @@ class Tensor:
         s = k if stride is None else int_pair(stride, "max_pool2d", "stride")
         return ops.MaxPool2d.apply(self, kernel_size=k, stride=s)
 
+    def relu_max_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
+        """max_pool2d(relu(self)) as one op (see `ops.fused`): the same values and gradients."""
+        k = int_pair(kernel_size, "relu_max_pool2d", "kernel_size")
+        s = k if stride is None else int_pair(stride, "relu_max_pool2d", "stride")
+        return ops.ReluMaxPool2d.apply(self, kernel_size=k, stride=s)
+
     def avg_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
         k = int_pair(kernel_size, "avg_pool2d", "kernel_size")
         s = k if stride is None else int_pair(stride, "avg_pool2d", "stride")
@@ -800,68 +806,6 @@ Tensor.zeros = staticmethod(_zeros)  # type: ignore[attr-defined]
 Tensor.ones = staticmethod(_ones)  # type: ignore[attr-defined]
 Tensor.randn = staticmethod(_randn)  # type: ignore[attr-defined]
 Tensor.arange = staticmethod(_arange)  # type: ignore[attr-defined]
-
-
-_DATA_SLOT = Tensor.__dict__["data"]  # the slot's descriptor: what a tensor holds, read without a property
-
-
-class DeferredTensor(Tensor):
-    """The output of a deferred op (see `autograd`), computed when its data is first
-    read; it is then an ordinary Tensor. Until then its data slot holds the op's
-    `Pending` run, and shape and dtype come from it. Only outputs of recorded ops
-    are deferred: our ops never change an array they were given or returned, so
-    the input is the same when the op runs later (changing an op output's array in
-    place before reading a tensor computed from it is not supported)."""
-
-    __slots__ = ()
-
-    @classmethod
-    def pending(cls, run: Any) -> "DeferredTensor":
-        """A tensor (requiring grad) whose data `run.run()` will compute."""
-        t = Tensor.wrap(np.empty(0, dtype=run.dtype), requires_grad=True)  # every slot set as for any tensor
-        _DATA_SLOT.__set__(t, run)
-        t.__class__ = cls
-        return t
-
-    def pending_run(self) -> Any:
-        """The `Pending` run, or None once the data is computed."""
-        held = _DATA_SLOT.__get__(self)
-        return None if isinstance(held, np.ndarray) else held
-
-    @property  # type: ignore[override]
-    def data(self) -> np.ndarray:
-        held = _DATA_SLOT.__get__(self)
-        if not isinstance(held, np.ndarray):  # another thread may have computed it meanwhile
-            held = held.run()
-            _DATA_SLOT.__set__(self, held)
-        self.__class__ = Tensor  # from now on, data is the plain slot
-        return held
-
-    @data.setter
-    def data(self, value: np.ndarray) -> None:
-        self.__class__ = Tensor
-        _DATA_SLOT.__set__(self, value)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return _DATA_SLOT.__get__(self).shape
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return _DATA_SLOT.__get__(self).dtype
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

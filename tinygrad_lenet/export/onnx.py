@@ -263,6 +263,8 @@ ONNX_OPS: dict[str, Callable] = {
     "linear": _linear, "reshape": _reshape, "broadcast_to": _broadcast_to, "pad": _pad, "conv2d": _conv,
     "conv2d_input_grad": _conv_transpose,
     "max_pool2d": _pool("MaxPool"), "avg_pool2d": _pool("AveragePool"),
+    "relu_max_pool2d": lambda b, ins, attrs, parents, out: b.node("Relu", [_pool("MaxPool")(b, ins, attrs, parents, None)],
+                                                                  out),
     "sum": _reduce("ReduceSum", axes_as_input=True), "mean": _reduce("ReduceMean", axes_as_input=False),
     "max": _reduce("ReduceMax", axes_as_input=False), "logsumexp": _reduce("ReduceLogSumExp", axes_as_input=False),
     "softmax": _axis_op("Softmax"), "log_softmax": _axis_op("LogSoftmax"),

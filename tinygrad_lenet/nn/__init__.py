@@ -2,7 +2,7 @@
 layers, losses, `init` and `utils` (gradient clipping)."""
 
 from .. import functional
-from . import init, utils
+from . import fusion, init, utils
 from .container import Sequential
 from .layers import (
     ELU,
@@ -34,5 +34,5 @@ from .parameter import Parameter
 __all__ = ["ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
            "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Flatten", "Hardtanh", "Identity", "IncompatibleKeys",
            "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d", "Module", "NLLLoss", "Parameter", "ReLU",
-           "Sequential", "SiLU", "Sigmoid", "Softplus", "StateDictError", "Tanh", "functional", "init", "utils"]
+           "Sequential", "SiLU", "Sigmoid", "Softplus", "StateDictError", "Tanh", "functional", "fusion", "init", "utils"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterator, overload
 
+from .fusion import fused_pair
 from .module import Module
 
 
@@ -46,6 +47,16 @@ class Sequential(Module):
         return self
 
     def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
-            x = module(x)
+        """Each child on the previous one's output; a pair that a rule of `nn.fusion`
+        covers runs as its fused op (the same values and gradients)."""
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            fused = fused_pair(modules[i], modules[i + 1]) if i + 1 < len(modules) else None
+            if fused is None:
+                x = modules[i](x)
+                i += 1
+            else:
+                x = fused(x)
+                i += 2
         return x

@@ -340,6 +340,15 @@ class Module:
         return output
 
     # -------------------------------------------------------------------- hooks
+    def has_forward_hooks(self) -> bool:
+        """Whether forward hooks or forward pre-hooks are registered on this module."""
+        return bool(self._forward_pre_hooks or self._forward_hooks)
+
+    def qualified_name(self) -> str | None:
+        """This module's path from the root it last ran under ("features.0"; "" for the
+        root; None before it ran), the name its recorded ops carry."""
+        return self._qualname
+
     def register_forward_pre_hook(self, hook: Callable[["Module", tuple], Any]) -> RemovableHandle:
         """Call `hook(module, args)` before every forward; a returned value (a tuple, or
         one value) replaces the positional arguments. Returns a handle with `.remove()`."""

@@ -31,6 +31,7 @@ from .elementwise import (
     Tanh,
     Where,
 )
+from .fused import ReluMaxPool2d
 from .linalg import Linear, MatMul
 from .pool import AvgPool2d, AvgPool2dGrad, MaxPool2d, MaxPool2dGrad
 from .reduce import Cumsum, LogSumExp, Max, Mean, Sum
@@ -43,5 +44,5 @@ __all__ = [
     "Conv2dWeightGrad", "CrossEntropy", "Div", "Dropout", "Exp", "GetItem", "GetItemGrad", "Log", "LogSoftmax",
     "Linear", "LogSumExp", "MatMul", "MSELoss", "Max",
     "MaxPool2d", "MaxPool2dGrad", "Maximum", "Mean", "Minimum", "Mul", "NLLLoss", "Neg", "Pad", "Permute", "Pow",
-    "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Stack", "Sub", "Sum", "Tanh",
+    "Relu", "ReluMaxPool2d", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Stack", "Sub", "Sum", "Tanh",
 ]

@@ -143,11 +143,8 @@ class Sqrt(Function):
 
 
 class Relu(Function):
-    """Deferred (see `autograd`): max_pool2d takes the maximum of its input and then
-    applies it to the pooled values, and its full-size output is never computed. Its
-    backward masks by x > 0, which is out > 0 (NaN passes neither)."""
+    """Its backward masks by x > 0 (NaN passes not)."""
     name = "relu"
-    deferred = True
 
     @staticmethod
     def forward(ctx, x):

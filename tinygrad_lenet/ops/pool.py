@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd import Function
-from .layout import in_memory_order_of, memory_order, relu_array
+from .layout import in_memory_order_of, memory_order
 
 
 def check_pool_shapes(op: str, x_shape, kernel, stride) -> tuple[int, int]:
@@ -57,16 +57,9 @@ def grad_buffer(x_shape, order, kernel, stride, out_hw, dtype) -> tuple[np.ndarr
 class MaxPool2d(Function):
     """On ties the whole gradient of a window goes to its first maximum (in
     row-major window order), as in PyTorch; a window holding NaN has NaN as its
-    maximum and sends the gradient to its first NaN.
-
-    It absorbs a relu before it (see `autograd`): a window's maximum is where its
-    gradient goes, so relu's mask there is (maximum > 0), and masking the pooled
-    gradient by it gives relu's input gradient from a pooled-size mask (a quarter
-    of relu's own for 2x2 windows). It fuses that relu's forward pass too, when the
-    relu is still deferred (`forward_fused`)."""
+    maximum and sends the gradient to its first NaN. (`fused.ReluMaxPool2d` is this
+    op after a relu, in one pass.)"""
     name = "max_pool2d"
-    absorbs = "relu"
-    fuses = "relu"
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
@@ -75,30 +68,9 @@ class MaxPool2d(Function):
         return out
 
     @staticmethod
-    def forward_fused(ctx, before_relu, kernel_size, stride):
-        """max_pool2d(relu(before_relu)) as relu(max_pool2d(before_relu)): relu is
-        monotonic, so the window maxima are the same values, and relu runs on the
-        pooled array only. Saves relu's input in place of x (`backward` computes x
-        if it needs it)."""
-        out = relu_array(window_max(before_relu, kernel_size, stride), in_place=True)
-        ctx.save_for_backward(before_relu, out)
-        ctx.input_before_relu = True
-        return out
-
-    @staticmethod
     def backward(ctx, grad):
         x, out = (np.asarray(v) for v in ctx.saved_tensors)  # where the maxima are: constants
-        if getattr(ctx, "input_before_relu", False):
-            x = np.asarray(ctx.parents[0].data)  # relu's output itself: its zeros tie in the windows
         return MaxPool2dGrad.call(grad, x=x, out=out, kernel_size=ctx.attrs["kernel_size"], stride=ctx.attrs["stride"])
-
-    @staticmethod
-    def backward_absorbing(ctx, grad):
-        """The gradient with respect to the input of the relu that made x (arrays
-        only). Where a window's maximum is positive, relu's input holds it at the same
-        places as relu's output, so either may be what was saved."""
-        x, out = ctx.saved_tensors
-        return route_max_grad(grad, x, out, ctx.attrs["kernel_size"], ctx.attrs["stride"], only=out > 0)
 
 
 def window_max(x: np.ndarray, kernel, stride) -> np.ndarray:
