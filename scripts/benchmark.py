@@ -381,7 +381,7 @@ def sgemm_gflops(repeats: int, threads: int = 1) -> float:
     """numpy's float32 matrix product rate (1024^3 products, one BLAS thread each) with
     `threads` threads multiplying at once, in GFLOP/s for all of them together: two
     threads need not double it (cores may share vector units or memory bandwidth)."""
-    from tinygrad_lenet.ops.blas import blas_threads_for_our_ops
+    from tinygrad_lenet.runtime import compute_scope
 
     mats = [np.random.default_rng(k).standard_normal((1024, 1024), dtype=np.float32) for k in range(threads)]
     rounds = 3
@@ -393,7 +393,7 @@ def sgemm_gflops(repeats: int, threads: int = 1) -> float:
             a @ a
 
     times = []
-    with blas_threads_for_our_ops():  # one BLAS thread unless TINYGRAD_LENET_BLAS_THREADS says otherwise
+    with compute_scope():  # one BLAS thread unless TINYGRAD_LENET_BLAS_THREADS says otherwise
         mats[0] @ mats[0]
         for _ in range(max(5, repeats)):
             pool = [threading.Thread(target=work, args=(a,)) for a in mats[1:]]

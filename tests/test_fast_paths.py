@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tinygrad_lenet import Tensor, gradcheck, manual_seed
 from tinygrad_lenet import functional as F
-from tinygrad_lenet.autograd import grad as autograd_grad
+from tinygrad_lenet import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
 from tinygrad_lenet.ops import pool as pool_module
 from tinygrad_lenet.ops.conv import (

@@ -2,10 +2,10 @@
 train and look inside LeNet-5."""
 
 from . import checkpoint, functional, nn, optim
-from .autograd import OPS, Function, enable_grad, grad, is_grad_enabled, no_grad
+from .autograd import OPS, Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .random import manual_seed
-from .tensor import Tensor, tensor
+from .tensor import Tensor, grad, tensor
 
 __all__ = ["OPS", "Function", "GradcheckError", "Tensor", "checkpoint", "enable_grad", "functional", "grad",
            "gradcheck", "gradgradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "optim", "tensor"]

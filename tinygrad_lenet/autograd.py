@@ -32,27 +32,24 @@ op on Tensors.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .tensor import Tensor
 
 # name -> Function subclass, for every op that can be recorded.
 OPS: dict[str, type["Function"]] = {}
 
+# The Tensor class, which `tensor.py` registers when it is imported (`use_tensor_class`):
+# the engine makes and checks tensors without importing the module that imports it.
+Tensor: Any = None
 
-@functools.cache
-def tensor_class() -> type["Tensor"]:
-    """`Tensor`, imported on first use (the tensor module imports this one); cached,
-    as every op application needs it and an import statement costs more than the rest
-    of a small op's bookkeeping."""
-    from .tensor import Tensor
-    return Tensor
+
+def use_tensor_class(cls: type) -> None:
+    """Called once by `tensor.py` with its Tensor class."""
+    global Tensor
+    Tensor = cls
 
 
 class _GradState(threading.local):
@@ -229,8 +226,7 @@ class Function:
         """The op on arrays (its kernel: an array, nothing recorded) or, when any value
         is a Tensor, `apply` (arrays become constant tensors). Derivative rules use it,
         so one rule serves plain and graph-recording backward passes."""
-        Tensor = tensor_class()
-        while values and values[-1] is None:  # an absent optional input (conv2d's bias)
+        while values and values[-1] is None:  # an absent optional input (a bias, say)
             values = values[:-1]
         if any(isinstance(v, Tensor) for v in values):
             return cls.apply(*(v if isinstance(v, Tensor) else Tensor.wrap(np.asarray(v)) for v in values), **attrs)
@@ -238,7 +234,6 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
-        Tensor = tensor_class()
         for i, t in enumerate(inputs):
             if not isinstance(t, Tensor):
                 raise TypeError(f"{cls.name}: input {i} must be a Tensor, got {type(t).__module__}."
@@ -306,21 +301,15 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
     the gradients of those tensors are returned by id. With `create_graph`, `grad` is
     a Tensor and every rule records its ops, so the gradients are differentiable.
     Hooks registered on a tensor see (and may replace) its gradient."""
-    from .tensor import Tensor
-
     order = topological_order(root)
     for node in order:
         if node.grad_fn is not None and node.grad_fn.released:
             raise RuntimeError(_released_message(node.grad_fn.op))
 
-    from .memory import retain_freed_memory_by_default
-    from .ops.blas import blas_threads_for_our_ops
-
-    retain_freed_memory_by_default()
     wanted = None if inputs is None else {id(t) for t in inputs}
     found: dict[int, Any] = {}
     grads: dict[int, Any] = {id(root): grad}
-    with (enable_grad() if create_graph else contextlib.nullcontext()), blas_threads_for_our_ops():
+    with enable_grad() if create_graph else contextlib.nullcontext():
         for node in reversed(order):
             g = grads.pop(id(node), None)
             ctx = node.grad_fn
@@ -381,8 +370,6 @@ def backward_scope(module: str | None) -> str:
 
 def _run_hooks(node: "Tensor", grad: Any, create_graph: bool) -> Any:
     """Call `node`'s gradient hooks in order; a hook returning a value replaces the gradient."""
-    from .tensor import Tensor
-
     for hook in list(node.hooks.values()):
         given = grad if isinstance(grad, Tensor) else Tensor.wrap(grad)
         result = hook(given)
@@ -395,69 +382,3 @@ def _run_hooks(node: "Tensor", grad: Any, create_graph: bool) -> Any:
                                  f"{tuple(value.shape)}")
             grad = value
     return grad
-
-
-def grad(outputs: "Tensor | list[Tensor]", inputs: "Tensor | list[Tensor]", grad_outputs: Any = None,
-         retain_graph: bool | None = None, create_graph: bool = False, allow_unused: bool = False) -> tuple[Any, ...]:
-    """The gradients of `outputs` with respect to `inputs`, returned as Tensors (as
-    `torch.autograd.grad`; nothing is accumulated into `.grad`). `grad_outputs` holds
-    d loss / d output for each output (default: ones, for scalars only). With
-    `create_graph=True` the backward pass is recorded, so the results can be
-    differentiated again; `retain_graph` defaults to `create_graph`. An input that
-    does not influence the outputs is an error, or None with `allow_unused=True`."""
-    from .tensor import Tensor
-
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
-        grad_outputs = [grad_outputs] * len(outs) if len(outs) == 1 or grad_outputs is None else [grad_outputs]
-    grad_outputs = list(grad_outputs)
-    if len(grad_outputs) != len(outs):
-        raise ValueError(f"grad: {len(outs)} outputs but {len(grad_outputs)} grad_outputs")
-    for i, t in enumerate(ins):
-        if not isinstance(t, Tensor) or not t.requires_grad:
-            raise RuntimeError(f"grad: input {i} does not require grad (create it with requires_grad=True)")
-    retain = create_graph if retain_graph is None else retain_graph
-    totals: dict[int, Any] = {}
-    for i, (out, g) in enumerate(zip(outs, grad_outputs)):
-        if not isinstance(out, Tensor) or not out.requires_grad:
-            raise RuntimeError(f"grad: output {i} does not require grad and has no recorded graph")
-        seed = initial_gradient(out, g, create_graph, f"grad: output {i}")
-        last = i == len(outs) - 1
-        found = run_backward(out, seed, retain_graph=retain or not last, create_graph=create_graph, inputs=ins)
-        for key, value in found.items():
-            totals[key] = value if key not in totals else totals[key] + value
-    results = []
-    for i, t in enumerate(ins):
-        value = totals.get(id(t))
-        if value is None:
-            if not allow_unused:
-                raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
-                                   "pass allow_unused=True to get None for it")
-            results.append(None)
-        else:
-            results.append(value if isinstance(value, Tensor) else Tensor.wrap(value))
-    return tuple(results)
-
-
-def initial_gradient(out: "Tensor", given: Any, create_graph: bool, where: str) -> Any:
-    """d loss / d out to start a backward pass: ones for a scalar, else `given` checked
-    against out's shape; a Tensor when the pass records a graph, else an array."""
-    from .tensor import Tensor
-
-    if given is None:
-        if out.size != 1:
-            raise RuntimeError(f"{where}: a gradient can be implied only for a scalar output, got shape "
-                               f"{out.shape}; pass one of that shape")
-        g = np.ones_like(out.data)
-    elif isinstance(given, Tensor):
-        g = given if create_graph else given.data
-    else:
-        g = np.asarray(given, dtype=out.dtype)
-    if g.shape != out.shape:
-        raise ValueError(f"{where}: gradient has shape {tuple(g.shape)}, expected {out.shape}")
-    if g.dtype != out.dtype:
-        g = g.astype(out.dtype)
-    if create_graph and not isinstance(g, Tensor):
-        g = Tensor.wrap(g)
-    return g

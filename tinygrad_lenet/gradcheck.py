@@ -7,9 +7,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .autograd import grad
 from .functional import concatenate
-from .tensor import Tensor
+from .tensor import Tensor, grad
 
 
 class GradcheckError(AssertionError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 
 # mallopt parameters from glibc's <malloc.h>
@@ -54,12 +53,3 @@ def retain_freed_memory() -> bool:
 def freed_memory_retained() -> bool:
     """Whether retain_freed_memory() has been applied in this process."""
     return _retained
-
-
-def retain_freed_memory_by_default() -> bool:
-    """`retain_freed_memory()` the first time a backward pass runs (training has begun),
-    unless TINYGRAD_LENET_RETAIN_MEMORY=0: it keeps freed memory for reuse, which slows
-    nothing and saves training its page faults; the resident size stays at its peak."""
-    if _retained or os.environ.get("TINYGRAD_LENET_RETAIN_MEMORY", "").strip() == "0":
-        return _retained
-    return retain_freed_memory()

@@ -6,10 +6,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import autograd
+from . import autograd, ops
 from .autograd import Context
 from .hooks import RemovableHandle, add_hook
 from .random import default_generator
+from .runtime import compute_scope
 from .validation import Axis, check_label_smoothing, int_pair, normalize_axis, reduction_axis, resolve_shape, same_float_dtype
 
 DEFAULT_FLOAT = np.dtype(np.float32)
@@ -147,8 +148,9 @@ class Tensor:
         graph's saved arrays for another backward."""
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no recorded graph")
-        g = autograd.initial_gradient(self, gradient, create_graph, "backward()")
-        autograd.run_backward(self, g, create_graph if retain_graph is None else retain_graph, create_graph)
+        g = initial_gradient(self, gradient, create_graph, "backward()")
+        with compute_scope(backward=True):
+            autograd.run_backward(self, g, create_graph if retain_graph is None else retain_graph, create_graph)
 
     def accumulate_grad(self, g: Any) -> None:
         """Add `g` into `.grad` (what backward does at leaves): arrays in place, Tensors
@@ -812,4 +814,69 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-from . import ops  # noqa: E402  (ops import Function from autograd; Tensor methods use them)
+autograd.use_tensor_class(Tensor)
+
+
+# ------------------------------------------------------------ gradients without .grad
+def grad(outputs: "Tensor | list[Tensor]", inputs: "Tensor | list[Tensor]", grad_outputs: Any = None,
+         retain_graph: bool | None = None, create_graph: bool = False, allow_unused: bool = False) -> tuple[Any, ...]:
+    """The gradients of `outputs` with respect to `inputs`, returned as Tensors (as
+    `torch.autograd.grad`; nothing is accumulated into `.grad`). `grad_outputs` holds
+    d loss / d output for each output (default: ones, for scalars only). With
+    `create_graph=True` the backward pass is recorded, so the results can be
+    differentiated again; `retain_graph` defaults to `create_graph`. An input that
+    does not influence the outputs is an error, or None with `allow_unused=True`."""
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs] * len(outs) if len(outs) == 1 or grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad (create it with requires_grad=True)")
+    retain = create_graph if retain_graph is None else retain_graph
+    totals: dict[int, Any] = {}
+    for i, (out, g) in enumerate(zip(outs, grad_outputs)):
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad and has no recorded graph")
+        seed = initial_gradient(out, g, create_graph, f"grad: output {i}")
+        last = i == len(outs) - 1
+        with compute_scope(backward=True):
+            found = autograd.run_backward(out, seed, retain_graph=retain or not last, create_graph=create_graph,
+                                          inputs=ins)
+        for key, value in found.items():
+            totals[key] = value if key not in totals else totals[key] + value
+    results = []
+    for i, t in enumerate(ins):
+        value = totals.get(id(t))
+        if value is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                                   "pass allow_unused=True to get None for it")
+            results.append(None)
+        else:
+            results.append(value if isinstance(value, Tensor) else Tensor.wrap(value))
+    return tuple(results)
+
+
+def initial_gradient(out: "Tensor", given: Any, create_graph: bool, where: str) -> Any:
+    """d loss / d out to start a backward pass: ones for a scalar, else `given` checked
+    against out's shape; a Tensor when the pass records a graph, else an array."""
+    if given is None:
+        if out.size != 1:
+            raise RuntimeError(f"{where}: a gradient can be implied only for a scalar output, got shape "
+                               f"{out.shape}; pass one of that shape")
+        g = np.ones_like(out.data)
+    elif isinstance(given, Tensor):
+        g = given if create_graph else given.data
+    else:
+        g = np.asarray(given, dtype=out.dtype)
+    if g.shape != out.shape:
+        raise ValueError(f"{where}: gradient has shape {tuple(g.shape)}, expected {out.shape}")
+    if g.dtype != out.dtype:
+        g = g.astype(out.dtype)
+    if create_graph and not isinstance(g, Tensor):
+        g = Tensor.wrap(g)
+    return g

@@ -26,10 +26,11 @@ from typing import Mapping
 
 import numpy as np
 
+from .. import settings
 from .download import DownloadError, download_file
 from .idx import IDXError, gunzip, parse_idx
 
-ENV_VAR = "TINYGRAD_LENET_DATA"
+ENV_VAR = settings.DATA_DIR_VARIABLE
 ROOT_ORIGIN = "root argument"
 SPLITS = ("train", "test")
 
@@ -124,8 +125,7 @@ def get_dataset_spec(dataset: str) -> DatasetSpec:
 
 def cache_dir(dataset: str = "mnist") -> Path:
     """Where downloads go: `$XDG_CACHE_HOME/tinygrad_lenet/<dataset>` (default `~/.cache/...`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tinygrad_lenet" / get_dataset_spec(dataset).name
+    return settings.cache_home() / "tinygrad_lenet" / get_dataset_spec(dataset).name
 
 
 def search_dirs(dataset: str = "mnist", root: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
@@ -135,9 +135,8 @@ def search_dirs(dataset: str = "mnist", root: str | os.PathLike | None = None) -
     if root is not None:
         root = Path(root).expanduser()
         dirs += [(ROOT_ORIGIN, root / spec.name), (ROOT_ORIGIN, root)]
-    env = os.environ.get(ENV_VAR)
-    if env:
-        env_dir = Path(env).expanduser()
+    env_dir = settings.data_dir()
+    if env_dir is not None:
         dirs += [(f"${ENV_VAR}", env_dir / spec.name), (f"${ENV_VAR}", env_dir)]
     dirs.append(("cache", cache_dir(spec.name)))
     dirs += [("system", Path(d)) for d in spec.system_dirs]
@@ -185,7 +184,7 @@ def _locate(spec: DatasetSpec, f: IDXFile, root: str | os.PathLike | None, downl
             progress: bool | None) -> tuple[Path, bytes]:
     """Path and verified raw bytes of file `f`, searching (and downloading) as the module describes."""
     looked: list[str] = []
-    if not os.environ.get(ENV_VAR):
+    if settings.data_dir() is None:
         looked.append(f"  ${ENV_VAR}: not set")
     for origin, directory in search_dirs(spec.name, root):
         path = _existing(directory, f.name)

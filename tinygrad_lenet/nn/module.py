@@ -22,7 +22,7 @@ import numpy as np
 
 from ..autograd import enter_module, exit_module
 from ..hooks import RemovableHandle, add_hook
-from ..ops.blas import blas_threads_for_our_ops
+from ..runtime import compute_scope
 from ..tensor import Tensor, check_dtype
 from .parameter import Parameter
 
@@ -319,7 +319,7 @@ class Module:
         if not name:  # None (never called) or "" (a root)
             if name is None or self._names_version != _structure_version:
                 self._assign_names()
-            with blas_threads_for_our_ops():
+            with compute_scope():
                 return run(*args, **kwargs)
         enter_module(name)
         try:

@@ -1,13 +1,10 @@
-"""numpy's BLAS as our ops see it: one thread inside our forward and backward
-passes, whatever the process uses, and which kernels it runs.
+"""numpy's BLAS as our ops see it: its thread count for a block of work, and which
+kernels it runs.
 
-Our ops parallelize themselves (see `parallel`), and LeNet-sized matrix products are
-small: OpenBLAS's own threads spin while they wait and made a training step about 2x
-slower in a program that set nothing (more when the other core was busy). So a root
-module call and a backward pass run with the BLAS limited to one thread, through
-threadpoolctl (a well-kept library that finds the BLAS numpy loaded), and the BLAS's
-own setting is restored when they end: other numpy work in the program is untouched.
-Setting TINYGRAD_LENET_BLAS_THREADS=N keeps the BLAS at N threads in our passes too.
+`blas_threads(n)` sets the BLAS's threads inside a block, through threadpoolctl (a
+well-kept library that finds the BLAS numpy loaded), and restores the BLAS's own
+setting when the block ends: other numpy work in the program is untouched. Which
+blocks and how many threads is the runtime policy's choice (see `runtime`).
 
 `has_avx512_kernels()` tells the convolutions which OpenBLAS kernels numpy runs:
 their best block shapes differ between the AVX2 and the AVX-512 kernels.
@@ -16,7 +13,6 @@ their best block shapes differ between the AVX2 and the AVX-512 kernels.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from typing import Any, Iterator
 
@@ -40,19 +36,13 @@ def _blas_controllers() -> list[Any]:
     return _controllers
 
 
-def _wanted_threads() -> int:
-    value = os.environ.get("TINYGRAD_LENET_BLAS_THREADS", "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else 1
-
-
 @contextlib.contextmanager
-def blas_threads_for_our_ops() -> Iterator[None]:
-    """The BLAS at TINYGRAD_LENET_BLAS_THREADS (default 1) threads inside the block;
-    re-entrant and shared by threads (the first entry sets, the last exit restores)."""
+def blas_threads(wanted: int) -> Iterator[None]:
+    """The BLAS at `wanted` threads inside the block; re-entrant and shared by threads
+    (the first entry sets, the last exit restores)."""
     global _depth
     with _lock:
         if _depth == 0:
-            wanted = _wanted_threads()
             for lib in _blas_controllers():
                 current = lib.get_num_threads()
                 if current != wanted:

@@ -6,8 +6,8 @@ Workers take blocks from a shared queue (a busy core simply takes fewer), and
 every block writes its own output, so results do not depend on which thread
 ran what: they are bit-identical to a single-threaded run.
 
-The thread count is `set_num_threads(n)`, else the environment variable
-TINYGRAD_LENET_NUM_THREADS, else OMP_NUM_THREADS, else 1. One is the default
+The thread count is `set_num_threads(n)`, else the environment's (see `settings`:
+TINYGRAD_LENET_NUM_THREADS, else OMP_NUM_THREADS, else 1). One is the default
 because on a shared machine a second thread only pays off when a core is
 idle: measured on 2 busy cores, 2 threads made a LeNet-5 step 25% faster at
 best and no faster at the median. Give the BLAS one thread when using more
@@ -17,10 +17,11 @@ stacked on these they oversubscribe the cores.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence, TypeVar
+
+from .. import settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -31,25 +32,11 @@ _executor_size = 0
 _lock = threading.Lock()
 
 
-def _default_num_threads() -> int:
-    for var in ("TINYGRAD_LENET_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value:
-            try:
-                n = int(value)
-            except ValueError:
-                raise ValueError(f"parallel: {var}={value!r} is not an integer thread count") from None
-            if n < 1:
-                raise ValueError(f"parallel: {var}={value!r} must be >= 1")
-            return n
-    return 1
-
-
 def get_num_threads() -> int:
     """How many threads an op may use (1 = everything runs in the calling thread)."""
     global _num_threads
     if _num_threads is None:
-        _num_threads = _default_num_threads()
+        _num_threads = settings.op_threads()
     return _num_threads
 
 

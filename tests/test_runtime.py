@@ -1,0 +1,86 @@
+"""The runtime policy and the environment: read in one place (`settings`), applied at
+the documented points (`runtime.compute_scope`), switchable; and an engine that knows
+neither ops nor policy."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from tinygrad_lenet import OPS, Tensor, nn, runtime, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def blas_threads_now() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.fixture
+def restored_policy():
+    saved = runtime.policy().blas_threads, runtime.policy().retain_memory
+    yield runtime.policy()
+    runtime.configure(blas_threads=saved[0], retain_memory=saved[1])
+
+
+def test_the_blas_runs_at_the_configured_threads_inside_our_passes_only(restored_policy):
+    if not blas_threads_now():
+        pytest.skip("threadpoolctl finds no BLAS to drive")  # numpy without a BLAS library: nothing to set
+    outside = blas_threads_now()
+    seen = []
+    model = nn.Sequential(nn.Linear(4, 3))
+    model.register_forward_hook(lambda module, args, out: seen.append(blas_threads_now()))
+    x = Tensor(np.ones((2, 4), np.float32))
+    model(x)
+    runtime.configure(blas_threads=2)
+    model(x)
+    runtime.configure(blas_threads=None)  # left alone
+    model(x)
+    assert seen == [[1] * len(outside), [2] * len(outside), outside]
+    assert blas_threads_now() == outside  # restored after each pass
+
+
+def test_configure_refuses_nonsense(restored_policy):
+    with pytest.raises(ValueError, match="configure: blas_threads must be an integer >= 1 or None, got 0"):
+        runtime.configure(blas_threads=0)
+
+
+@pytest.mark.parametrize("variable, getter", [("TINYGRAD_LENET_BLAS_THREADS", settings.blas_threads),
+                                              ("TINYGRAD_LENET_NUM_THREADS", settings.op_threads),
+                                              ("OMP_NUM_THREADS", settings.op_threads)])
+def test_a_malformed_variable_is_an_error_naming_it(monkeypatch, variable, getter):
+    monkeypatch.delenv("TINYGRAD_LENET_NUM_THREADS", raising=False)
+    monkeypatch.setenv(variable, "two")
+    with pytest.raises(ValueError, match=f"{variable}='two': expected an integer >= 1"):
+        getter()
+    monkeypatch.setenv(variable, "3")
+    assert getter() == 3
+
+
+def test_every_environment_variable_is_read_in_settings_and_listed_there():
+    """No other module of the package reads os.environ; the settings table names each one read."""
+    readers = [str(p.relative_to(ROOT)) for p in (ROOT / "tinygrad_lenet").rglob("*.py")
+               if p.name != "settings.py" and re.search(r"os\.environ|getenv", p.read_text())]
+    assert readers == []
+    source = (ROOT / "tinygrad_lenet" / "settings.py").read_text()
+    table = source.split('"""')[1]
+    read = set(re.findall(r'"((?:TINYGRAD_LENET|OMP|XDG)_[A-Z_]+)"', source)) | {settings.DATA_DIR_VARIABLE}
+    assert read and all(f"`{name}`" in table for name in read), read
+
+
+def test_the_engine_names_no_op_and_applies_no_policy():
+    """autograd.py: recording, grad mode and the backward pass, nothing else."""
+    source = (ROOT / "tinygrad_lenet" / "autograd.py").read_text()
+    tree = ast.parse(source)
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= {"__future__", "contextlib", "threading", "time", "typing", "numpy"}, imported
+    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert not strings & set(OPS), strings & set(OPS)
+    assert not re.search(r"\b(relu|max_pool2d|conv2d|mallopt|blas)\b", source.split('"""', 2)[2])
