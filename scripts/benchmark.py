@@ -131,6 +131,8 @@ if ARGS is not None:
     configure_threads(ARGS.threads, ARGS.blas_threads)
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
+
 import numpy as np  # noqa: E402
 
 from models import ModelSpecError, build_model  # noqa: E402

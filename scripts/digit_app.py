@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
+
 from models import CheckpointError
 from tinygrad_lenet.cli import add_checkpoint_code_arguments, port_number
 from viz.app import DigitPredictor, is_loopback_address, make_server

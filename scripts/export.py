@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
+
 from models import CheckpointError, load_trained_model
 from tinygrad_lenet.atomic import check_replaceable
 from tinygrad_lenet.cli import add_checkpoint_code_arguments, existing_file

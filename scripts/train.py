@@ -35,6 +35,8 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
+
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 

@@ -20,6 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
+
 import numpy as np
 
 from models import CheckpointError, ModelSpecError, build_model, load_trained_model
