@@ -18,15 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
 
-from models import CheckpointError
-from tinygrad_lenet.cli import add_checkpoint_code_arguments, port_number
+from scripts.options import add_checkpoint_arguments, load_checkpoint_argument
+from tinygrad_lenet.cli import port_number
 from viz.app import DigitPredictor, is_loopback_address, make_server
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
-    add_checkpoint_code_arguments(p)
+    add_checkpoint_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=port_number, default=8000, help="0 picks a free port")
     p.add_argument("--quiet", action="store_true", help="do not log every request")
@@ -36,14 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.checkpoint.is_file():
-        parser.error(f"--checkpoint: no such file: {args.checkpoint}; train a model first with "
-                     "`python scripts/train.py` (it writes runs/lenet5/checkpoint.npz)")
-    try:
-        predictor = DigitPredictor.from_checkpoint(args.checkpoint, model=args.model,
-                                                   trust_code=args.trust_checkpoint_code)
-    except CheckpointError as e:
-        parser.error(f"--checkpoint: {e}")
+    predictor = DigitPredictor(load_checkpoint_argument(parser, args))
     try:
         server = make_server(predictor, args.host, args.port, quiet=args.quiet)
     except OSError as e:

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/
 
 import numpy as np
 
-from models import CheckpointError, load_trained_model
+from scripts.options import add_checkpoint_arguments, add_data_dir_argument, check_data_dir, load_checkpoint_argument
 from tinygrad_lenet.atomic import atomic_write_text
-from tinygrad_lenet.cli import add_checkpoint_code_arguments, positive_int
+from tinygrad_lenet.cli import positive_int
 from tinygrad_lenet.data import load_split, normalize_images
 from tinygrad_lenet.training import confusion_matrix, evaluate, predict_logits
 from viz.plots import plot_confusion, plot_mistakes
@@ -29,9 +29,8 @@ from viz.plots import plot_confusion, plot_mistakes
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
-    add_checkpoint_code_arguments(p)
-    p.add_argument("--data-dir", type=Path, default=None)
+    add_checkpoint_arguments(p)
+    add_data_dir_argument(p)
     p.add_argument("--test-subset", type=positive_int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     p.add_argument("--plots-dir", type=Path, default=None,
@@ -51,14 +50,8 @@ def format_confusion(counts: np.ndarray) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.checkpoint.is_file():
-        parser.error(f"--checkpoint: no such file: {args.checkpoint}")
-    if args.data_dir is not None and not args.data_dir.is_dir():
-        parser.error(f"--data-dir: no such directory: {args.data_dir}")
-    try:
-        trained = load_trained_model(args.checkpoint, model=args.model, trust_code=args.trust_checkpoint_code)
-    except CheckpointError as e:
-        parser.error(f"--checkpoint: {e}")
+    check_data_dir(parser, args)
+    trained = load_checkpoint_argument(parser, args)
     dataset = trained.config.dataset
 
     try:

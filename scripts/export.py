@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
 
-from models import CheckpointError, load_trained_model
+from scripts.options import add_checkpoint_arguments, load_checkpoint_argument
 from tinygrad_lenet.atomic import check_replaceable
-from tinygrad_lenet.cli import add_checkpoint_code_arguments, existing_file
 from tinygrad_lenet.data import describe_dataset
 from tinygrad_lenet.export import ExportError, SafetensorsError, export_onnx, save_safetensors
 
@@ -31,8 +30,7 @@ FORMATS = ("onnx", "safetensors")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=existing_file, required=True, help="a checkpoint written by train.py")
-    add_checkpoint_code_arguments(p)
+    add_checkpoint_arguments(p, default=None)
     p.add_argument("--format", choices=FORMATS, default=None, help="default: from --out's suffix")
     p.add_argument("--out", type=Path, required=True, help="the file to write")
     return p
@@ -50,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         check_replaceable(args.out)
     except OSError as e:
         parser.error(f"--out: {e.strerror}")
-    try:
-        trained = load_trained_model(args.checkpoint, model=args.model, trust_code=args.trust_checkpoint_code)
-    except CheckpointError as e:
-        parser.error(f"--checkpoint: {e}")
+    trained = load_checkpoint_argument(parser, args)
     dataset = trained.config.dataset
     try:  # the input's shape: the data set's images, one channel
         image_shape = describe_dataset(dataset).image_shape

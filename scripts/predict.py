@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/
 
 import numpy as np
 
-from models import CheckpointError, load_trained_model
-from tinygrad_lenet.cli import add_checkpoint_code_arguments, non_negative_int
+from scripts.options import add_checkpoint_arguments, add_data_dir_argument, check_data_dir, load_checkpoint_argument
+from tinygrad_lenet.cli import non_negative_int
 from tinygrad_lenet.data import DATASETS, load_split, normalize_images
 from tinygrad_lenet.image import ImageError, read_digit
 from tinygrad_lenet.training import energy, predict_logits
@@ -35,15 +35,14 @@ SHADES = " .:-=+*#%@"  # --show: ink from none to full
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=Path("runs/lenet5/checkpoint.npz"))
-    add_checkpoint_code_arguments(p)
+    add_checkpoint_arguments(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--index", type=non_negative_int, nargs="+", metavar="I", help="data set image(s) by index")
     what.add_argument("--image", type=Path, nargs="+", metavar="FILE", help="picture file(s): PNG, JPEG, BMP, GIF, PGM/PPM, ...")
     p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
                    help="data set for --index (default: the one the checkpoint was trained on)")
     p.add_argument("--split", choices=["test", "train"], default="test", help="split for --index")
-    p.add_argument("--data-dir", type=Path, default=None, help="directory with the IDX files")
+    add_data_dir_argument(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--show", action="store_true", help="also print each 28x28 model input as text")
     return p
@@ -78,14 +77,8 @@ def format_input(image: np.ndarray) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.checkpoint.is_file():
-        parser.error(f"--checkpoint: no such file: {args.checkpoint} (train one with scripts/train.py)")
-    if args.data_dir is not None and not args.data_dir.is_dir():
-        parser.error(f"--data-dir: no such directory: {args.data_dir}")
-    try:
-        trained = load_trained_model(args.checkpoint, model=args.model, trust_code=args.trust_checkpoint_code)
-    except CheckpointError as e:
-        parser.error(f"--checkpoint: {e}")
+    check_data_dir(parser, args)
+    trained = load_checkpoint_argument(parser, args)
     config = trained.config
     trained_on = config.dataset
     dataset = args.dataset or trained_on

@@ -52,6 +52,7 @@ from models import (  # noqa: E402
     model_to_build,
     resolve_builder,
 )
+from scripts.options import CHECKPOINT, METRICS, RUNS, add_data_dir_argument, check_data_dir
 from tinygrad_lenet import manual_seed  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -85,14 +86,11 @@ from viz import draw_graph  # noqa: E402
 from viz.dashboard import DashboardState, start_dashboard  # noqa: E402
 from viz.plots import plot_curves  # noqa: E402
 
-CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
-    p.add_argument("--data-dir", type=Path, default=None, help="directory with the IDX files of mnist or "
-                   "fashion-mnist (default: $TINYGRAD_LENET_DATA, then the cache, else download)")
+    add_data_dir_argument(p)
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: runs/NAME; with --resume, the checkpoint's directory)")
     p.add_argument("--overwrite", action="store_true", help="start again in an --out that holds a checkpoint")
@@ -155,15 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.resume is not None and args.overwrite:
         parser.error("--resume continues a run and --overwrite starts it again: give one of them")
-    if args.data_dir is not None and not args.data_dir.is_dir():
-        parser.error(f"--data-dir: no such directory: {args.data_dir}")
+    check_data_dir(parser, args)
     ckpt = None
     if args.resume is not None:
         config, ckpt = resumed_config(parser, args)
         out = args.out or args.resume.parent
     else:
         config = run_config_from_args(parser, args)
-        out = args.out or Path("runs") / run_name(config)
+        out = args.out or RUNS / run_name(config)
         if (out / CHECKPOINT).exists() and not args.overwrite:
             parser.error(f"--out: {out} already holds a checkpoint of an earlier run; continue it with "
                          f"--resume {out / CHECKPOINT}, start again with --overwrite, or choose another --out")

@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/
 import numpy as np
 
 from models import CheckpointError, ModelSpecError, build_model, load_trained_model
+from scripts.options import add_checkpoint_arguments
 from tinygrad_lenet import Tensor, grad, manual_seed, nn
 from tinygrad_lenet import functional as F
-from tinygrad_lenet.cli import TRUST_CODE_HELP, existing_file, model_arg
+from tinygrad_lenet.cli import model_arg
 from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
 
 
@@ -37,9 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=None,
                    help="a registered model, package.module:attr or path/to/file.py:attr (default: lenet5); with "
                         "--checkpoint, the model code of a checkpoint trained on a model of yours")
-    p.add_argument("--checkpoint", type=existing_file, default=None,
-                   help="draw the model of this checkpoint (rebuilt from it)")
-    p.add_argument("--trust-checkpoint-code", action="store_true", help=TRUST_CODE_HELP)
+    add_checkpoint_arguments(p, default=None, model=False)  # --model above names a checkpoint's model code too
     p.add_argument("--model-arg", action="append", type=model_arg, default=[], metavar="KEY=VALUE",
                    help="argument for the model's constructor (repeatable)")
     p.add_argument("--out", default=None, help="output file (default: <model>_graph.svg)")
@@ -61,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--backward draws the gradient's own graph; --grads annotates the forward graph: give one")
     if args.max_nodes < 1:
         p.error(f"--max-nodes must be at least 1, got {args.max_nodes}")
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        p.error(f"--checkpoint: no such file: {args.checkpoint}")
     if args.out is None:
         stem = Path(args.checkpoint).parent.name if args.checkpoint else (args.model or "lenet5").replace(":", "-")
         args.out = f"{Path(stem).stem if stem.endswith('.py') else Path(stem).name}_graph.{args.format or 'svg'}"
