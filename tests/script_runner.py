@@ -1,11 +1,14 @@
-"""Run a script's `main(argv)` inside the test process (no interpreter start-up per
-case), capturing its exit code, standard output and standard error."""
+"""Run a script as its user does: `run_main` calls its `main(argv)` inside the test
+process (no interpreter start-up per case), `run_script` runs `python scripts/NAME.py`
+in a fresh interpreter; both capture the exit code, standard output and error."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -48,3 +51,17 @@ def one_line_error(name: str, stderr: str) -> str:
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"{name}.py: error: "), stderr
     return last
+
+
+def run_script(name: str, *args: object, cwd: Path = ROOT, check: bool = True, timeout: float = 300,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python scripts/<name>.py ARGS` (name with or without .py) in a fresh interpreter, run
+    from `cwd`, warnings as errors; with `check`, a non-zero exit fails showing the output."""
+    script = ROOT / "scripts" / (name if name.endswith(".py") else f"{name}.py")
+    environment = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONWARNINGS": "error", **(env or {})}
+    proc = subprocess.run([sys.executable, str(script), *map(str, args)], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script.name} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -6,11 +6,11 @@ import dataclasses
 import gzip
 import http.server
 import threading
-import tracemalloc
 from functools import partial
 
 import numpy as np
 import pytest
+from measure import allocation_peak
 
 from tinygrad_lenet.data import (
     DATASETS,
@@ -178,14 +178,10 @@ def test_a_gzip_bomb_from_a_mirror_is_cut_off_at_the_expected_size(server, monke
     member = gzip.compress(bytes(1 << 24), compresslevel=1)  # 16 MiB of zeros in ~16 KB
     for f in (www / "good").iterdir():
         (www / "bomb" / f.name).write_bytes(member * 16)
-    tracemalloc.start()
-    try:
+    with allocation_peak() as peak:
         images, _ = load_mnist("test", progress=False)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
     assert images.shape == (15, 28, 28)
-    assert peak < 16_000_000, f"the bomb took {peak:,} bytes"
+    assert peak.bytes < 16_000_000, f"the bomb took {peak.bytes:,} bytes"
     assert _Handler.requests == ["/bomb/t10k-images-idx3-ubyte.gz", "/good/t10k-images-idx3-ubyte.gz",
                                  "/bomb/t10k-labels-idx1-ubyte.gz", "/good/t10k-labels-idx1-ubyte.gz"]
     size = spec.files["test"][0].size

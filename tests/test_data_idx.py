@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import struct
-import tracemalloc
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from measure import allocation_peak
 
 from tinygrad_lenet.atomic import atomic_write
 from tinygrad_lenet.data import IDXError, encode_idx, parse_idx, read_idx, write_idx
@@ -122,12 +122,7 @@ def test_a_gzip_bomb_is_decompressed_no_further_than_its_header_claims(tmp_path)
     path = tmp_path / "bomb-idx1-ubyte.gz"
     member = gzip.compress(bytes(1 << 24), compresslevel=1)  # 16 MiB of zeros in ~16 KB
     path.write_bytes(gzip.compress(encode_idx(np.arange(1000, dtype=np.uint8) % 10)) + member * 16)
-    tracemalloc.start()
-    try:
-        with pytest.raises(IDXError, match=r"bomb-idx1-ubyte.gz: it decompresses to more than the 1,008 bytes its "
-                                           r"IDX header claims"):
-            read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8_000_000, f"reading the bomb took {peak:,} bytes"
+    with allocation_peak() as peak, pytest.raises(IDXError, match=r"bomb-idx1-ubyte.gz: it decompresses to more "
+                                                                  r"than the 1,008 bytes its IDX header claims"):
+        read_idx(path)
+    assert peak.bytes < 8_000_000, f"reading the bomb took {peak.bytes:,} bytes"

@@ -10,12 +10,12 @@ import select
 import socket
 import threading
 import time
-import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from measure import allocation_peak
 from test_digit_app import SEVEN, draw_strokes, drawing_body, make_checkpoint, running
 
 from viz.app import DigitPredictor
@@ -139,14 +139,11 @@ def test_stalled_uploads_starve_no_one_and_end_at_the_request_deadline(predictor
     """Normal predictions are answered within a second while the stalled uploads are open,
     and each stalled upload is answered 408 within the request deadline, its memory bounded."""
     with running(predictor, request_timeout=3.0) as app:
-        tracemalloc.start()
-        try:
+        with allocation_peak() as peak:
             start = time.monotonic()
             conns = stall(app, count, declared, sent)
             meanwhile = [timed_exchange(app, http_request("POST", "/predict", BODY)) for _ in range(3)]
-            held = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        held = peak.bytes
         try:
             answers = [read_all(conn) for conn in conns]
             ended = time.monotonic() - start

@@ -9,13 +9,13 @@ from __future__ import annotations
 import io
 import json
 import re
-import tracemalloc
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pytest
+from measure import allocation_peak
 from script_runner import one_line_error, run_main
 
 from models import CheckpointError as ModelCheckpointError
@@ -237,27 +237,18 @@ def test_a_deflate_bomb_is_refused_unread(run, tmp_path):
             for _ in range(256):
                 member.write(zeros)
     assert path.stat().st_size < 2_000_000
-    tracemalloc.start()
-    try:
-        with pytest.raises(CheckpointError, match=r"bomb.npz: its members claim 268,\d{3},\d{3} bytes uncompressed, "
-                                                  r"more than a [\d,]+-byte checkpoint may hold"):
-            load_checkpoint(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 5_000_000, f"refusing the bomb took {peak:,} bytes"
+    with allocation_peak() as peak, pytest.raises(CheckpointError, match=r"bomb.npz: its members claim 268,\d{3},"
+                                                                         r"\d{3} bytes uncompressed, more than a "
+                                                                         r"[\d,]+-byte checkpoint may hold"):
+        load_checkpoint(path)
+    assert peak.bytes < 5_000_000, f"refusing the bomb took {peak.bytes:,} bytes"
 
 
 def test_an_array_referenced_many_times_costs_nothing(run, tmp_path):
     path = craft(run, tmp_path, shared_member)
-    tracemalloc.start()
-    try:
-        with pytest.raises(CheckpointError, match="referenced twice"):
-            load_checkpoint(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 5_000_000, f"took {peak:,} bytes"
+    with allocation_peak() as peak, pytest.raises(CheckpointError, match="referenced twice"):
+        load_checkpoint(path)
+    assert peak.bytes < 5_000_000, f"took {peak.bytes:,} bytes"
 
 
 def test_fortran_ordered_and_non_contiguous_arrays_round_trip(tmp_path):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import struct
-import tracemalloc
 import zlib
 
 import numpy as np
 import pytest
+from measure import allocation_peak
 from PIL import Image
 
 from tinygrad_lenet.image import (
@@ -158,15 +158,11 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path, side):
     bytes and over 1 GB as floats; the refusal allocates neither."""
     path = tmp_path / "bomb.png"
     path.write_bytes(bomb_png(side, side))
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImageError, match=rf"bomb.png: picture of ({side}x{side} = )?{side * side:,} pixels is "
-                                             rf"larger than the limit of 16,777,216 pixels"):
-            read_image(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 10_000_000, f"refusing a {side}x{side} header took {peak:,} bytes"
+    with allocation_peak() as peak, pytest.raises(ImageError, match=rf"bomb.png: picture of ({side}x{side} = )?"
+                                                                    rf"{side * side:,} pixels is larger than the "
+                                                                    rf"limit of 16,777,216 pixels"):
+        read_image(path)
+    assert peak.bytes < 10_000_000, f"refusing a {side}x{side} header took {peak.bytes:,} bytes"
     assert MAX_PIXELS == 4096 * 4096
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from script_runner import run_script
 
 from models import get_model
 from tinygrad_lenet import manual_seed
@@ -76,10 +75,8 @@ def checkpoint(tmp_path) -> tuple[Path, dict[str, np.ndarray]]:
     return path, state
 
 
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="error")
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+def run_predict(*args: str) -> subprocess.CompletedProcess:
+    return run_script("predict", *args, check=False, timeout=120)
 
 
 def test_pictures_end_to_end(checkpoint, tmp_path):
@@ -88,7 +85,7 @@ def test_pictures_end_to_end(checkpoint, tmp_path):
     rgb = np.repeat(np.rint((1 - ink) * 255).astype(np.uint8)[:, :, None], 3, axis=2)  # black on white, RGB
     write_image(tmp_path / "two.png", rgb)
     write_image(tmp_path / "two.pgm", np.rint(ink * 255).astype(np.uint8))  # white on black, grayscale
-    proc = run_script("--checkpoint", str(path), "--image", str(tmp_path / "two.png"), str(tmp_path / "two.pgm"),
+    proc = run_predict("--checkpoint", str(path), "--image", str(tmp_path / "two.png"), str(tmp_path / "two.pgm"),
                       "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -105,7 +102,7 @@ def test_pictures_end_to_end(checkpoint, tmp_path):
 
 def test_real_mnist_index_end_to_end(checkpoint, real_mnist_dir):
     path, state = checkpoint
-    proc = run_script("--checkpoint", str(path), "--index", "0", "7")
+    proc = run_predict("--checkpoint", str(path), "--index", "0", "7")
     assert proc.returncode == 0, proc.stderr
     images, labels = load_mnist("test", download=False)
     probs = reference_probabilities(state, images[[0, 7]], *MNIST_MEAN_STD)

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import require
+from script_runner import run_script
 
 from models import get_model, load_trained_model
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint
@@ -25,15 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def mnist_dir(real_mnist_dir: str) -> str:
     return real_mnist_dir
-
-
-def run_script(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="error")
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{name} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def small_run(out: Path, *extra: str) -> list[str]:

@@ -9,13 +9,13 @@ import http.client
 import json
 import os
 import re
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from script_runner import run_script as run
 
 from models import ModelSpecError, build_model, load_trained_model
 from tinygrad_lenet.data import write_idx
@@ -55,15 +55,6 @@ class NotAModule:
 def wrong_size():
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 7))
 '''
-
-
-def run(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="error")
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture

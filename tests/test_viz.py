@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import pytest
 from conftest import require_tool
 from hypothesis import given
 from hypothesis import strategies as st
+from script_runner import run_script
 
 import viz
 from tinygrad_lenet import Tensor, nn
@@ -530,14 +530,13 @@ def test_lenet5_graph_with_real_modules():
     assert sorted(c["label"] for c in op_level.clusters.values()) == sorted(modules)
 
 
-def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/visualize.py", "--batch-size", "2", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
+def run_visualize(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_script("visualize", "--batch-size", "2", *args, check=False, timeout=120, env=env)
 
 
 def test_script_writes_svg(dot_program, tmp_path):
     out = tmp_path / "lenet5.svg"
-    proc = run_script("--model", "lenet5", "--out", str(out), "--level", "module", "--grads")
+    proc = run_visualize("--model", "lenet5", "--out", str(out), "--level", "module", "--grads")
     assert proc.returncode == 0, proc.stderr
     root = ET.parse(out).getroot()
     assert root.tag.endswith("svg")
@@ -547,7 +546,7 @@ def test_script_writes_svg(dot_program, tmp_path):
 
 def test_script_writes_dot_source(tmp_path):
     out = tmp_path / "lenet5.txt"
-    proc = run_script("--out", str(out), "--format", "dot")
+    proc = run_visualize("--out", str(out), "--format", "dot")
     assert proc.returncode == 0, proc.stderr
     dot = parse_dot(out.read_text())
     assert len(dot.clusters) == 12 and "features.0.weight\n(6, 1, 5, 5) float32" in {
@@ -555,15 +554,15 @@ def test_script_writes_dot_source(tmp_path):
 
 
 def test_script_refuses_a_format_that_contradicts_the_suffix(tmp_path):
-    proc = run_script("--out", str(tmp_path / "graph.svg"), "--format", "png")
+    proc = run_visualize("--out", str(tmp_path / "graph.svg"), "--format", "png")
     assert proc.returncode == 2 and "does not match the suffix" in proc.stderr
     assert not (tmp_path / "graph.svg").exists()
 
 
 def test_script_without_dot_program_writes_dot_and_install_hint(tmp_path):
-    env = {**os.environ, "PATH": str(tmp_path)}  # no `dot` here
+    env = {"PATH": str(tmp_path)}  # no `dot` here
     out = tmp_path / "lenet5.svg"
-    proc = run_script("--out", str(out), env=env)
+    proc = run_visualize("--out", str(out), env=env)
     assert proc.returncode == 0, proc.stderr
     assert not out.exists()
     assert (tmp_path / "lenet5.dot").read_text().startswith("digraph")
@@ -571,7 +570,7 @@ def test_script_without_dot_program_writes_dot_and_install_hint(tmp_path):
 
 
 def test_script_rejects_unknown_suffix(tmp_path):
-    proc = run_script("--out", str(tmp_path / "g.jpg"))
+    proc = run_visualize("--out", str(tmp_path / "g.jpg"))
     assert proc.returncode == 2 and "cannot use the suffix" in proc.stderr
 
 
@@ -580,7 +579,7 @@ def test_script_rejects_unknown_suffix(tmp_path):
     (["--max-nodes", "0"], "--max-nodes must be at least 1, got 0"),
 ])
 def test_script_bad_arguments_are_argparse_errors(tmp_path, args, message):
-    proc = run_script("--out", str(tmp_path / "g.dot"), *args)
+    proc = run_visualize("--out", str(tmp_path / "g.dot"), *args)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "g.dot").exists()
 
@@ -616,10 +615,10 @@ def test_the_graph_of_a_gradient_shows_the_backward_pass():
 
 def test_script_draws_the_backward_pass(tmp_path):
     out = tmp_path / "backward.txt"
-    proc = run_script("--backward", "--level", "module", "--out", str(out), "--format", "dot")
+    proc = run_visualize("--backward", "--level", "module", "--out", str(out), "--format", "dot")
     assert proc.returncode == 0, proc.stderr
     labels = {parse_dot(out.read_text()).label(n) for n in parse_dot(out.read_text()).nodes}
     assert any(label.startswith("features.0 (backward)\nconv2d_weight_grad") for label in labels), labels
     assert any(label.startswith("d loss / d features.0.weight") for label in labels)
-    proc = run_script("--backward", "--grads", "--out", str(out))
+    proc = run_visualize("--backward", "--grads", "--out", str(out))
     assert proc.returncode == 2 and "give one" in proc.stderr
