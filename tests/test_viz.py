@@ -4,7 +4,6 @@ gradients, highlighted paths, the node limit, rendering and the script."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import xml.etree.ElementTree as ET
