@@ -32,6 +32,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -148,9 +149,59 @@ def resumed_config(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return config, ckpt
 
 
+@dataclass
+class Data:
+    """The data set's splits (the training images as read, the test images normalized)."""
+    info: Any
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_images: np.ndarray
+    test_y: np.ndarray
+
+
+@dataclass
+class Training:
+    """What the epochs need: the model, its batches, optimizer and schedule, and where a
+    resumed run stands."""
+    model: Any
+    loader: DataLoader
+    optimizer: Any
+    scheduler: Any
+    per_batch: bool
+    start_epoch: int = 0
+    history: list = field(default_factory=list)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The named steps of a run: settings, data, model, output directory, the epochs, a summary."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    config, ckpt, out = run_settings(parser, args)
+    retain_freed_memory()  # reuse freed arrays instead of page-faulting them back every step
+    manual_seed(config.seed)
+    data, config = load_data(parser, args, config, fresh=ckpt is None)
+    training = build_training(parser, args, config, data, ckpt)
+    prepare_out(parser, out)
+    print(f"{config.model}: {count_trainable_parameters(training.model):,} parameters | {data.info.title}: "
+          f"{len(data.train_x):,} train / {len(data.test_y):,} test, {data.info.num_classes} classes | "
+          f"{config.optimizer} lr={config.lr} schedule={config.schedule} batch={config.batch_size}"
+          f"{' | augment' if config.augment else ''}{f' | {config.workers} processes' if config.workers > 1 else ''}")
+    code = train_epochs(parser, args, config, data, training, out)
+    if code:
+        return code
+    result = summary(config, training.history)
+    reached = result["time_to_target_seconds"]
+    print(f"final test accuracy: {result['final_test_accuracy']:.4f} after {len(training.history)} epochs, "
+          f"{result['train_seconds']:.1f} s of training"
+          + (f"; {config.target_accuracy:.2%} first reached after {reached:.1f} s (epoch {result['epochs_to_target']})"
+             if reached is not None else f"; {config.target_accuracy:.2%} not reached"))
+    print(f"wrote {out / CHECKPOINT} and {out / METRICS}")
+    return 0
+
+
+def run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[RunConfig, dict | None, Path]:
+    """The run's config (from the options, or --resume's checkpoint), that checkpoint, and
+    the output directory; every option is checked here, before any data is read."""
     if args.resume is not None and args.overwrite:
         parser.error("--resume continues a run and --overwrite starts it again: give one of them")
     check_data_dir(parser, args)
@@ -171,22 +222,29 @@ def main(argv: list[str] | None = None) -> int:
               "0.85 and 0.95, as in PyTorch's OneCycleLR", file=sys.stderr)
     if not is_known_dataset(config.dataset) and not Path(config.dataset).is_dir():
         parser.error(f"--dataset: {config.dataset!r} is neither mnist, fashion-mnist nor a directory of IDX files")
-
-    source = f"--resume: {args.resume}: " if args.resume is not None else ""  # names the file a bad model came from
     try:
         resolve_builder(config.model)  # a wrong --model is reported before the data is read
     except ModelSpecError as e:
-        parser.error(f"{source}{e}")
+        parser.error(f"{model_source(args)}{e}")
+    return config, ckpt, out
 
-    retain_freed_memory()  # reuse freed arrays instead of page-faulting them back every step
-    manual_seed(config.seed)
+
+def model_source(args: argparse.Namespace) -> str:
+    """What an error about the model names: the checkpoint it came from, when resuming."""
+    return f"--resume: {args.resume}: " if args.resume is not None else ""
+
+
+def load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig,
+              fresh: bool) -> tuple[Data, RunConfig]:
+    """The splits (cut to the subsets asked for), and for a fresh run the config completed
+    with the data's normalization and the model's arguments."""
     try:
         train_x, train_y = load_split(config.dataset, "train", root=args.data_dir)
         test_x, test_y = load_split(config.dataset, "test", root=args.data_dir)
         info = describe_dataset(config.dataset, train_x, train_y)
     except (OSError, ValueError) as e:
         parser.error(f"cannot load {config.dataset}: {e}")
-    if ckpt is None:
+    if fresh:
         config = config.replace(normalize_mean=info.mean, normalize_std=info.std)
         try:
             config = with_model_details(config, info.num_classes)
@@ -196,80 +254,76 @@ def main(argv: list[str] | None = None) -> int:
         train_x, train_y = train_x[:config.train_subset], train_y[:config.train_subset]
     if config.test_subset:
         test_x, test_y = test_x[:config.test_subset], test_y[:config.test_subset]
-    test_images = normalize_images(test_x, normalize=config.mean_std)
+    return Data(info, train_x, train_y, normalize_images(test_x, normalize=config.mean_std), test_y), config
 
+
+def build_training(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig, data: Data,
+                   ckpt: dict | None) -> Training:
+    """The model, loader, optimizer and scheduler of the config; resumed from `ckpt` when given."""
     try:
         model = build_model(config.model, config.model_args, config.mean_std)
-        check_output_size(model, config.model, info.image_shape, info.num_classes)
+        check_output_size(model, config.model, data.info.image_shape, data.info.num_classes)
     except ModelSpecError as e:
-        parser.error(f"{source}{e}")
+        parser.error(f"{model_source(args)}{e}")
     augment = RandomAffine() if config.augment else None
-    loader = DataLoader(train_x, train_y, batch_size=config.batch_size, shuffle=True, seed=config.seed,
+    loader = DataLoader(data.train_x, data.train_y, batch_size=config.batch_size, shuffle=True, seed=config.seed,
                         normalize=config.mean_std, augment=augment)
     optimizer = build_optimizer(config, model.parameters())
     scheduler, per_batch = build_scheduler(config, optimizer, len(loader))
+    training = Training(model, loader, optimizer, scheduler, per_batch)
+    if ckpt is None:
+        return training
+    try:
+        model.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler_state"])
+    except StateDictError as e:
+        parser.error(f"--resume: {args.resume} does not fit {config.model}: {e.summary()}")
+    except (ValueError, KeyError, TypeError) as e:
+        parser.error(f"--resume: {args.resume} does not fit {config.model}: {e}")
+    bad = non_finite_entries(model)
+    if bad:
+        parser.error(f"--resume: {args.resume} holds non-finite values (NaN or infinity) in {', '.join(bad[:3])}: "
+                     "resume from an earlier checkpoint, with a smaller --lr")
+    training.start_epoch, training.history = ckpt["extra"]["epoch"], ckpt["extra"]["history"]
+    return training
 
-    start_epoch, history = 0, []
-    if ckpt is not None:
-        try:
-            model.load_state_dict(ckpt["model_state"])
-            optimizer.load_state_dict(ckpt["optimizer_state"])
-            if scheduler is not None:
-                scheduler.load_state_dict(ckpt["scheduler_state"])
-        except StateDictError as e:
-            parser.error(f"--resume: {args.resume} does not fit {config.model}: {e.summary()}")
-        except (ValueError, KeyError, TypeError) as e:
-            parser.error(f"--resume: {args.resume} does not fit {config.model}: {e}")
-        bad = non_finite_entries(model)
-        if bad:
-            parser.error(f"--resume: {args.resume} holds non-finite values (NaN or infinity) in {', '.join(bad[:3])}: "
-                         "resume from an earlier checkpoint, with a smaller --lr")
-        start_epoch, history = ckpt["extra"]["epoch"], ckpt["extra"]["history"]
 
+def prepare_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    """The output directory, created and known to be writable now, not after an epoch."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=out).close()  # can write there: known now, not after an epoch
+        tempfile.TemporaryFile(dir=out).close()
     except OSError as e:
         parser.error(f"--out: cannot write to {out}: {e.strerror or e}")
-    print(f"{config.model}: {count_trainable_parameters(model):,} parameters | {info.title}: {len(train_x):,} train / "
-          f"{len(test_x):,} test, {info.num_classes} classes | {config.optimizer} lr={config.lr} "
-          f"schedule={config.schedule} batch={config.batch_size}{' | augment' if config.augment else ''}"
-          f"{f' | {config.workers} processes' if config.workers > 1 else ''}")
 
+
+def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig, data: Data,
+                 training: Training, out: Path) -> int:
+    """Train to the last epoch (or --stop-after), evaluating, checkpointing and plotting after
+    each; 0, or the exit code of a run that had to stop (its last checkpoint is kept)."""
+    model, loader, optimizer = training.model, training.loader, training.optimizer
     outliers = None
     if config.outlier_exposure:
-        if tuple(info.image_shape) != (28, 28):
-            parser.error(f"--outlier-exposure: needs 28x28 images, {info.title} has {info.image_shape}")
+        if tuple(data.info.image_shape) != (28, 28):
+            parser.error(f"--outlier-exposure: needs 28x28 images, {data.info.title} has {data.info.image_shape}")
         outliers = normalize_images(not_digits(4000, seed=config.seed + 1), normalize=config.mean_std)
-    calibration = normalize_images(train_x[:10_000], normalize=config.mean_std)  # for the "not a digit" threshold
-
-    dashboard = None
-    on_step = None
-    if args.dashboard is not None:
-        state = DashboardState(model, f"{config.model} on {info.title}", len(loader), module_graph_svg(model, loader))
-        try:
-            dashboard = start_dashboard(state, args.dashboard)
-        except OSError as e:
-            parser.error(f"--dashboard: cannot listen on 127.0.0.1:{args.dashboard}: {e.strerror or e}")
-        print(f"dashboard: {dashboard.url}", flush=True)
-
-        def on_step(loss: float, accuracy: float, images: int) -> None:
-            state.record_step(loss, accuracy, images, optimizer.param_groups[0]["lr"])
-
-    parallel = None  # its workers stop when it is closed or dropped, whichever way main returns
+    calibration = normalize_images(data.train_x[:10_000], normalize=config.mean_std)  # the "not a digit" threshold
+    dashboard, on_step = start_dashboard_if_asked(parser, args, config, data, training)
+    parallel = None  # its workers stop when it is closed or dropped, whichever way this returns
     if config.workers > 1:
         smoothing = config.label_smoothing
         parallel = DataParallel(model, workers=config.workers,
                                 loss=lambda logits, y: cross_entropy(logits, y, label_smoothing=smoothing))
-    train_seconds = sum(h["train_seconds"] for h in history)
-    last_epoch = min(config.epochs, args.stop_after or config.epochs)
-    for epoch in range(start_epoch, last_epoch):
+    history = training.history
+    for epoch in range(training.start_epoch, min(config.epochs, args.stop_after or config.epochs)):
         loader.set_epoch(epoch)
         bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=args.no_progress, leave=True, dynamic_ncols=True)
         try:
-            stats = train_one_epoch(model, loader, optimizer, scheduler, per_batch, config.clip_grad_norm,
-                                    progress=bar, outliers=outliers,
+            stats = train_one_epoch(model, loader, optimizer, training.scheduler, training.per_batch,
+                                    config.clip_grad_norm, progress=bar, outliers=outliers,
                                     outlier_rng=np.random.default_rng([config.seed, epoch, 1]), on_step=on_step,
                                     label_smoothing=config.label_smoothing, parallel=parallel)
         except NonFiniteLossError as e:
@@ -285,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"train.py: error: epoch {epoch + 1}: {e}; training stopped{kept}", file=sys.stderr)
             return 1
         bar.close()
-        train_seconds += stats.seconds
-        test_loss, test_acc, _ = evaluate(model, test_images, test_y)
+        test_loss, test_acc, _ = evaluate(model, data.test_images, data.test_y)
         history.append(dict(epoch=epoch + 1, train_loss=stats.loss, train_accuracy=stats.accuracy,
                             test_loss=test_loss, test_accuracy=test_acc, train_seconds=stats.seconds,
                             images_per_s=stats.images_per_s, lr=float(optimizer.param_groups[0]["lr"])))
@@ -295,31 +348,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"epoch {epoch + 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | test loss {test_loss:.4f} "
               f"acc {test_acc:.4f} | {stats.seconds:.1f} s, {stats.images_per_s:.0f} img/s", flush=True)
         try:
-            save_checkpoint(out / CHECKPOINT, model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
-                            scheduler_state=scheduler.state_dict() if scheduler is not None else None,
-                            extra=dict(epoch=epoch + 1, config=config.to_dict(), history=history,
-                                       classes=list(info.classes),
-                                       energy_threshold=energy_threshold(model, calibration)))
-            atomic_write_text(out / METRICS, json.dumps(summary(config, history), indent=2) + "\n")
-            plot_curves({run_name(config): history}, out / f"curves.{args.plot_format}")
+            save_run(out, config, data, training, energy_threshold(model, calibration), args.plot_format)
         except OSError as e:
             name = e.filename or out / CHECKPOINT
             kept = "the previous checkpoint is kept" if (out / CHECKPOINT).exists() else "no checkpoint was written"
             print(f"train.py: error: cannot write {name}: {e.strerror or e}; {kept}", file=sys.stderr)
             return 2
-
     if parallel is not None:
         parallel.close()
     if dashboard is not None:
         dashboard.state.finish()
-    result = summary(config, history)
-    reached = result["time_to_target_seconds"]
-    print(f"final test accuracy: {result['final_test_accuracy']:.4f} after {len(history)} epochs, "
-          f"{result['train_seconds']:.1f} s of training"
-          + (f"; {config.target_accuracy:.2%} first reached after {reached:.1f} s (epoch {result['epochs_to_target']})"
-             if reached is not None else f"; {config.target_accuracy:.2%} not reached"))
-    print(f"wrote {out / CHECKPOINT} and {out / METRICS}")
     return 0
+
+
+def start_dashboard_if_asked(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig,
+                             data: Data, training: Training) -> tuple[Any, Any]:
+    """With --dashboard: the running dashboard and the per-step callback that feeds it."""
+    if args.dashboard is None:
+        return None, None
+    state = DashboardState(training.model, f"{config.model} on {data.info.title}", len(training.loader),
+                           module_graph_svg(training.model, training.loader))
+    try:
+        dashboard = start_dashboard(state, args.dashboard)
+    except OSError as e:
+        parser.error(f"--dashboard: cannot listen on 127.0.0.1:{args.dashboard}: {e.strerror or e}")
+    print(f"dashboard: {dashboard.url}", flush=True)
+
+    def on_step(loss: float, accuracy: float, images: int) -> None:
+        state.record_step(loss, accuracy, images, training.optimizer.param_groups[0]["lr"])
+    return dashboard, on_step
+
+
+def save_run(out: Path, config: RunConfig, data: Data, training: Training, threshold: float, plot_format: str) -> None:
+    """The checkpoint (everything --resume needs), metrics.json and the curves, each written atomically."""
+    scheduler, history = training.scheduler, training.history
+    save_checkpoint(out / CHECKPOINT, model_state=training.model.state_dict(),
+                    optimizer_state=training.optimizer.state_dict(),
+                    scheduler_state=scheduler.state_dict() if scheduler is not None else None,
+                    extra=dict(epoch=len(history), config=config.to_dict(), history=history,
+                               classes=list(data.info.classes), energy_threshold=threshold))
+    atomic_write_text(out / METRICS, json.dumps(summary(config, history), indent=2) + "\n")
+    plot_curves({run_name(config): history}, out / f"curves.{plot_format}")
 
 
 HISTORY_NUMBERS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds", "images_per_s", "lr")

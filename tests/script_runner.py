@@ -22,6 +22,7 @@ def script_module(name: str) -> ModuleType:
     if name not in _MODULES:
         spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # as an import would: dataclasses look their module up by name
         spec.loader.exec_module(module)
         _MODULES[name] = module
     return _MODULES[name]
