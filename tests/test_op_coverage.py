@@ -94,3 +94,13 @@ def test_each_gradient_case_records_its_op(op: str, data: st.DataObject) -> None
     case = data.draw(GRAD_CASES[op], label=op)
     assert case.inputs, "a gradient case must differentiate with respect to at least one input"
     assert op in recorded_ops(case.fn(*case.tensors(np.float64)))
+
+
+def test_the_ops_package_exports_exactly_the_registered_ops() -> None:
+    """One home for an op's identity: its class registers it, and the package's exports
+    follow from the registry; each registered class is importable from `ops`."""
+    from tinygrad_lenet import ops
+    registered = {cls.__name__: cls for name, cls in OPS.items() if name in package_ops()}
+    assert sorted(registered) == ops.__all__
+    assert all(getattr(ops, name) is cls for name, cls in registered.items())
+    assert len({cls.name for cls in registered.values()}) == len(registered)  # one name per class
