@@ -48,7 +48,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 OP_THREAD_VARS = ("OMP_NUM_THREADS", "TINYGRAD_LENET_NUM_THREADS")
@@ -129,9 +129,7 @@ def configure_threads(threads: int, blas_threads: int) -> None:
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
     configure_threads(ARGS.threads, ARGS.blas_threads)
-sys.path.insert(0, str(ROOT))
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
+sys.path.insert(0, str(ROOT))  # models/ and viz/: from the checkout, not installed
 
 import numpy as np  # noqa: E402
 
@@ -151,7 +149,6 @@ LR, MOMENTUM, WEIGHT_DECAY = RECIPE.lr, RECIPE.momentum, RECIPE.weight_decay
 
 
 # ------------------------------------------------------------------ data and models
-ARGS_MODEL: list[Any] = ["lenet5", {}]  # --model and its arguments, set by main()
 
 def random_batches(batch: int, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """`count` batches of normalized-looking float32 images and int64 labels."""
@@ -160,11 +157,17 @@ def random_batches(batch: int, count: int, seed: int = 0) -> list[tuple[np.ndarr
             for _ in range(count)]
 
 
-def make_ours(seed: int = 0, workers: int = 1) -> tuple[Any, Callable[[np.ndarray, np.ndarray], None]]:
+def model_of(args: argparse.Namespace) -> Any:
+    """A new model of --model with its --model-arg arguments (read by main into args.model_args)."""
+    return build_model(args.model, args.model_args)
+
+
+def make_ours(args: argparse.Namespace, seed: int = 0,
+              workers: int = 1) -> tuple[Any, Callable[[np.ndarray, np.ndarray], None]]:
     """Our model and a training step; with `workers` > 1 each step's batch is shared
     between that many processes (`DataParallel`, whose workers stop at exit)."""
     manual_seed(seed)
-    model = build_model(ARGS_MODEL[0], ARGS_MODEL[1])
+    model = model_of(args)
     model.train()
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     if workers > 1:
@@ -268,7 +271,7 @@ def per_step(stats: dict[str, float], steps: int) -> dict[str, float]:
 def bench_training(batch: int, args: argparse.Namespace, with_torch: bool) -> dict[str, Any]:
     steps = 2 if args.quick else max(2, 1280 // batch)
     batches = random_batches(batch, 4, seed=batch)
-    model, step = make_ours(workers=args.workers)
+    model, step = make_ours(args, workers=args.workers)
     runs = {"ours": training_runner(step, batches, steps)}
     if with_torch:
         torch, _, tstep = make_torch(model, torch_threads_matching(args))
@@ -288,7 +291,7 @@ def bench_training(batch: int, args: argparse.Namespace, with_torch: bool) -> di
 def bench_inference(args: argparse.Namespace, with_torch: bool) -> dict[str, Any]:
     count = 2 * INFERENCE_BATCH if args.quick else TEST_IMAGES
     images = random_batches(count, 1, seed=1)[0][0]
-    model, _ = make_ours()
+    model, _ = make_ours(args)
     model.eval()
 
     @no_grad()
@@ -323,7 +326,7 @@ def bench_profile(args: argparse.Namespace) -> dict[str, Any]:
     batch, steps = 128, (5 if args.quick else 50)
     batches = random_batches(batch, 4, seed=2)
     manual_seed(0)
-    model = build_model(ARGS_MODEL[0], ARGS_MODEL[1])
+    model = model_of(args)
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     optimizer_s = 0.0
 
@@ -354,13 +357,13 @@ def bench_profile(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ compute bound
-def step_flops(batch: int) -> dict[str, Any]:
+def step_flops(batch: int, args: argparse.Namespace) -> dict[str, Any]:
     """Floating-point operations (2 per multiply-add) of the products in one training
     step: each Conv2d and Linear layer's forward product, its weight gradient (as many)
     and its input gradient (as many; none for the first layer, whose input is the data)."""
     from tinygrad_lenet import nn
 
-    model = build_model(ARGS_MODEL[0], ARGS_MODEL[1])
+    model = model_of(args)
     layers: list[tuple[str, int]] = []
 
     def count(module: Any, inputs: tuple, output: Any) -> None:
@@ -418,7 +421,7 @@ def bench_compute_bound(training: list[dict[str, Any]], args: argparse.Namespace
     rate = one if cores == 1 else sgemm_gflops(args.repeats, cores)
     out = []
     for t in training:
-        flops = step_flops(t["batch_size"])
+        flops = step_flops(t["batch_size"], args)
         bound_ms = flops["step"] / (rate * 1e9) * 1e3
         out.append(dict(**flops, sgemm_gflops_per_core=one, sgemm_gflops=rate, cores=cores, bound_ms=bound_ms,
                         step_ms=t["ours"]["median_ms"], fraction=bound_ms / t["ours"]["median_ms"]))
@@ -467,11 +470,11 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def memory_probe(batch: int, epochs: int, steps_per_epoch: int) -> dict[str, Any]:
+def memory_probe(args: argparse.Namespace, batch: int, epochs: int, steps_per_epoch: int) -> dict[str, Any]:
     """Train `epochs` x `steps_per_epoch` steps in this (fresh) process and
     record RSS after each epoch-worth and the peak."""
     batches = random_batches(batch, 4, seed=batch)
-    _, step = make_ours()
+    _, step = make_ours(args)
     rss_start = rss_bytes()
     after = []
     for _ in range(epochs):
@@ -702,30 +705,6 @@ def report_server(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-PLAIN_LOOP = """
-import json, sys, time
-import numpy as np
-from tinygrad_lenet import Tensor, optim
-from tinygrad_lenet import functional as F
-from models import LeNet5
-if sys.argv[1] == "as-train.py":
-    from tinygrad_lenet.memory import retain_freed_memory
-    retain_freed_memory()
-model = LeNet5()
-opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-rng = np.random.default_rng(0)
-x = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
-y = rng.integers(0, 10, 128)
-times = []
-for step in range(260):
-    start = time.perf_counter()
-    loss = F.cross_entropy(model(Tensor(x)), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    times.append(time.perf_counter() - start)
-print(json.dumps(float(np.median(times[60:]))))
-"""
 _SET_UP_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
                 "TINYGRAD_LENET_NUM_THREADS", "TINYGRAD_LENET_BLAS_THREADS", "TINYGRAD_LENET_RETAIN_MEMORY")
 
@@ -738,8 +717,8 @@ def bench_plain_program(runs: int = 3) -> dict[str, Any]:
     results: dict[str, list[float]] = {"plain": [], "as-train.py": []}
     for _ in range(runs):
         for kind, env in (("plain", plain_env), ("as-train.py", train_env)):
-            done = subprocess.run([sys.executable, "-c", PLAIN_LOOP, kind], capture_output=True, text=True, env=env,
-                                  cwd=ROOT, check=True)
+            done = subprocess.run([sys.executable, str(ROOT / "scripts" / "plain_loop.py"), kind], capture_output=True,
+                                  text=True, env=env, cwd=ROOT, check=True)
             results[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
     plain, trained = (float(np.median(results[k])) for k in ("plain", "as-train.py"))
     return dict(runs=runs, plain_ms=plain * 1e3, as_train_ms=trained * 1e3, ratio=plain / trained, seconds=results)
@@ -968,39 +947,59 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-SPEED_TARGETS = (  # (what, limit, at most or at least): the project's speed targets, batch 128
-    ("program that sets nothing / train.py, step", 1.10, "max"),
-    ("1-thread step / PyTorch's 1-thread step", 0.6, "max"),
-    ("1-thread step / PyTorch at its best", 0.6, "max"),
-    ("both cores (2 processes) step / PyTorch's 2-thread step", 0.6, "max"),
-    ("both cores (2 processes) step / PyTorch at its best", 0.6, "max"),
-    ("time to 99.0%, both cores / PyTorch at its best, median over seeds", 0.6, "max"),
-    ("epoch in which ours first reaches 99.0%, recipe's seed", 4, "max"),
-    ("final test accuracy (%), recipe's seed", 99.2, "min"),
-    ("peak memory while training (MiB)", 67, "max"),
-    ("inference, 10,000 images, 1 thread (s)", 0.24, "max"),
-    ("digit app, one drawing (ms)", 20, "max"),
+class Target(NamedTuple):
+    """A speed target: its name, its limit, "max" (at most) or "min" (at least), and how
+    its figure is read from --all's results (None when not measured)."""
+    what: str
+    limit: float
+    kind: str
+    figure: Callable[[dict[str, Any]], float | None]
+
+
+def _ratio_to_best(part: str) -> Callable[[dict[str, Any]], float | None]:
+    """Our batch-128 step in `part` over PyTorch's fastest batch-128 step of --all."""
+    def figure(r: dict[str, Any]) -> float | None:
+        best = best_torch_ms(r)
+        return best and batch_128(r[part])["ours"]["median_ms"] / best
+    return figure
+
+
+def _recipe_seed_run(r: dict[str, Any]) -> dict[str, Any]:
+    return r["time_to_accuracy"]["time_to_accuracy"]["seeds"][0]["runs"]["ours"]
+
+
+def _app_ms(r: dict[str, Any]) -> float | None:
+    app = r["threads_1"].get("app_prediction")
+    return app["median_ms"] if app else None
+
+
+# The project's speed targets, batch 128. Both cores: 2 worker processes (DataParallel);
+# PyTorch's best: its fastest batch-128 step at 1 or 2 threads. The epoch is infinite
+# when no epoch reached 99.0%.
+SPEED_TARGETS = (
+    Target("program that sets nothing / train.py, step", 1.10, "max",
+           lambda r: r["plain_program"]["plain_program"]["ratio"]),
+    Target("1-thread step / PyTorch's 1-thread step", 0.6, "max",
+           lambda r: batch_128(r["threads_1"]).get("ratio_ours_over_torch")),
+    Target("1-thread step / PyTorch at its best", 0.6, "max", _ratio_to_best("threads_1")),
+    Target("both cores (2 processes) step / PyTorch's 2-thread step", 0.6, "max",
+           lambda r: batch_128(r["workers_2"]).get("ratio_ours_over_torch")),
+    Target("both cores (2 processes) step / PyTorch at its best", 0.6, "max", _ratio_to_best("workers_2")),
+    Target("time to 99.0%, both cores / PyTorch at its best, median over seeds", 0.6, "max",
+           lambda r: r["time_to_accuracy_workers_2"]["time_to_accuracy"]["ratio_best"]),
+    Target("epoch in which ours first reaches 99.0%, recipe's seed", 4, "max",
+           lambda r: _recipe_seed_run(r)["reached"]["epoch"] if _recipe_seed_run(r)["reached"] else math.inf),
+    Target("final test accuracy (%), recipe's seed", 99.2, "min", lambda r: 100 * _recipe_seed_run(r)["accuracy"][-1]),
+    Target("peak memory while training (MiB)", 67, "max", lambda r: peak_memory_128(r)),
+    Target("inference, 10,000 images, 1 thread (s)", 0.24, "max",
+           lambda r: r["threads_1"]["inference"]["ours"]["seconds_for_10k"]),
+    Target("digit app, one drawing (ms)", 20, "max", _app_ms),
 )
 
 
 def speed_figures(r: dict[str, Any]) -> dict[str, float | None]:
-    """The figure for each of SPEED_TARGETS from --all's results (None when not measured;
-    the epoch is infinite when no epoch reached 99.0%). Both cores: 2 worker processes
-    (DataParallel); PyTorch's best: its fastest batch-128 step at 1 or 2 threads."""
-    one, procs = (batch_128(r[k]) for k in ("threads_1", "workers_2"))
-    best = best_torch_ms(r)
-    tta = r["time_to_accuracy"]["time_to_accuracy"]
-    ours = tta["seeds"][0]["runs"]["ours"]
-    mem = peak_memory_128(r)
-    app = r["threads_1"].get("app_prediction")
-    values = (r["plain_program"]["plain_program"]["ratio"], one.get("ratio_ours_over_torch"),
-              best and one["ours"]["median_ms"] / best, procs.get("ratio_ours_over_torch"),
-              best and procs["ours"]["median_ms"] / best,
-              r["time_to_accuracy_workers_2"]["time_to_accuracy"]["ratio_best"],
-              ours["reached"]["epoch"] if ours["reached"] else math.inf, 100 * ours["accuracy"][-1],
-              mem, r["threads_1"]["inference"]["ours"]["seconds_for_10k"],
-              app["median_ms"] if app else None)
-    return {what: value for (what, _, _), value in zip(SPEED_TARGETS, values)}
+    """Each target's figure from --all's results, by the target's name."""
+    return {t.what: t.figure(r) for t in SPEED_TARGETS}
 
 
 def peak_memory_128(r: dict[str, Any]) -> float | None:
@@ -1023,7 +1022,7 @@ def best_torch_ms(r: dict[str, Any]) -> float | None:
 def judge_targets(figures: dict[str, float | None]) -> list[dict[str, Any]]:
     """Each of SPEED_TARGETS with its figure and whether it is met (None: not measured)."""
     judged = []
-    for what, limit, kind in SPEED_TARGETS:
+    for what, limit, kind, _ in SPEED_TARGETS:
         value = figures[what]
         met = None if value is None else bool(value <= limit if kind == "max" else value >= limit)
         judged.append(dict(what=what, value=value if value is None or math.isfinite(value) else None,
@@ -1140,15 +1139,15 @@ def main(args: argparse.Namespace) -> int:
         return write_json(args, {"server": results})
     retained = False if args.no_retain_memory else retain_freed_memory()
     try:
-        ARGS_MODEL[:] = [args.model, dict(model_arg(text) for text in args.model_arg)]
+        args.model_args = dict(model_arg(text) for text in args.model_arg)
     except argparse.ArgumentTypeError as e:
         print(f"benchmark.py: error: --model-arg: {e}", file=sys.stderr)
         return 2
     if args.memory_probe is not None:
-        print(json.dumps(memory_probe(args.memory_probe, args.memory_epochs, args.memory_steps_per_epoch)))
+        print(json.dumps(memory_probe(args, args.memory_probe, args.memory_epochs, args.memory_steps_per_epoch)))
         return 0
     try:
-        build_model(*ARGS_MODEL)
+        model_of(args)
     except ModelSpecError as e:
         print(f"benchmark.py: error: {e}", file=sys.stderr)
         return 2

@@ -187,7 +187,7 @@ def test_time_to_accuracy_ratios_are_medians_over_the_seeds_that_reached_the_tar
 
 def test_speed_targets_are_judged_against_their_limits():
     bench = script_module("benchmark")
-    figures = {what: limit for what, limit, _ in bench.SPEED_TARGETS}  # every figure exactly at its limit: met
+    figures = {t.what: t.limit for t in bench.SPEED_TARGETS}  # every figure exactly at its limit: met
     assert all(t["met"] for t in bench.judge_targets(figures))
     step = "1-thread step / PyTorch at its best"
     accuracy = "final test accuracy (%), recipe's seed"
