@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from script_runner import script_module
 
 from tinygrad_lenet import Tensor, autograd, no_grad
 from tinygrad_lenet import functional as F
@@ -176,7 +175,7 @@ def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(t
 
 
 def test_time_to_accuracy_ratios_are_medians_over_the_seeds_that_reached_the_target():
-    bench = script_module("benchmark")
+    from scripts.bench import time_to_accuracy as bench
     seeds = [dict(ratio=0.5, ratio_default=0.4, ratio_best=0.5, training_ratio_best=0.5),
              dict(ratio=None, ratio_default=None, ratio_best=None, training_ratio_best=0.6),  # ours never got there
              dict(ratio=0.9, ratio_default=0.8, ratio_best=0.7, training_ratio_best=0.55)]
@@ -186,7 +185,7 @@ def test_time_to_accuracy_ratios_are_medians_over_the_seeds_that_reached_the_tar
 
 
 def test_speed_targets_are_judged_against_their_limits():
-    bench = script_module("benchmark")
+    from scripts.bench import targets as bench
     figures = {t.what: t.limit for t in bench.SPEED_TARGETS}  # every figure exactly at its limit: met
     assert all(t["met"] for t in bench.judge_targets(figures))
     step = "1-thread step / PyTorch at its best"
