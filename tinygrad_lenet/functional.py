@@ -11,6 +11,7 @@ import numpy as np
 from . import ops
 from .tensor import Tensor
 from .tensor import where as where_op
+from .torch_names import with_dim
 from .validation import check_label_smoothing, check_positive, int_pair, normalize_axis, same_float_dtype
 
 
@@ -181,9 +182,31 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return _tensor(x, "hardtanh").hardtanh(min_val, max_val)
 
 
-def pad(x: Tensor, pad_width: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """numpy-style pad widths (one (before, after) pair per axis); see Tensor.pad."""
-    return _tensor(x, "pad").pad(pad_width, mode, value)
+def pad(x: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """PyTorch's F.pad: `pad` is a flat (left, right, top, bottom, ...) sequence, the last
+    axis first, two entries per padded axis; negative entries crop. `mode` is "constant"
+    (with `value`), "reflect", "replicate" or "circular". A sequence of (before, after)
+    pairs, one per axis (numpy's form, which `Tensor.pad` takes), is accepted too."""
+    x = _tensor(x, "pad")
+    flat = isinstance(pad, (tuple, list)) and all(isinstance(p, (int, np.integer)) for p in pad)
+    if not flat:
+        return x.pad(pad, mode, value)
+    if len(pad) % 2 or len(pad) > 2 * x.ndim:
+        raise ValueError(f"pad: expected an even number of entries, at most 2 per axis ({2 * x.ndim} for shape "
+                         f"{x.shape}), got {tuple(pad)}")
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+    if any(a < 0 or b < 0 for a, b in pairs):  # negative padding crops
+        if any(max(-a, 0) + max(-b, 0) > n for (a, b), n in zip(pairs, x.shape)):
+            raise ValueError(f"pad: cropping {tuple(pad)} is more than shape {x.shape} holds")
+        x = x[tuple(slice(max(-a, 0), n - max(-b, 0)) for (a, b), n in zip(pairs, x.shape))]
+        pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
+    if mode == "circular":
+        if any(max(a, b) > n for (a, b), n in zip(pairs, x.shape)):
+            raise ValueError(f"pad: circular padding {tuple(pad)} is larger than shape {x.shape}")
+        return x.reshape(-1)[np.pad(np.arange(x.size).reshape(x.shape), pairs, mode="wrap")]
+    return x.pad(pairs, mode, value)
 
 
 where = where_op
@@ -197,10 +220,12 @@ def sigmoid(x: Tensor) -> Tensor:
     return _tensor(x, "sigmoid").sigmoid()
 
 
+@with_dim
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return _tensor(x, "log_softmax").log_softmax(axis)
 
 
+@with_dim
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     return _tensor(x, "softmax").softmax(axis)
 
@@ -326,6 +351,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: np.rand
     return _tensor(x, "dropout").dropout(p, training, generator)
 
 
+@with_dim
 def concatenate(tensors: list[Tensor], axis: int = 0) -> Tensor:
     tensors = [_tensor(t, "concatenate") for t in tensors]
     same_float_dtype("concatenate", *tensors)
@@ -333,6 +359,7 @@ def concatenate(tensors: list[Tensor], axis: int = 0) -> Tensor:
     return ops.Concatenate.apply(*tensors, axis=normalize_axis(axis, nd, "concatenate"))
 
 
+@with_dim
 def stack(tensors: list[Tensor], axis: int = 0) -> Tensor:
     tensors = [_tensor(t, "stack") for t in tensors]
     same_float_dtype("stack", *tensors)

@@ -11,6 +11,7 @@ from .autograd import Context
 from .hooks import RemovableHandle, add_hook
 from .random import default_generator
 from .runtime import compute_scope
+from .torch_names import Size, ValuesIndices, numpy_keywords, with_dim
 from .validation import Axis, check_label_smoothing, int_pair, normalize_axis, reduction_axis, resolve_shape, same_float_dtype
 
 DEFAULT_FLOAT = np.dtype(np.float32)
@@ -90,8 +91,9 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self) -> Size:
+        """The element count, as numpy's `size`; `t.size()` and `t.size(dim)` as PyTorch's."""
+        return Size(self.data.size, self.data.shape)
 
     @property
     def is_leaf(self) -> bool:
@@ -428,10 +430,12 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    @with_dim
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
         """Indices of the maxima (int64; no gradient), over all elements when axis is None."""
         return Tensor.wrap(np.argmax(self.data, axis=self._arg_axis(axis, "argmax"), keepdims=keepdims))
 
+    @with_dim
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
         """Indices of the minima (int64; no gradient), over all elements when axis is None."""
         return Tensor.wrap(np.argmin(self.data, axis=self._arg_axis(axis, "argmin"), keepdims=keepdims))
@@ -442,22 +446,54 @@ class Tensor:
         return reduction_axis(axis, self.ndim, op)
 
     # ------------------------------------------------------------- reductions
+    @with_dim
     def sum(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         return ops.Sum.apply(self, axis=reduction_axis(axis, self.ndim, "sum"), keepdims=keepdims)
 
+    @with_dim
     def mean(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         return ops.Mean.apply(self, axis=reduction_axis(axis, self.ndim, "mean"), keepdims=keepdims)
 
-    def max(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+    def max(self, *args: Any, **kwargs: Any) -> Any:
+        """The maximum over axes (all by default): `max(axis=...)` gives the values, as numpy's;
+        `max(dim)` and `max(dim=...)` give PyTorch's (values, indices) (see `torch_names`).
+        On ties the gradient is split evenly among the maxima."""
+        return self._extremum("max", args, kwargs)
+
+    @with_dim
+    def amax(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """The maxima over axes, values only (PyTorch's `amax`, numpy's `max`)."""
         return ops.Max.apply(self, axis=reduction_axis(axis, self.ndim, "max"), keepdims=keepdims)
 
+    @with_dim
+    def amin(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """The minima over axes, values only; on ties the gradient is split evenly."""
+        return -((-self).amax(axis=axis, keepdims=keepdims))
+
+    def _extremum(self, op: str, args: tuple, kwargs: dict) -> Any:
+        values = self.amax if op == "max" else self.amin
+        pytorch = "dim" in kwargs or (bool(args) and "axis" not in kwargs)
+        kwargs = numpy_keywords(op, dict(kwargs))
+        if not pytorch:
+            return values(*args, **kwargs)
+        if len(args) > 2 or (args and "axis" in kwargs) or set(kwargs) - {"axis", "keepdims"}:
+            raise TypeError(f"{op}: expected ({op}(dim, keepdim=False)), got {args} and {sorted(kwargs)}")
+        dim = args[0] if args else kwargs["axis"]
+        keep = args[1] if len(args) > 1 else kwargs.get("keepdims", False)
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+        index = (self.argmax if op == "max" else self.argmin)(axis=int(dim), keepdims=keep)
+        return ValuesIndices(values(axis=int(dim), keepdims=keep), index)
+
+    @with_dim
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         return ops.LogSumExp.apply(self, axis=reduction_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
 
-    def min(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        """Minimum over axes; on ties the gradient is split evenly among the minima."""
-        return -((-self).max(axis=axis, keepdims=keepdims))
+    def min(self, *args: Any, **kwargs: Any) -> Any:
+        """The minimum, as `max` (values, or PyTorch's (values, indices) with a dim)."""
+        return self._extremum("min", args, kwargs)
 
+    @with_dim
     def prod(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         """Product over axes, as a tree of pairwise multiplications (log2(n) ops, n - 1
         products): exact gradients also where elements are 0, and second derivatives."""
@@ -476,6 +512,7 @@ class Tensor:
             x = x[..., 0::2] * x[..., 1::2]
         return x.reshape(kept)
 
+    @with_dim
     def var(self, axis: Axis = None, correction: int = 1, keepdims: bool = False) -> "Tensor":
         """Variance with `correction` (1: Bessel's, PyTorch's default; 0: the population variance)."""
         ax = reduction_axis(axis, self.ndim, "var")
@@ -486,9 +523,11 @@ class Tensor:
         centered = self - self.mean(axis=ax, keepdims=True)
         return (centered * centered).sum(axis=ax, keepdims=keepdims) / float(n - correction)
 
+    @with_dim
     def std(self, axis: Axis = None, correction: int = 1, keepdims: bool = False) -> "Tensor":
         return self.var(axis, correction, keepdims).sqrt()
 
+    @with_dim
     def norm(self, p: float = 2, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         """The p-norm over axes (all by default): p = 2, 1, inf, or any p > 0."""
         a = self.abs()
@@ -502,13 +541,16 @@ class Tensor:
             raise ValueError(f"norm: p must be > 0 or inf, got {p}")
         return (a ** float(p)).sum(axis=axis, keepdims=keepdims) ** (1.0 / float(p))
 
+    @with_dim
     def cumsum(self, axis: int) -> "Tensor":
         return ops.Cumsum.apply(self, axis=normalize_axis(axis, max(self.ndim, 1), "cumsum"))
 
+    @with_dim
     def all(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         """Whether all elements are true (a bool tensor; no gradient)."""
         return Tensor.wrap(np.asarray(np.all(self.data, axis=reduction_axis(axis, self.ndim, "all"), keepdims=keepdims)))
 
+    @with_dim
     def any(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
         """Whether any element is true (a bool tensor; no gradient)."""
         return Tensor.wrap(np.asarray(np.any(self.data, axis=reduction_axis(axis, self.ndim, "any"), keepdims=keepdims)))
@@ -615,6 +657,7 @@ class Tensor:
         norm = normalize_axis(tuple(axes) if axes else tuple(range(self.ndim)), self.ndim, "flip")
         return ops.Flip.apply(self, axes=norm)
 
+    @with_dim
     def roll(self, shifts: Any, axis: Any = None) -> "Tensor":
         """Shift elements along `axis` (flattened when None), wrapping around, as np.roll."""
         positions = np.roll(np.arange(self.size).reshape(self.shape), shifts, axis=axis)
@@ -634,6 +677,7 @@ class Tensor:
 
     tile = repeat
 
+    @with_dim
     def gather(self, axis: int, index: Any) -> "Tensor":
         """out[i][j][k] = self[i][index[i][j][k]][k] for axis 1 (PyTorch's gather)."""
         idx = np.asarray(index.data if isinstance(index, Tensor) else index)
@@ -643,6 +687,7 @@ class Tensor:
                              f"shape {idx.shape} dtype {idx.dtype}")
         return self[_along_axis(idx, axis)]
 
+    @with_dim
     def scatter_add(self, axis: int, index: Any, src: "Tensor") -> "Tensor":
         """self with src added at index along axis (repeated indices accumulate), PyTorch's scatter_add."""
         idx = np.asarray(index.data if isinstance(index, Tensor) else index)
@@ -660,6 +705,7 @@ class Tensor:
         """The upper triangle of the last two axes (the rest zero)."""
         return self * Tensor.wrap(1 - np.tri(*self.shape[-2:], k=diagonal - 1, dtype=self.dtype))
 
+    @with_dim
     def split(self, split_size: Any, axis: int = 0) -> list["Tensor"]:
         """Pieces along `axis`: of `split_size` each (the last may be smaller), or of the listed sizes."""
         axis = normalize_axis(axis, self.ndim, "split")
@@ -672,6 +718,7 @@ class Tensor:
         lead = (slice(None),) * axis
         return [self[lead + (slice(end - size, end),)] for end, size in zip(ends, sizes)]
 
+    @with_dim
     def chunk(self, chunks: int, axis: int = 0) -> list["Tensor"]:
         """`chunks` pieces of equal size along `axis` (the last may be smaller), as PyTorch's chunk."""
         n = self.shape[normalize_axis(axis, self.ndim, "chunk")]
@@ -705,9 +752,11 @@ class Tensor:
         s = k if stride is None else int_pair(stride, "avg_pool2d", "stride")
         return ops.AvgPool2d.apply(self, kernel_size=k, stride=s)
 
+    @with_dim
     def log_softmax(self, axis: int = -1) -> "Tensor":
         return ops.LogSoftmax.apply(self, axis=reduction_axis(axis, self.ndim, "log_softmax"))
 
+    @with_dim
     def softmax(self, axis: int = -1) -> "Tensor":
         return ops.Softmax.apply(self, axis=reduction_axis(axis, self.ndim, "softmax"))
 

@@ -1,0 +1,130 @@
+"""PyTorch's spellings work as a PyTorch user writes them: `dim=`/`keepdim=` beside
+`axis=`/`keepdims=`, `size()`, `max(dim)` returning (values, indices), and F.pad's
+flat last-axis-first tuple. Values are checked against PyTorch when it is installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from conftest import require
+
+from tinygrad_lenet import Tensor, nn, no_grad, optim
+from tinygrad_lenet import functional as F
+
+X = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+
+
+def torch_or_skip():
+    require(importlib.util.find_spec("torch") is not None, "torch is not installed (pip install -e '.[bench]')")
+    import torch
+    return torch
+
+
+@pytest.mark.parametrize("method", ["sum", "mean", "amax", "amin", "logsumexp", "prod", "var", "std", "norm",
+                                    "all", "any", "argmax", "argmin"])
+@pytest.mark.parametrize("keep", [False, True])
+def test_dim_and_keepdim_mean_axis_and_keepdims(method, keep):
+    t = Tensor(X)
+    torch_style = getattr(t, method)(dim=1, keepdim=keep).data
+    numpy_style = getattr(t, method)(axis=1, keepdims=keep).data
+    np.testing.assert_array_equal(torch_style, numpy_style)
+
+
+def test_dim_on_the_other_axis_taking_ops():
+    t = Tensor(X)
+    for name, args in [("softmax", ()), ("log_softmax", ()), ("cumsum", ())]:
+        np.testing.assert_array_equal(getattr(t, name)(*args, dim=2).data, getattr(t, name)(*args, axis=2).data)
+    np.testing.assert_array_equal(F.log_softmax(t, dim=1).data, F.log_softmax(t, axis=1).data)
+    np.testing.assert_array_equal(F.concatenate([t, t], dim=2).data, F.concatenate([t, t], axis=2).data)
+    assert [c.shape for c in t.chunk(2, dim=1)] == [(3, 2, 5), (3, 2, 5)]
+    with pytest.raises(TypeError, match="sum: got both dim= and axis="):
+        t.sum(dim=0, axis=0)
+
+
+def test_size_is_the_count_and_called_the_shape():
+    t = Tensor(X)
+    assert t.size == 60 and isinstance(t.size, int) and t.size + 0 == 60  # numpy's meaning
+    assert t.size() == (3, 4, 5) and t.size(0) == 3 and t.size(-1) == 5  # PyTorch's
+    assert t.numel() == 60
+    with pytest.raises(IndexError, match=r"size: dim 3 is out of range for a tensor of shape \(3, 4, 5\)"):
+        t.size(3)
+
+
+@pytest.mark.parametrize("batch", [2, 4, 5])
+def test_max_with_a_dim_gives_values_and_indices_so_accuracy_is_right(batch):
+    """`_, pred = out.max(1)`: with values alone, batch 2 silently unpacked rows."""
+    rng = np.random.default_rng(batch)
+    logits = Tensor(rng.standard_normal((batch, 10)).astype(np.float32))
+    labels = np.argmax(logits.data, axis=1)
+    _, pred = logits.max(1)
+    assert pred.shape == (batch,) and (pred.data == labels).mean() == 1.0
+    values, indices = logits.max(dim=1, keepdim=True)
+    assert values.shape == indices.shape == (batch, 1)
+    assert logits.max(1).values.shape == (batch,) and logits.min(dim=0).indices.shape == (10,)
+    assert logits.max(axis=1).shape == (batch,)  # numpy's form: the values alone
+    assert logits.max().shape == ()
+
+
+def test_max_and_min_with_a_dim_match_pytorch_values_indices_and_gradients():
+    torch = torch_or_skip()
+    x = np.random.default_rng(3).standard_normal((4, 6))
+    for op in ("max", "min"):
+        t = Tensor(x, requires_grad=True, dtype=np.float64)
+        values, indices = getattr(t, op)(1)
+        values.sum().backward()
+        tt = torch.tensor(x, requires_grad=True)
+        tv, ti = getattr(tt, op)(1)
+        tv.sum().backward()
+        np.testing.assert_allclose(values.data, tv.detach().numpy())
+        np.testing.assert_array_equal(indices.data, ti.numpy())
+        np.testing.assert_allclose(t.grad, tt.grad.numpy())
+
+
+@pytest.mark.parametrize("pad, mode", [((1, 1), "constant"), ((1, 2, 0, 1), "constant"), ((1, 1, 2, 0), "reflect"),
+                                       ((1, 2, 0, 1), "replicate"), ((2, 1, 1, 3), "circular"),
+                                       ((-1, 2, 0, -2), "constant"), ((0, 0, 1, 1, 2, 0), "constant")])
+def test_functional_pad_takes_pytorch_s_tuple(pad, mode):
+    torch = torch_or_skip()
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 5))
+    kwargs = {"value": 0.5} if mode == "constant" else {}
+    t = Tensor(x, requires_grad=True, dtype=np.float64)
+    out = F.pad(t, pad, mode=mode, **kwargs)
+    tt = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.pad(tt, pad, mode=mode, **kwargs)
+    np.testing.assert_allclose(out.data, expected.detach().numpy())
+    weights = np.random.default_rng(2).standard_normal(out.shape)
+    (out * Tensor(weights, dtype=np.float64)).sum().backward()
+    (expected * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(t.grad, tt.grad.numpy())
+
+
+def test_functional_pad_still_takes_numpy_pairs_and_refuses_odd_tuples():
+    t = Tensor(np.ones((2, 3), np.float32))
+    assert F.pad(t, ((1, 0), (0, 2))).shape == (3, 5)
+    with pytest.raises(ValueError, match=r"pad: expected an even number of entries, at most 2 per axis \(4 for "
+                                         r"shape \(2, 3\)\), got \(1, 2, 3\)"):
+        F.pad(t, (1, 2, 3))
+
+
+def test_a_pytorch_style_training_loop_runs_as_written():
+    """The lines of a PyTorch MNIST script that use these spellings, unchanged."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((16, 1, 12, 12)).astype(np.float32))
+    y = Tensor((x.data.mean(axis=(1, 2, 3)) > 0).astype(np.int64))
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 5 * 5, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(30):
+        opt.zero_grad()
+        output = F.log_softmax(model(x), dim=1)
+        loss = F.nll_loss(output, y)
+        loss.backward()
+        opt.step()
+    with no_grad():
+        output = F.log_softmax(model(x), dim=1)
+        pred = output.argmax(dim=1, keepdim=True)
+        correct = int((pred.data.reshape(-1) == y.data).sum())
+        _, top = output.max(1)
+    assert x.size(0) == 16 and correct == int((top.data == y.data).sum())
+    assert correct >= 14, correct
