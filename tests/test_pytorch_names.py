@@ -128,3 +128,65 @@ def test_a_pytorch_style_training_loop_runs_as_written():
         _, top = output.max(1)
     assert x.size(0) == 16 and correct == int((top.data == y.data).sum())
     assert correct >= 14, correct
+
+
+@pytest.mark.slow
+def test_pytorch_s_mnist_example_runs_with_its_imports_changed(real_mnist_dir, capsys):
+    """examples/pytorch_mnist.py: PyTorch's own MNIST program with only its imports changed.
+    One epoch on 10,000 training images and 2,000 test images (the full run is 14 epochs on 60,000)."""
+    import runpy
+    from pathlib import Path
+    example = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "pytorch_mnist.py"))
+    accuracy = example["main"](["--epochs", "1", "--train-subset", "10000", "--test-subset", "2000",
+                                "--log-interval", "50"])
+    out = capsys.readouterr().out
+    assert "Train Epoch: 1 [0/10000 (0%)]" in out and "Test set: Average loss:" in out
+    assert accuracy >= 0.92, out  # 94.05% here (seed 1); chance is 10%
+
+
+def test_adadelta_matches_pytorch():
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((3, 4))
+    p = Tensor(w0.copy(), requires_grad=True, dtype=np.float64)
+    tp = torch.tensor(w0.copy(), requires_grad=True)
+    ours, theirs = optim.Adadelta([p], lr=1.0, weight_decay=0.01), torch.optim.Adadelta([tp], lr=1.0, weight_decay=0.01)
+    for _ in range(5):
+        g = rng.standard_normal((3, 4))
+        p.grad, tp.grad = g.copy(), torch.tensor(g)
+        ours.step()
+        theirs.step()
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_nll_loss_reductions_match_pytorch():
+    torch = torch_or_skip()
+    x = np.random.default_rng(4).standard_normal((5, 3))
+    targets = np.array([0, 2, 1, 1, 0])
+    for reduction in ("mean", "sum", "none"):
+        t = Tensor(x, requires_grad=True, dtype=np.float64)
+        out = F.nll_loss(F.log_softmax(t, dim=1), targets, reduction=reduction)
+        tt = torch.tensor(x, requires_grad=True)
+        expected = torch.nn.functional.nll_loss(torch.log_softmax(tt, dim=1), torch.tensor(targets), reduction=reduction)
+        np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+        out.sum().backward()
+        expected.sum().backward()
+        np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-12)
+
+
+def test_the_compatibility_names_a_pytorch_program_uses():
+    import tinygrad_lenet as torch
+    from tinygrad_lenet.utils.data import DataLoader, TensorDataset
+    assert torch.cuda.is_available() is False and str(torch.device("cpu")) == "cpu"
+    with pytest.raises(RuntimeError, match="device 'cuda:0' is not available: tinygrad_lenet runs on the CPU"):
+        torch.device("cuda:0")
+    x = torch.randn(6, 1, 4, 4)
+    assert torch.flatten(x, 1).shape == (6, 16) and torch.cat([x, x], dim=0).shape == (12, 1, 4, 4)
+    loader = DataLoader(TensorDataset(x.numpy(), np.arange(6) % 2), batch_size=4, shuffle=True)
+    assert len(loader.dataset) == 6 and [b.shape[0] for b, _ in loader] == [4, 2]
+    model = nn.Linear(3, 2).to(torch.device("cpu")).requires_grad_(False)
+    assert not any(p.requires_grad for p in model.parameters())
+    t = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert t.t().shape == (3, 2) and t.long().dtype == np.int64 and t.to("cpu") is t and t.dim() == 2
+    assert t.masked_fill(t.data > 3, 0.0).numpy().tolist() == [[0, 1, 2], [3, 0, 0]]
+    assert int(t.eq(Tensor(np.zeros((2, 3), np.float32))).sum().item()) == 1

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .ops.loss import check_class_targets
 from .tensor import Tensor
 from .tensor import where as where_op
 from .torch_names import with_dim
@@ -335,9 +336,18 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, b
     return out if bias is None else out + bias
 
 
-def nll_loss(log_probs: Tensor, targets: Any) -> Tensor:
-    """Mean negative log-likelihood of (N, C) log-probabilities at integer targets (N,)."""
-    return _tensor(log_probs, "nll_loss").nll_loss(targets)
+def nll_loss(log_probs: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of (N, C) log-probabilities at integer targets (N,): their
+    mean (one op), sum, or each sample's ("none"), as PyTorch's `reduction`."""
+    x = _tensor(log_probs, "nll_loss")
+    if reduction == "mean":
+        return x.nll_loss(targets)
+    if reduction not in ("sum", "none"):
+        raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    check_class_targets("nll_loss", x.data, t)
+    picked = -x[np.arange(len(t)), t]
+    return picked.sum() if reduction == "sum" else picked
 
 
 def mse_loss(input: Tensor, target: Any) -> Tensor:

@@ -11,7 +11,7 @@ from .autograd import Context
 from .hooks import RemovableHandle, add_hook
 from .random import default_generator
 from .runtime import compute_scope
-from .torch_names import Size, ValuesIndices, numpy_keywords, with_dim
+from .torch_names import Device, Size, ValuesIndices, is_device, numpy_keywords, with_dim
 from .validation import Axis, check_label_smoothing, int_pair, normalize_axis, reduction_axis, resolve_shape, same_float_dtype
 
 DEFAULT_FLOAT = np.dtype(np.float32)
@@ -224,6 +224,60 @@ class Tensor:
 
     def double(self) -> "Tensor":
         return self.astype(np.float64)
+
+    def long(self) -> "Tensor":
+        return self.astype(np.int64)
+
+    def int(self) -> "Tensor":
+        return self.astype(np.int32)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.astype(other.dtype)
+
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        """PyTorch's `to`: a dtype converts (as `astype`); a device must be the CPU, the
+        only one here (`"cpu"`, `device("cpu")`), and changes nothing."""
+        for target in (*args, *kwargs.values()):
+            if is_device(target):
+                Device(target)  # refuses a device other than the CPU, by name
+            elif target is not None and not isinstance(target, bool):
+                return self.astype(target)
+        return self
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def contiguous(self) -> "Tensor":
+        """The tensor itself: every op here accepts any memory order."""
+        return self
+
+    def clone(self) -> "Tensor":
+        """A copy with its own data, recorded (gradients flow back to this tensor)."""
+        return ops.Mul.apply(self, Tensor.wrap(np.ones((), dtype=self.dtype))) if self.dtype.kind == "f" else \
+            Tensor.wrap(self.data.copy())
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def view_as(self, other: "Tensor") -> "Tensor":
+        return self.reshape(other.shape)
+
+    def eq(self, other: Any) -> "Tensor":
+        return self == other
+
+    def ne(self, other: Any) -> "Tensor":
+        return self != other
+
+    def masked_fill(self, mask: Any, value: float) -> "Tensor":
+        """`value` where `mask` (broadcast to this shape) is true, else this tensor's values."""
+        condition = mask if isinstance(mask, Tensor) else Tensor.wrap(np.asarray(mask, dtype=bool))
+        return where(condition, Tensor.wrap(np.asarray(value, dtype=self.dtype)), self)
+
+    def t(self) -> "Tensor":
+        """The transpose of a 1-D or 2-D tensor (PyTorch's `t`)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor of at most 2 dimensions, got shape {self.shape}")
+        return self if self.ndim < 2 else self.permute(1, 0)
 
     # ------------------------------------------------------- operand coercion
     def as_operand(self, other: Any, op: str) -> "Tensor":

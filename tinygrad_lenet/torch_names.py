@@ -62,3 +62,41 @@ class ValuesIndices(NamedTuple):
     """What PyTorch's `max(dim)` and `min(dim)` return."""
     values: Any
     indices: Any
+
+
+DEVICES = ("cpu",)
+
+
+class Device:
+    """PyTorch's `torch.device`, for code that moves tensors and models to one: the CPU
+    is the only device here (numpy), so any other is refused by name."""
+
+    def __init__(self, spec: Any = "cpu"):
+        kind = str(spec.type if isinstance(spec, Device) else spec).split(":")[0]
+        if kind not in DEVICES:
+            raise RuntimeError(f"device {str(spec)!r} is not available: tinygrad_lenet runs on the CPU (numpy)")
+        self.type = kind
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}')"
+
+    def __str__(self) -> str:
+        return self.type
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (Device, str)) and str(other).split(":")[0] == self.type
+
+    __hash__ = object.__hash__
+
+
+def is_device(value: Any) -> bool:
+    """Whether `value` names a device (a Device, or a string such as "cpu" or "cuda:0")."""
+    return isinstance(value, Device) or (isinstance(value, str) and value.split(":")[0] in ("cpu", "cuda", "mps"))
+
+
+class cuda:  # noqa: N801  (PyTorch's name: `torch.cuda.is_available()`)
+    """No GPU here: `cuda.is_available()` is False, so `device("cuda" if ... else "cpu")` picks the CPU."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return False

@@ -2,6 +2,7 @@
 batching, augmentation."""
 
 from .augment import RandomAffine, affine_transform
+from .dataset import TensorDataset
 from .datasets import (
                        DATASETS,
                        ENV_VAR,
@@ -18,10 +19,12 @@ from .datasets import (
 from .download import DownloadError, download_file
 from .folders import DatasetInfo, describe_dataset, is_known_dataset, load_split
 from .idx import IDXError, encode_idx, parse_idx, read_idx, write_idx
+from .image_datasets import MNIST, FashionMNIST
 from .loader import DataLoader, normalize_images
 from .synthetic import fake_images_labels, not_digits, write_fake_dataset
 
-__all__ = ["DATASETS", "ENV_VAR", "ChecksumError", "DataLoader", "DatasetNotFoundError",
+__all__ = ["DATASETS", "ENV_VAR", "MNIST", "ChecksumError", "DataLoader", "DatasetNotFoundError", "FashionMNIST",
+           "TensorDataset",
            "DatasetInfo", "DatasetSpec", "DownloadError", "IDXError", "IDXFile", "RandomAffine", "affine_transform",
            "cache_dir", "describe_dataset", "is_known_dataset", "load_split", "download_file", "encode_idx",
            "fake_images_labels", "get_dataset_spec", "load_mnist", "locate_files", "normalize_images", "not_digits",

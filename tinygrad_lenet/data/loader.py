@@ -8,12 +8,13 @@ an uninterrupted run would.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ..random import default_generator
 from ..tensor import Tensor
+from .dataset import TensorDataset
 from .datasets import get_dataset_spec
 
 # Trailing non-zero tags keep the two random streams apart (SeedSequence ignores trailing zeros).
@@ -84,11 +85,22 @@ class DataLoader:
     ("mnist", "fashion-mnist") or (mean, std); applied after `augment`, which gets the
     [0, 1] batch and a numpy Generator (e.g. `RandomAffine()`).
     Each `iter()` runs one epoch and advances `epoch`; `set_epoch` moves to any epoch.
+
+    PyTorch's form works too: `DataLoader(dataset, batch_size=64, shuffle=True)` with a
+    dataset of (image, label) pairs held as two arrays (`TensorDataset`, `MNIST`); `.dataset`
+    is the dataset either way (a TensorDataset of the arrays when they were given).
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 64, shuffle: bool = False,
+    def __init__(self, images: Any, labels: Any = None, batch_size: int = 64, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None, generator: np.random.Generator | None = None,
                  normalize: bool | str | tuple[float, float] | None = None, augment: Augment | None = None):
+        dataset = None
+        if labels is None:  # PyTorch's form: a dataset of (image, label) pairs
+            arrays = getattr(images, "tensors", None)
+            if not isinstance(arrays, tuple) or len(arrays) != 2:
+                raise TypeError(f"DataLoader: expected images and labels, or a dataset of (image, label) pairs held as "
+                                f"two arrays (TensorDataset, MNIST), got {type(images).__name__}")
+            dataset, (images, labels) = images, arrays
         images = _image_batch(images, "DataLoader")
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
@@ -106,6 +118,7 @@ class DataLoader:
 
         self.images = images
         self.labels = labels.astype(np.int64)
+        self.dataset = dataset if dataset is not None else TensorDataset(self.images, self.labels)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)

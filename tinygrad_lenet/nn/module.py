@@ -24,6 +24,7 @@ from ..autograd import enter_module, exit_module
 from ..hooks import RemovableHandle, add_hook
 from ..runtime import compute_scope
 from ..tensor import Tensor, check_dtype
+from ..torch_names import Device, is_device
 from .parameter import Parameter
 
 # Bumped whenever a module, parameter or buffer is (un)registered anywhere, so
@@ -245,9 +246,17 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, dtype: Any) -> "Module":
-        """Convert every floating-point parameter and buffer to `dtype` (float32 or
-        float64) in place; gradients are dropped. Convert before building an optimizer."""
+    def to(self, *targets: Any, **named: Any) -> "Module":
+        """Convert every floating-point parameter and buffer to a dtype (float32 or
+        float64) in place; gradients are dropped. Convert before building an optimizer.
+        A device (PyTorch's `model.to(device)`) must be the CPU, and changes nothing."""
+        wanted = [t for t in (*targets, *named.values()) if t is not None and not isinstance(t, bool)]
+        for target in [t for t in wanted if is_device(t)]:
+            Device(target)  # refuses a device other than the CPU, by name
+        dtypes = [t for t in wanted if not is_device(t)]
+        if not dtypes:
+            return self
+        dtype = dtypes[0]
         dt = check_dtype(dtype)
         if dt.kind != "f":
             raise TypeError(f"Module.to: only float32 or float64 are allowed, got {dt}")
@@ -255,6 +264,15 @@ class Module:
             if t.dtype.kind == "f" and t.dtype != dt:
                 t.data = t.data.astype(dt)
                 t.grad = None
+        return self
+
+    def cpu(self) -> "Module":
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set requires_grad on every parameter (False freezes the module)."""
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
         return self
 
     def float(self) -> "Module":
