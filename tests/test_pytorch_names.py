@@ -190,3 +190,33 @@ def test_the_compatibility_names_a_pytorch_program_uses():
     assert t.t().shape == (3, 2) and t.long().dtype == np.int64 and t.to("cpu") is t and t.dim() == 2
     assert t.masked_fill(t.data > 3, 0.0).numpy().tolist() == [[0, 1, 2], [3, 0, 0]]
     assert int(t.eq(Tensor(np.zeros((2, 3), np.float32))).sum().item()) == 1
+
+
+# ------------------------------------------------------------------ values at the edges
+def test_min_of_integers_and_bools_is_exact():
+    assert Tensor(np.array([0, -2**31], np.int32)).min().item() == -2**31
+    assert Tensor(np.array([0, -2**31], np.int32)).min().dtype == np.int32
+    assert Tensor(np.array([True, False])).min().item() is False
+    assert Tensor(np.array([[3, 1], [2, 5]])).min(1).values.numpy().tolist() == [1, 2]
+
+
+def test_padding_with_infinity_keeps_the_interior():
+    t = Tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    out = t.pad(((1, 1), (0, 0)), value=np.inf)
+    assert np.isinf(out.data[[0, 3]]).all() and (out.data[1:3] == 1).all()
+    out[1:3].sum().backward()
+    assert (t.grad == 1).all()
+    assert (F.pad(t, (1, 1), value=-np.inf).data[:, 1:3] == 1).all()
+
+
+@pytest.mark.parametrize("a, b", [([0.0, 0.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 2.0]), ([0.0, 0.0], [0.0, 0.3]),
+                                  ([-np.inf, np.inf, 0.0], [0.0, 0.0, 0.0]), ([2.0, 0.5], [0.0, -1.5])])
+def test_power_gradients_at_a_zero_base_or_exponent_match_pytorch(a, b):
+    torch = torch_or_skip()
+    ta, tb = (Tensor(np.array(v), requires_grad=True, dtype=np.float64) for v in (a, b))
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 is inf, as in PyTorch
+        (ta ** tb).sum().backward()
+    pa, pb = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, b))
+    (pa ** pb).sum().backward()
+    np.testing.assert_array_equal(ta.grad, pa.grad.numpy())
+    np.testing.assert_array_equal(tb.grad, pb.grad.numpy())

@@ -521,7 +521,11 @@ class Tensor:
 
     @with_dim
     def amin(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        """The minima over axes, values only; on ties the gradient is split evenly."""
+        """The minima over axes, values only; on ties the gradient is split evenly.
+        Integers and bools (no gradient) are taken directly: -max(-x) would overflow."""
+        if self.dtype.kind != "f":
+            return Tensor.wrap(np.asarray(np.min(self.data, axis=reduction_axis(axis, self.ndim, "min"),
+                                                 keepdims=keepdims)))
         return -((-self).amax(axis=axis, keepdims=keepdims))
 
     def _extremum(self, op: str, args: tuple, kwargs: dict) -> Any:
@@ -694,7 +698,7 @@ class Tensor:
             if value != 0:  # the border's value, broadcast over the axes without padding (the batch, say)
                 shape = tuple(n if a or b else 1 for n, (a, b) in zip(self.shape, width))
                 border = np.pad(np.zeros(shape, dtype=bool), [(a, b) for a, b in width], constant_values=True)
-                out = out + Tensor.wrap(border.astype(self.dtype) * self.dtype.type(value))
+                out = where(Tensor.wrap(border), Tensor.wrap(np.asarray(value, dtype=self.dtype)), out)
             return out
         numpy_mode = {"reflect": "reflect", "replicate": "edge"}.get(mode)
         if numpy_mode is None:

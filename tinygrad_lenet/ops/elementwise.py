@@ -417,9 +417,19 @@ class PowTensor(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """PyTorch's values at the edges: no gradient to `a` where a == b == 0, and none to
+        `b` where a == 0 and b >= 0 (there b * a^(b-1) and a^b * log a are 0 * inf)."""
         a, b, out = ctx.saved_tensors
-        ga = grad * b * PowTensor.call(a, b - 1) if ctx.needs_input_grad[0] else None
-        gb = grad * out * Log.call(a) if ctx.needs_input_grad[1] else None
+        base, exponent = np.asarray(a), np.asarray(b)
+        zero = np.zeros((), dtype=grad.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the edges, replaced by 0 below
+            ga = gb = None
+            if ctx.needs_input_grad[0]:
+                ga = grad * b * PowTensor.call(a, b - 1)
+                ga = Where.call(np.broadcast_to(~((base == 0) & (exponent == 0)), ga.shape), ga, zero)
+            if ctx.needs_input_grad[1]:
+                gb = grad * out * Log.call(a)
+                gb = Where.call(np.broadcast_to(~((base == 0) & (exponent >= 0)), gb.shape), gb, zero)
         return ga, gb
 
 
