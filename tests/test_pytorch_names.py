@@ -5,6 +5,7 @@ flat last-axis-first tuple. Values are checked against PyTorch when it is instal
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import numpy as np
 import pytest
@@ -220,3 +221,81 @@ def test_power_gradients_at_a_zero_base_or_exponent_match_pytorch(a, b):
     (pa ** pb).sum().backward()
     np.testing.assert_array_equal(ta.grad, pa.grad.numpy())
     np.testing.assert_array_equal(tb.grad, pb.grad.numpy())
+
+
+# ------------------------------------------------------------------ modules PyTorch code uses
+def test_module_list_and_dict_register_their_children_under_pytorch_s_names():
+    torch = torch_or_skip()
+
+    class Ours(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(3, 4), nn.Linear(4, 2)])
+            self.heads = nn.ModuleDict({"a": nn.Linear(2, 1)})
+
+    class Theirs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)])
+            self.heads = torch.nn.ModuleDict({"a": torch.nn.Linear(2, 1)})
+
+    ours = Ours()
+    assert list(ours.state_dict()) == list(Theirs().state_dict())
+    ours.blocks.append(nn.ReLU(inplace=True))
+    assert len(ours.blocks) == 3 and "a" in ours.heads and list(ours.heads.keys()) == ["a"]
+    with pytest.raises(IndexError, match="ModuleList: index 5 is out of range for 3 modules"):
+        ours.blocks[5]
+
+
+@pytest.mark.parametrize("kernel, dilation", [(3, 1), (4, 1), (3, 2), ((2, 5), 1)])
+def test_conv2d_padding_same_matches_pytorch(kernel, dilation):
+    torch = torch_or_skip()
+    ours = nn.Conv2d(2, 3, kernel, padding="same", dilation=dilation)
+    theirs = torch.nn.Conv2d(2, 3, kernel, padding="same", dilation=dilation).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data.astype(np.float64)))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.data.astype(np.float64)))
+    x = np.random.default_rng(0).standard_normal((2, 2, 7, 6))
+    out = ours.double()(Tensor(x, dtype=np.float64))
+    assert out.shape == (2, 3, 7, 6)
+    with warnings.catch_warnings():  # PyTorch warns that an even kernel needs a padded copy
+        warnings.simplefilter("ignore", UserWarning)
+        expected = theirs(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(out.data, expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        nn.Conv2d(1, 1, 3, stride=2, padding="same")
+
+
+def test_activation_modules_and_one_hot_match_pytorch():
+    torch = torch_or_skip()
+    x = np.random.default_rng(1).standard_normal((3, 4)) * 5
+    for ours, theirs in [(nn.ReLU6(), torch.nn.ReLU6()), (nn.Softmax(dim=1), torch.nn.Softmax(dim=1)),
+                         (nn.LogSoftmax(dim=0), torch.nn.LogSoftmax(dim=0)), (nn.ReLU(inplace=True), torch.nn.ReLU())]:
+        np.testing.assert_allclose(ours(Tensor(x, dtype=np.float64)).data, theirs(torch.from_numpy(x)).numpy(),
+                                   rtol=1e-12, atol=1e-12)
+    targets = np.array([[0, 3], [2, 1]])
+    np.testing.assert_array_equal(F.one_hot(targets).data, torch.nn.functional.one_hot(torch.from_numpy(targets)).numpy())
+    assert F.one_hot(np.array([1]), num_classes=4).shape == (1, 4)
+
+
+def test_dropout2d_drops_whole_channels():
+    layer = nn.Dropout2d(0.5, generator=np.random.default_rng(0))
+    out = layer(Tensor(np.ones((4, 8, 3, 3), np.float32))).data
+    per_channel = out.reshape(4, 8, -1)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0} and (per_channel.min(axis=2) == per_channel.max(axis=2)).all()
+    assert 0 < (per_channel[..., 0] == 0).sum() < 32
+    assert (layer.eval()(Tensor(np.ones((1, 2, 2, 2), np.float32))).data == 1).all()
+
+
+def test_exponential_lr_matches_pytorch():
+    torch = torch_or_skip()
+    ours = optim.SGD([Tensor(np.zeros(2), requires_grad=True)], lr=0.5)
+    theirs = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.5)
+    a = optim.lr_scheduler.ExponentialLR(ours, gamma=0.7)
+    b = torch.optim.lr_scheduler.ExponentialLR(theirs, gamma=0.7)
+    for _ in range(4):
+        ours.step()
+        theirs.step()
+        a.step()
+        b.step()
+        assert ours.param_groups[0]["lr"] == pytest.approx(theirs.param_groups[0]["lr"], rel=1e-12)

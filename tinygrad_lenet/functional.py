@@ -10,6 +10,7 @@ import numpy as np
 
 from . import ops
 from .ops.loss import check_class_targets
+from .random import default_generator
 from .tensor import Tensor
 from .tensor import where as where_op
 from .torch_names import with_dim
@@ -359,6 +360,33 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: np.rand
     """In training, zero elements with probability p and scale the rest by 1/(1-p);
     otherwise return x unchanged."""
     return _tensor(x, "dropout").dropout(p, training, generator)
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:
+    """In training, zero whole channels of (N, C, H, W) with probability p and scale the rest
+    by 1/(1-p) (PyTorch's dropout2d); otherwise return x unchanged."""
+    x = _tensor(x, "dropout2d")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if x.ndim != 4:
+        raise ValueError(f"dropout2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    rng = generator if generator is not None else default_generator()
+    keep = rng.random((*x.shape[:2], 1, 1)) >= p
+    return x * Tensor.wrap(keep.astype(x.dtype) / x.dtype.type(1.0 - p) if p < 1 else np.zeros_like(keep, x.dtype))
+
+
+def one_hot(targets: Any, num_classes: int = -1) -> Tensor:
+    """int64 (..., num_classes) with a 1 at each target (PyTorch's one_hot; num_classes -1:
+    the largest target + 1)."""
+    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: targets must be integers, got dtype {t.dtype}")
+    n = int(t.max()) + 1 if num_classes == -1 and t.size else int(num_classes)
+    if t.size and (t.min() < 0 or t.max() >= n):
+        raise ValueError(f"one_hot: targets must lie in [0, {n}), got min {t.min()} max {t.max()}")
+    return Tensor.wrap((t[..., None] == np.arange(n)).astype(np.int64))
 
 
 @with_dim

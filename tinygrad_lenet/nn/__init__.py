@@ -3,7 +3,7 @@ layers, losses, `init` and `utils` (gradient clipping)."""
 
 from .. import functional
 from . import fusion, init, utils
-from .container import Sequential
+from .container import ModuleDict, ModuleList, Sequential
 from .layers import (
     ELU,
     GELU,
@@ -14,16 +14,20 @@ from .layers import (
     Conv2d,
     ConvTranspose2d,
     Dropout,
+    Dropout2d,
     Flatten,
     Hardtanh,
     Identity,
     LayerNorm,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     MaxPool2d,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
+    Softmax,
     Softplus,
     Tanh,
 )
@@ -32,7 +36,8 @@ from .module import IncompatibleKeys, Module, StateDictError
 from .parameter import Parameter
 
 __all__ = ["ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-           "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Flatten", "Hardtanh", "Identity", "IncompatibleKeys",
-           "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d", "Module", "NLLLoss", "Parameter", "ReLU",
-           "Sequential", "SiLU", "Sigmoid", "Softplus", "StateDictError", "Tanh", "functional", "fusion", "init", "utils"]
+           "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "Hardtanh", "Identity",
+           "IncompatibleKeys", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module",
+           "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax",
+           "Softplus", "StateDictError", "Tanh", "functional", "fusion", "init", "utils"]
 

@@ -1,9 +1,11 @@
-"""`Sequential`: run child modules one after another."""
+"""Containers: `Sequential` runs its children one after another; `ModuleList` and
+`ModuleDict` hold children for a forward the user writes (their parameters count as
+the model's, as in PyTorch)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator, overload
+from typing import Any, Iterable, Iterator, Mapping, overload
 
 from .fusion import fused_pair
 from .module import Module
@@ -60,3 +62,71 @@ class Sequential(Module):
                 x = fused(x)
                 i += 2
         return x
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", ... (PyTorch's ModuleList)."""
+
+    def __init__(self, modules: Iterable[Module] = ()):
+        super().__init__()
+        self.extend(modules)
+
+    def __getitem__(self, index: int) -> Module:
+        items = list(self._modules.values())
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"ModuleList: index {index} is out of range for {len(items)} modules")
+        return items[index]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self.add_module(list(self._modules)[index], module)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> "ModuleList":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        for m in modules:
+            self.append(m)
+        return self
+
+
+class ModuleDict(Module):
+    """Modules by name, registered as children under those names (PyTorch's ModuleDict)."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None):
+        super().__init__()
+        for name, m in (modules or {}).items():
+            self.add_module(name, m)
+
+    def __getitem__(self, name: str) -> Module:
+        try:
+            return self._modules[name]
+        except KeyError:
+            raise KeyError(f"ModuleDict: no module {name!r} (has {', '.join(self._modules) or 'none'})") from None
+
+    def __setitem__(self, name: str, module: Module) -> None:
+        self.add_module(name, module)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()

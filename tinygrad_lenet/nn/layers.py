@@ -58,10 +58,19 @@ class Conv2d(Module):
     """2-D cross-correlation; weight (out_channels, in_channels, kh, kw)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
-                 groups: int = 1, bias: bool = True):
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True):
+        """`padding` may also be "valid" (none) or "same" (stride 1 only: the output keeps the
+        input's size; an odd total goes one more to the bottom/right, as in PyTorch)."""
         super().__init__()
         check_positive("Conv2d", in_channels=in_channels, out_channels=out_channels, groups=groups)
+        same = padding == "same"
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+            if same and int_pair(stride, "Conv2d", "stride") != (1, 1):
+                raise ValueError(f"Conv2d: padding='same' needs stride 1, got stride={stride!r}")
+            padding = 0
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must be "
                              f"divisible by groups {groups}")
@@ -73,6 +82,9 @@ class Conv2d(Module):
         check_positive("Conv2d", kernel_size=min(self.kernel_size), stride=min(self.stride), dilation=min(self.dilation))
         if min(self.padding) < 0:
             raise ValueError(f"Conv2d: padding must be >= 0, got {padding!r}")
+        if same:  # ((top, bottom), (left, right)) of dilation * (k - 1) in all
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            self.padding = tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[assignment]
         _add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias)
 
     def reset_parameters(self) -> None:
@@ -249,8 +261,39 @@ class LayerNorm(Module):
 
 
 class ReLU(Module):
+    """`inplace` is accepted for PyTorch code and changes nothing: no op here writes its input."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
+
+
+class ReLU6(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.clip(0.0, 6.0)
+
+
+class Softmax(Module):
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softmax(self.dim)
+
+
+class LogSoftmax(Module):
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.log_softmax(self.dim)
 
 
 class Tanh(Module):
@@ -336,6 +379,19 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Dropout2d(Module):
+    """Whole channels dropped in training (PyTorch's Dropout2d); identity in eval mode."""
+
+    def __init__(self, p: float = 0.5, generator: np.random.Generator | None = None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout2d: p must be in [0, 1], got {p}")
+        self.p, self.generator = float(p), generator
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training, self.generator)
 
 
 class Dropout(Module):
