@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -345,6 +346,8 @@ def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
                             images_per_s=stats.images_per_s, lr=float(optimizer.param_groups[0]["lr"])))
         if dashboard is not None:
             dashboard.state.record_epoch(history[-1])
+        if epoch == training.start_epoch:
+            note_if_not_learning(config, data.info.num_classes, epoch + 1, stats.loss, stats.accuracy)
         print(f"epoch {epoch + 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | test loss {test_loss:.4f} "
               f"acc {test_acc:.4f} | {stats.seconds:.1f} s, {stats.images_per_s:.0f} img/s", flush=True)
         try:
@@ -359,6 +362,18 @@ def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
     if dashboard is not None:
         dashboard.state.finish()
     return 0
+
+
+def note_if_not_learning(config: RunConfig, num_classes: int, epoch: int, loss: float, accuracy: float) -> None:
+    """Say so when the first epoch ends with the training loss still at chance level
+    (within 3% of ln C, what uniform predictions score): the recipe does not suit the
+    model, and what to try."""
+    chance = math.log(num_classes)
+    if loss < 0.97 * chance:
+        return
+    print(f"train.py: note: epoch {epoch}: the training loss ({loss:.3f}) is still at chance level "
+          f"(ln {num_classes} = {chance:.3f}) and the accuracy {accuracy:.1%}: the model is not learning with this "
+          f"recipe; try a smaller --lr (e.g. {config.lr / 10:g}), or --optimizer adam --lr 0.001", file=sys.stderr)
 
 
 def start_dashboard_if_asked(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig,

@@ -150,3 +150,17 @@ def test_momentum_with_a_one_cycle_schedule_says_it_is_not_used(data, tmp_path):
     assert code == 0 and "--momentum is not used with --schedule onecycle" in err, err
     code, _, err = train(data, tmp_path / "cosine", "--schedule", "cosine", "--momentum", "0.8", "--epochs", "1")
     assert code == 0 and "--momentum" not in err, err
+
+
+def test_a_model_that_does_not_learn_is_told_what_to_try(tmp_path):
+    """A recipe under which the loss stays at chance level gets a note after the first epoch."""
+    write_fake_dataset(tmp_path / "data", n_train=256, n_test=32)
+    code, _, err = run_main("train", "--dataset", tmp_path / "data", "--epochs", "2", "--batch-size", "32",
+                            "--lr", "1e-7", "--schedule", "none", "--out", tmp_path / "run", "--no-progress")
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "is still at chance level" in line]
+    assert len(notes) == 1 and notes[0].startswith("train.py: note: epoch 1: the training loss (2.3")
+    assert "try a smaller --lr (e.g. 1e-08), or --optimizer adam --lr 0.001" in notes[0]
+    code, _, err = run_main("train", "--dataset", tmp_path / "data", "--epochs", "2", "--batch-size", "32",
+                            "--out", tmp_path / "run2", "--no-progress")
+    assert "chance level" not in err  # the default recipe learns these images
