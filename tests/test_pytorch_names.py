@@ -299,3 +299,78 @@ def test_exponential_lr_matches_pytorch():
         a.step()
         b.step()
         assert ours.param_groups[0]["lr"] == pytest.approx(theirs.param_groups[0]["lr"], rel=1e-12)
+
+
+def test_sort_argsort_and_topk_match_pytorch_values_indices_and_gradients():
+    torch = torch_or_skip()
+    x = np.random.default_rng(5).standard_normal((3, 6))
+    x[0, 1] = x[0, 4]  # a tie: both keep their order
+    cases = [("sort", (), {"dim": 1}), ("sort", (), {"dim": 0, "descending": True}),
+             ("topk", (2,), {"dim": 1}), ("topk", (3,), {"dim": 1, "largest": False}), ("topk", (2,), {"dim": 0})]
+    for name, args, kwargs in cases:
+        t = Tensor(x, requires_grad=True, dtype=np.float64)
+        values, indices = getattr(t, name)(*args, **kwargs)
+        (values * values).sum().backward()
+        tt = torch.tensor(x, requires_grad=True)
+        tv, ti = getattr(tt, name)(*args, **kwargs)
+        (tv * tv).sum().backward()
+        np.testing.assert_allclose(values.data, tv.detach().numpy(), err_msg=name)
+        np.testing.assert_array_equal(indices.data, ti.numpy(), err_msg=name)
+        np.testing.assert_allclose(t.grad, tt.grad.numpy(), err_msg=name)
+    np.testing.assert_array_equal(Tensor(x).argsort(dim=1).data, torch.from_numpy(x).argsort(dim=1, stable=True).numpy())
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9}, {"centered": True, "weight_decay": 0.01},
+                                    {"centered": True, "momentum": 0.5, "alpha": 0.9}])
+def test_rmsprop_matches_pytorch(kwargs):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((3, 4))
+    p = Tensor(w0.copy(), requires_grad=True, dtype=np.float64)
+    tp = torch.tensor(w0.copy(), requires_grad=True)
+    ours, theirs = optim.RMSprop([p], lr=0.01, **kwargs), torch.optim.RMSprop([tp], lr=0.01, **kwargs)
+    for _ in range(5):
+        g = rng.standard_normal((3, 4))
+        p.grad, tp.grad = g.copy(), torch.tensor(g)
+        ours.step()
+        theirs.step()
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kwargs", [{"patience": 2}, {"patience": 1, "cooldown": 2, "factor": 0.5},
+                                    {"mode": "max", "patience": 1, "threshold": 0.01, "threshold_mode": "abs"}])
+def test_reduce_lr_on_plateau_matches_pytorch(kwargs):
+    torch = torch_or_skip()
+    ours = optim.SGD([Tensor(np.zeros(2), requires_grad=True)], lr=1.0)
+    theirs = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=1.0)
+    a = optim.lr_scheduler.ReduceLROnPlateau(ours, **kwargs)
+    b = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs, **kwargs)
+    for metric in [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.89, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]:
+        a.step(metric)
+        b.step(metric)
+        assert ours.param_groups[0]["lr"] == pytest.approx(theirs.param_groups[0]["lr"], rel=1e-12)
+    restored = optim.lr_scheduler.ReduceLROnPlateau(ours, **kwargs)
+    restored.load_state_dict(a.state_dict())
+    assert restored.state_dict() == a.state_dict()
+
+
+def test_group_norm_and_adaptive_max_pool_match_pytorch():
+    torch = torch_or_skip()
+    x = np.random.default_rng(0).standard_normal((2, 6, 5, 7))
+    ours = nn.GroupNorm(3, 6).double()
+    ours.weight.data[:], ours.bias.data[:] = np.linspace(0.5, 2, 6), np.linspace(-1, 1, 6)
+    theirs = torch.nn.GroupNorm(3, 6).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.data))
+    for layer, reference in [(ours, theirs)] + [(nn.AdaptiveMaxPool2d(s), torch.nn.AdaptiveMaxPool2d(s))
+                                                for s in [(1, 1), (2, 3), (3, 2)]]:
+        t = Tensor(x, requires_grad=True, dtype=np.float64)
+        out = layer(t)
+        (out * out).sum().backward()
+        tt = torch.tensor(x, requires_grad=True)
+        expected = reference(tt)
+        (expected * expected).sum().backward()
+        np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert list(ours.state_dict()) == list(theirs.state_dict())

@@ -117,6 +117,19 @@ def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
     return stack(cells, axis=-2)
 
 
+def adaptive_max_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """Maxima over a grid of output_size cells covering the input (as adaptive_avg_pool2d's cells)."""
+    x = _tensor(x, "adaptive_max_pool2d")
+    oh, ow = int_pair(output_size, "adaptive_max_pool2d", "output_size")
+    h, w = x.shape[-2:]
+    if h % oh == 0 and w % ow == 0:
+        return x.max_pool2d((h // oh, w // ow))
+    rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
+    cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
+    cells = [stack([x[..., r0:r1, c0:c1].amax(axis=(-2, -1)) for c0, c1 in cols], axis=-1) for r0, r1 in rows]
+    return stack(cells, axis=-2)
+
+
 def _padding_pairs(padding: Any, op: str) -> tuple[tuple[int, int], tuple[int, int]]:
     if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(isinstance(p, (tuple, list)) for p in padding):
         pairs = tuple((int(a), int(b)) for a, b in padding)
@@ -320,6 +333,22 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     if weight is not None:
         out = out * weight.reshape(shape)
     return out if bias is None else out + bias.reshape(shape)
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalize each sample's channels in `num_groups` groups (over the group's channels
+    and all positions), then scale and shift per channel (PyTorch's group_norm)."""
+    x = _tensor(x, "group_norm")
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: {num_groups} groups do not divide the channels of input {x.shape}")
+    grouped = x.reshape(x.shape[0], num_groups, -1)
+    mean = grouped.mean(axis=2, keepdims=True)
+    out = ((grouped - mean) * (grouped.var(axis=2, correction=0, keepdims=True) + float(eps)).rsqrt()).reshape(x.shape)
+    per_channel = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    return out if bias is None else out + bias.reshape(per_channel)
 
 
 def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,

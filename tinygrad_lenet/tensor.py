@@ -745,6 +745,28 @@ class Tensor:
                              f"shape {idx.shape} dtype {idx.dtype}")
         return self[_along_axis(idx, axis)]
 
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+        """PyTorch's sort: (values, indices) along `dim`; the values are gathered, so
+        gradients flow back to where each came from. Ties keep their order (stable)."""
+        dim = normalize_axis(dim, max(self.ndim, 1), "sort")
+        key = -self.data if descending and self.dtype.kind in "fi" else self.data
+        order = np.argsort(key, axis=dim, kind="stable")
+        if descending and self.dtype.kind not in "fi":  # bools and unsigned: reverse an ascending sort
+            order = np.flip(np.argsort(self.data, axis=dim, kind="stable"), axis=dim)
+        return ValuesIndices(self.gather(dim, order) if self.ndim else self, Tensor.wrap(order.astype(np.int64)))
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> "Tensor":
+        return self.sort(dim, descending, stable).indices
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+        """PyTorch's topk: the k largest (or smallest) along `dim`, in order, with their indices."""
+        dim = normalize_axis(dim, max(self.ndim, 1), "topk")
+        if not isinstance(k, (int, np.integer)) or not 0 <= k <= (self.shape[dim] if self.ndim else 1):
+            raise ValueError(f"topk: k={k!r} must be in [0, {self.shape[dim] if self.ndim else 1}] for shape {self.shape}")
+        values, indices = self.sort(dim, descending=largest)
+        keep = (slice(None),) * dim + (slice(0, int(k)),)
+        return ValuesIndices(values[keep], indices[keep])
+
     @with_dim
     def scatter_add(self, axis: int, index: Any, src: "Tensor") -> "Tensor":
         """self with src added at index along axis (repeated indices accumulate), PyTorch's scatter_add."""

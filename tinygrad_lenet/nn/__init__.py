@@ -8,6 +8,7 @@ from .layers import (
     ELU,
     GELU,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -16,6 +17,7 @@ from .layers import (
     Dropout,
     Dropout2d,
     Flatten,
+    GroupNorm,
     Hardtanh,
     Identity,
     LayerNorm,
@@ -35,9 +37,10 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, StateDictError
 from .parameter import Parameter
 
-__all__ = ["ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-           "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "Hardtanh", "Identity",
-           "IncompatibleKeys", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module",
-           "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax",
-           "Softplus", "StateDictError", "Tanh", "functional", "fusion", "init", "utils"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
+           "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU",
+           "GroupNorm", "Hardtanh", "Identity", "IncompatibleKeys", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
+           "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6",
+           "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh", "functional", "fusion",
+           "init", "utils"]
 

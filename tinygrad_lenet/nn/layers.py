@@ -179,6 +179,20 @@ class AvgPool2d(_Pool2d):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
+class AdaptiveMaxPool2d(Module):
+    """Maxima over an output_size grid of cells covering the input."""
+
+    def __init__(self, output_size: int | tuple[int, int]):
+        super().__init__()
+        self.output_size = int_pair(output_size, "AdaptiveMaxPool2d", "output_size")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_max_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
 class AdaptiveAvgPool2d(Module):
     """Means over an output_size grid of cells covering the input."""
 
@@ -237,6 +251,29 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """BatchNorm over (N, C, H, W) inputs."""
     expected_dims = (4,)
+
+
+class GroupNorm(Module):
+    """Normalization of each sample's channels in groups, with a learned per-channel scale and shift."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        check_positive("GroupNorm", num_groups=num_groups, num_channels=num_channels)
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_groups {num_groups} must divide num_channels {num_channels}")
+        self.num_groups, self.num_channels, self.eps = int(num_groups), int(num_channels), float(eps)
+        if affine:
+            self.weight = Parameter(np.ones(num_channels, dtype=np.float32))
+            self.bias = Parameter(np.zeros(num_channels, dtype=np.float32))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
 
 
 class LayerNorm(Module):

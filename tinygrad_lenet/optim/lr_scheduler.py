@@ -225,3 +225,69 @@ class OneCycleLR(LRScheduler):
                 return self._anneal(group[start_lr], group[end_lr], pct)
             start_step = end_step
         raise AssertionError("unreachable: the last phase always matches")
+
+
+class ReduceLROnPlateau:
+    """Multiply every group's lr by `factor` when the metric given to `step(metric)` has
+    not improved for `patience` epochs (PyTorch's ReduceLROnPlateau: `mode` "min" or
+    "max", `threshold` relative ("rel") or absolute ("abs"), `cooldown` epochs after a
+    reduction, no lr below `min_lr`, and no change smaller than `eps`)."""
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"ReduceLROnPlateau: {type(optimizer).__name__} is not an Optimizer")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', "
+                             f"got {mode!r} and {threshold_mode!r}")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+        groups = optimizer.param_groups
+        mins = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(groups)
+        if len(mins) != len(groups):
+            raise ValueError(f"ReduceLROnPlateau: {len(mins)} min_lr values for {len(groups)} parameter groups")
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, float(factor), int(patience)
+        self.threshold, self.threshold_mode, self.cooldown = float(threshold), threshold_mode, int(cooldown)
+        self.min_lrs, self.eps = [float(m) for m in mins], float(eps)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs, self.cooldown_counter, self.last_epoch = 0, 0, 0
+        self._last_lr = [group["lr"] for group in groups]
+
+    def _better(self, value: float) -> bool:
+        if self.threshold_mode == "rel":
+            margin = self.best * self.threshold if self.best not in (math.inf, -math.inf) else 0.0
+            return value < self.best - abs(margin) if self.mode == "min" else value > self.best + abs(margin)
+        return value < self.best - self.threshold if self.mode == "min" else value > self.best + self.threshold
+
+    def step(self, metrics: float) -> None:
+        """One epoch's metric (e.g. the validation loss)."""
+        value = float(metrics)
+        self.last_epoch += 1
+        if self._better(value):
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+                new = max(group["lr"] * self.factor, min_lr)
+                if group["lr"] - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        unknown = sorted(set(state) - set(self.state_dict()))
+        if unknown:
+            raise ValueError(f"ReduceLROnPlateau.load_state_dict: unknown keys {', '.join(unknown)}")
+        self.__dict__.update(state)
