@@ -359,9 +359,11 @@ def test_integer_tensors_in_float_only_ops_give_floats() -> None:
     i = Tensor([0, 4])
     np.testing.assert_allclose(i.sigmoid().data, [0.5, 1 / (1 + np.exp(-4.0))], rtol=1e-6)
     np.testing.assert_array_equal((i ** 0.5).data, [0.0, 2.0])
-    np.testing.assert_array_equal((Tensor([1, 2]) ** -1).data, [1.0, 0.5])
-    assert (i ** 0.5).dtype == i.sigmoid().dtype == (Tensor([1, 2]) ** -1).dtype == np.float32
-    assert (i ** 2).dtype == np.int64 and (i ** 2).tolist() == [0, 16]  # integer powers stay integer
+    np.testing.assert_array_equal((Tensor([1, 2]) ** -1.0).data, [1.0, 0.5])
+    assert (i ** 0.5).dtype == i.sigmoid().dtype == (Tensor([1, 2]) ** -1.0).dtype == (i ** 2.0).dtype == np.float32
+    assert (i ** 2).dtype == np.int64 and (i ** 2).tolist() == [0, 16]  # integer powers stay integer (PyTorch's rule)
+    with pytest.raises(ValueError, match="pow: integers to negative integer powers are not allowed"):
+        Tensor([1, 2]) ** -1  # as PyTorch
 
 
 def test_data_of_an_unsupported_dtype_is_refused_even_with_a_dtype() -> None:

@@ -436,7 +436,8 @@ def test_relu_max_pool_equals_the_composition(data, input_batch_innermost):
     relu_x = np.maximum(x, 0)
     np.testing.assert_array_equal(fused_out, pool_reference(relu_x, kernel, stride, "max")[0])
     np.testing.assert_array_equal(fused_out, out)
-    assert fused_out.strides == out.strides  # the same memory order
+    assert [s for s, n in zip(fused_out.strides, out.shape) if n > 1] == \
+        [s for s, n in zip(out.strides, out.shape) if n > 1]  # the same memory order (length-1 axes aside)
     reference = pool_grad_reference(relu_x, kernel, stride, "max", grad) * (relu_x > 0)
     np.testing.assert_allclose(fused_grad, reference, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(fused_grad, gx)

@@ -374,3 +374,34 @@ def test_group_norm_and_adaptive_max_pool_match_pytorch():
         np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-10, atol=1e-12)
     assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+# ------------------------------------------------------------------ PyTorch's dtypes and degenerate statistics
+def test_dtypes_follow_pytorch_for_integer_products_powers_and_triangles():
+    torch = torch_or_skip()
+    cases = [(lambda m, a: m.prod(), np.array([2, 3, 4], np.int32)),
+             (lambda m, a: m.prod(), np.array([True, False])),
+             (lambda m, a: a ** 2.0, np.array([2, 3], np.int32)),
+             (lambda m, a: a ** 2, np.array([2, 3], np.int32)),
+             (lambda m, a: m.triu(), np.ones((3, 3), bool)),
+             (lambda m, a: m.tril(-1), np.arange(9, dtype=np.int32).reshape(3, 3))]
+    for fn, array in cases:
+        ours = fn(Tensor(array), Tensor(array))
+        theirs = fn(torch.from_numpy(array), torch.from_numpy(array))
+        assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch."), (array.dtype, ours.dtype, theirs.dtype)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize("values, correction", [([1.0], 1), ([1.0, 2.0], 2), ([1.0, 2.0], 3), ([], 1)])
+def test_degenerate_variance_warns_and_returns_what_pytorch_returns(values, correction):
+    torch = torch_or_skip()
+    a = np.array(values)
+    with pytest.warns(RuntimeWarning, match="degrees of freedom <= 0"):
+        var = Tensor(a, dtype=np.float64).var(correction=correction)
+    with pytest.warns(RuntimeWarning, match="degrees of freedom <= 0"):
+        std = Tensor(a, dtype=np.float64).std(correction=correction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = torch.from_numpy(a).var(correction=correction).numpy(), torch.from_numpy(a).std(correction=correction)
+    np.testing.assert_array_equal(var.numpy(), expected[0])
+    np.testing.assert_array_equal(std.numpy(), expected[1].numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -341,8 +342,12 @@ class Tensor:
         if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
             base = self if self.dtype.kind == "f" else self.float()
             return ops.PowTensor.apply(*base._operands(exponent, "pow_tensor"))
+        whole = isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool)
+        if self.dtype.kind != "f" and whole and exponent < 0:
+            raise ValueError(f"pow: integers to negative integer powers are not allowed (a {self.dtype} tensor ** "
+                             f"{exponent}); use a float tensor or exponent")
         p = float(exponent)
-        base = self if self.dtype.kind == "f" or (p.is_integer() and p >= 0) else self.float()
+        base = self if self.dtype.kind == "f" or whole else self.float()  # int ** 2 stays int, int ** 2.0 is float
         return ops.Pow.apply(base, exponent=p)
 
     def __neg__(self) -> "Tensor":
@@ -556,6 +561,8 @@ class Tensor:
         """Product over axes, as a tree of pairwise multiplications (log2(n) ops, n - 1
         products): exact gradients also where elements are 0, and second derivatives."""
         ax = reduction_axis(axis, self.ndim, "prod")
+        if self.dtype.kind != "f":  # integers and bools: int64, as PyTorch promotes them (no gradient)
+            return Tensor.wrap(np.asarray(np.prod(self.data.astype(np.int64), axis=ax, keepdims=keepdims)))
         axes = tuple(range(self.ndim)) if ax is None else ((ax,) if isinstance(ax, int) else tuple(ax))
         rest = [i for i in range(self.ndim) if i not in axes]
         kept = tuple(1 if i in axes else n for i, n in enumerate(self.shape)) if keepdims else \
@@ -576,8 +583,14 @@ class Tensor:
         ax = reduction_axis(axis, self.ndim, "var")
         axes = range(self.ndim) if ax is None else ((ax,) if isinstance(ax, int) else ax)
         n = int(np.prod([self.shape[a] for a in axes]))
-        if n - correction <= 0:
-            raise ValueError(f"var: {n} element(s) per reduction with correction {correction} (shape {self.shape})")
+        if n - correction <= 0:  # as PyTorch: a warning, and the sum of squares / max(n - correction, 0)
+            warnings.warn(f"var: {n} element(s) per reduction with correction {correction} (shape {self.shape}): "
+                          "degrees of freedom <= 0, the result is nan or inf", RuntimeWarning, stacklevel=2)
+            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice"
+                centered = self - self.mean(axis=ax, keepdims=True)
+                return (centered * centered).sum(axis=ax, keepdims=keepdims) / Tensor.wrap(
+                    np.asarray(max(n - correction, 0), dtype=self.dtype))
         centered = self - self.mean(axis=ax, keepdims=True)
         return (centered * centered).sum(axis=ax, keepdims=keepdims) / float(n - correction)
 
@@ -778,12 +791,14 @@ class Tensor:
         return self + ops.GetItemGrad.apply(src, index=_along_axis(idx, axis), shape=self.shape)
 
     def tril(self, diagonal: int = 0) -> "Tensor":
-        """The lower triangle of the last two axes (the rest zero)."""
-        return self * Tensor.wrap(np.tri(*self.shape[-2:], k=diagonal, dtype=self.dtype))
+        """The lower triangle of the last two axes (the rest zero), in this tensor's dtype."""
+        return where(Tensor.wrap(np.tri(*self.shape[-2:], k=diagonal, dtype=bool)), self,
+                     Tensor.wrap(np.zeros((), dtype=self.dtype)))
 
     def triu(self, diagonal: int = 0) -> "Tensor":
-        """The upper triangle of the last two axes (the rest zero)."""
-        return self * Tensor.wrap(1 - np.tri(*self.shape[-2:], k=diagonal - 1, dtype=self.dtype))
+        """The upper triangle of the last two axes (the rest zero), in this tensor's dtype."""
+        return where(Tensor.wrap(~np.tri(*self.shape[-2:], k=diagonal - 1, dtype=bool)), self,
+                     Tensor.wrap(np.zeros((), dtype=self.dtype)))
 
     @with_dim
     def split(self, split_size: Any, axis: int = 0) -> list["Tensor"]:
