@@ -405,3 +405,49 @@ def test_degenerate_variance_warns_and_returns_what_pytorch_returns(values, corr
         expected = torch.from_numpy(a).var(correction=correction).numpy(), torch.from_numpy(a).std(correction=correction)
     np.testing.assert_array_equal(var.numpy(), expected[0])
     np.testing.assert_array_equal(std.numpy(), expected[1].numpy())
+
+
+# ------------------------------------------------------------------ 1-D layers, resizing, closeness
+@pytest.mark.parametrize("kwargs", [{"size": (7, 9)}, {"size": (3, 4)}, {"scale_factor": 2}, {"size": (10, 3)}])
+@pytest.mark.parametrize("mode, align_corners", [("nearest", None), ("bilinear", False), ("bilinear", True)])
+def test_interpolate_matches_pytorch_values_and_gradients(kwargs, mode, align_corners):
+    torch = torch_or_skip()
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 6))
+    t = Tensor(x, requires_grad=True, dtype=np.float64)
+    out = F.interpolate(t, mode=mode, align_corners=align_corners, **kwargs)
+    (out * out).sum().backward()
+    tt = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.interpolate(tt, mode=mode, align_corners=align_corners, **kwargs)
+    (expected * expected).sum().backward()
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    layer = nn.Upsample(mode=mode, align_corners=align_corners, **kwargs)
+    np.testing.assert_array_equal(layer(Tensor(x, dtype=np.float64)).data, out.data)
+
+
+def test_conv1d_and_the_1d_pools_match_pytorch():
+    torch = torch_or_skip()
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 4, 11)), rng.standard_normal((6, 2, 3)), rng.standard_normal(6)
+    t, tw = Tensor(x, requires_grad=True, dtype=np.float64), Tensor(w, requires_grad=True, dtype=np.float64)
+    out = F.conv1d(t, tw, Tensor(b, dtype=np.float64), stride=2, padding=1, dilation=2, groups=2)
+    (out * out).sum().backward()
+    tt, ttw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    expected = torch.nn.functional.conv1d(tt, ttw, torch.from_numpy(b), stride=2, padding=1, dilation=2, groups=2)
+    (expected * expected).sum().backward()
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(tw.grad, ttw.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for ours, theirs in [(nn.MaxPool1d(3, 2, 1), torch.nn.MaxPool1d(3, 2, 1)),
+                         (nn.AvgPool1d(3, 2, 1, count_include_pad=False), torch.nn.AvgPool1d(3, 2, 1, count_include_pad=False))]:
+        np.testing.assert_allclose(ours(Tensor(x, dtype=np.float64)).data, theirs(torch.from_numpy(x)).numpy(), rtol=1e-12)
+    assert nn.Conv1d(4, 6, 3, padding=1)(Tensor(x.astype(np.float32))).shape == (2, 6, 11)
+
+
+def test_isclose_and_allclose_follow_pytorch():
+    torch = torch_or_skip()
+    a, b = np.array([1.0, 1.0 + 1e-6, np.nan, 2.0]), np.array([1.0, 1.0, np.nan, 2.1])
+    for equal_nan in (False, True):
+        np.testing.assert_array_equal(F.isclose(Tensor(a), Tensor(b), equal_nan=equal_nan).data,
+                                      torch.isclose(torch.from_numpy(a), torch.from_numpy(b), equal_nan=equal_nan).numpy())
+    assert F.allclose(Tensor(a[:2]), Tensor(b[:2])) and not F.allclose(Tensor(a), Tensor(b))

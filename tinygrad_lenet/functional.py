@@ -47,6 +47,88 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     return concatenate([xi.conv2d(wi, bi, stride=stride) for xi, wi, bi in zip(xs, ws, bs)], axis=1)
 
 
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding: int = 0,
+           dilation: int = 1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation of x (N, C, L) with weight (out, C / groups, k): conv2d on a
+    height-1 image, so it has conv2d's kernels and gradients."""
+    x = _tensor(x, "conv1d")
+    if x.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d: input must be (N, C, L) and weight (out, C / groups, k), got {x.shape} and "
+                         f"{weight.shape}")
+    out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, stride=(1, int(stride)), padding=(0, int(padding)),
+                 dilation=(1, int(dilation)), groups=groups)
+    return out.squeeze(2)
+
+
+def max_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0,
+               ceil_mode: bool = False) -> Tensor:
+    """Window maxima along the last axis of (N, C, L)."""
+    x = _tensor(x, "max_pool1d")
+    s = kernel_size if stride is None else stride
+    return max_pool2d(x.unsqueeze(2), (1, kernel_size), (1, s), (0, padding), ceil_mode).squeeze(2)
+
+
+def avg_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """Window means along the last axis of (N, C, L)."""
+    x = _tensor(x, "avg_pool1d")
+    s = kernel_size if stride is None else stride
+    return avg_pool2d(x.unsqueeze(2), (1, kernel_size), (1, s), (0, padding), ceil_mode,
+                      count_include_pad).squeeze(2)
+
+
+def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None) -> Tensor:
+    """Resize the last two axes of (N, C, H, W) to `size` (or by `scale_factor`), PyTorch's
+    way: "nearest" takes input index floor(i * in / out); "bilinear" weighs the two nearest
+    rows and columns (align_corners as PyTorch's). Both are gathers, so gradients flow."""
+    x = _tensor(x, "interpolate")
+    if x.ndim != 4:
+        raise ValueError(f"interpolate: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give size or scale_factor, not both")
+    h, w = x.shape[2:]
+    if size is not None:
+        oh, ow = int_pair(size, "interpolate", "size")
+        scales = (h / oh, w / ow)
+    else:
+        sh, sw = (scale_factor, scale_factor) if np.ndim(scale_factor) == 0 else tuple(scale_factor)
+        oh, ow = int(np.floor(h * sh)), int(np.floor(w * sw))
+        scales = (1.0 / sh, 1.0 / sw)
+    check_positive("interpolate", height=oh, width=ow)
+    if mode == "nearest":
+        rows = np.minimum(np.floor(np.arange(oh) * scales[0]).astype(np.int64), h - 1)
+        cols = np.minimum(np.floor(np.arange(ow) * scales[1]).astype(np.int64), w - 1)
+        return x[:, :, rows][:, :, :, cols]
+    if mode != "bilinear":
+        raise ValueError(f"interpolate: mode must be 'nearest' or 'bilinear', got {mode!r}")
+
+    def taps(n_in: int, n_out: int, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if align_corners:
+            src = np.arange(n_out) * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+        else:
+            src = np.maximum((np.arange(n_out) + 0.5) * scale - 0.5, 0.0)
+        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, (src - lo).astype(x.dtype)
+
+    r0, r1, fr = taps(h, oh, scales[0])
+    c0, c1, fc = taps(w, ow, scales[1])
+    fr, fc = Tensor.wrap(fr.reshape(-1, 1)), Tensor.wrap(fc)
+    top = x[:, :, r0] * (1 - fr) + x[:, :, r1] * fr
+    return top[:, :, :, c0] * (1 - fc) + top[:, :, :, c1] * fc
+
+
+def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    """|a - b| <= atol + rtol * |b| elementwise, as a bool tensor (no gradient)."""
+    a_, b_ = (v.data if isinstance(v, Tensor) else np.asarray(v) for v in (a, b))
+    return Tensor.wrap(np.isclose(a_, b_, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+
+
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0) -> Tensor:
     """The transposed convolution (conv2d's input gradient as a layer): x (N, C_in, H, W),

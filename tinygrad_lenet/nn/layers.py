@@ -4,6 +4,7 @@ arguments, default initialisation and reprs."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -177,6 +178,65 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class Conv1d(Module):
+    """1-D cross-correlation over (N, C, L); weight (out_channels, in_channels / groups, k)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 dilation: int = 1, groups: int = 1, bias: bool = True):
+        super().__init__()
+        check_positive("Conv1d", in_channels=in_channels, out_channels=out_channels, groups=groups,
+                       kernel_size=kernel_size, stride=stride, dilation=dilation)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: in_channels {in_channels} and out_channels {out_channels} must be "
+                             f"divisible by groups {groups}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size, self.stride, self.padding, self.dilation = int(kernel_size), int(stride), int(padding), \
+            int(dilation)
+        _add_weight_and_bias(self, (out_channels, in_channels // groups, self.kernel_size), bias)
+
+    def reset_parameters(self) -> None:
+        _reset_default(self.weight, self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool1d(Module):
+    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size, self.stride = int(kernel_size), int(kernel_size if stride is None else stride)
+        self.padding, self.ceil_mode = int(padding), bool(ceil_mode)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+
+class AvgPool1d(Module):
+    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size, self.stride = int(kernel_size), int(kernel_size if stride is None else stride)
+        self.padding, self.ceil_mode, self.count_include_pad = int(padding), bool(ceil_mode), bool(count_include_pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class Upsample(Module):
+    """`F.interpolate` as a layer (nearest or bilinear)."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                 align_corners: bool | None = None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
 
 
 class AdaptiveMaxPool2d(Module):
