@@ -451,3 +451,65 @@ def test_isclose_and_allclose_follow_pytorch():
         np.testing.assert_array_equal(F.isclose(Tensor(a), Tensor(b), equal_nan=equal_nan).data,
                                       torch.isclose(torch.from_numpy(a), torch.from_numpy(b), equal_nan=equal_nan).numpy())
     assert F.allclose(Tensor(a[:2]), Tensor(b[:2])) and not F.allclose(Tensor(a), Tensor(b))
+
+
+# ------------------------------------------------------------------ running products and extrema, rounding division
+@pytest.mark.parametrize("name", ["cumprod", "cummax", "cummin"])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_running_products_and_extrema_match_pytorch(name, dim):
+    torch = torch_or_skip()
+    x = np.random.default_rng(0).integers(-3, 4, (3, 5)).astype(np.float64)  # ties and zeros
+    t = Tensor(x, requires_grad=True, dtype=np.float64)
+    result = getattr(t, name)(dim)
+    values = result[0] if isinstance(result, tuple) else result
+    (values * values).sum().backward()
+    tt = torch.tensor(x, requires_grad=True)
+    expected = getattr(tt, name)(dim)
+    expected_values = expected[0] if isinstance(expected, tuple) else expected
+    (expected_values * expected_values).sum().backward()
+    np.testing.assert_allclose(values.data, expected_values.detach().numpy())
+    np.testing.assert_allclose(t.grad, tt.grad.numpy())
+    if isinstance(result, tuple):
+        np.testing.assert_array_equal(result.indices.data, expected.indices.numpy())
+
+
+def test_rounding_division_fmod_and_remainder_match_pytorch():
+    torch = torch_or_skip()
+    for a, b in [(np.array([5.0, -5.0, 5.5, -5.5]), np.array([3.0, 3.0, -2.0, -2.0])),
+                 (np.array([7, -7, 7, -7]), np.array([2, 2, -2, -2]))]:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        for mode in ("trunc", "floor"):
+            np.testing.assert_array_equal(Tensor(a).div(Tensor(b), rounding_mode=mode).data,
+                                          ta.div(tb, rounding_mode=mode).numpy())
+        np.testing.assert_array_equal((Tensor(a) // Tensor(b)).data, (ta // tb).numpy())
+        np.testing.assert_array_equal(Tensor(a).fmod(Tensor(b)).data, torch.fmod(ta, tb).numpy())
+        np.testing.assert_array_equal((Tensor(a) % Tensor(b)).data, torch.remainder(ta, tb).numpy())
+    a, b = np.array([5.0, -5.0, 5.5]), np.array([3.0, 3.0, -2.0])
+    t, u = Tensor(a, requires_grad=True, dtype=np.float64), Tensor(b, requires_grad=True, dtype=np.float64)
+    (t.fmod(u) + t % u).sum().backward()
+    tt, uu = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (torch.fmod(tt, uu) + torch.remainder(tt, uu)).sum().backward()
+    np.testing.assert_allclose(t.grad, tt.grad.numpy())
+    np.testing.assert_allclose(u.grad, uu.grad.numpy())
+    with pytest.raises(ValueError, match="div: rounding_mode must be None, 'trunc' or 'floor'"):
+        Tensor(a).div(2, rounding_mode="round")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted, smoothing", [(False, 0.0), (True, 0.0), (False, 0.2), (True, 0.1)])
+def test_cross_entropy_with_class_probabilities_matches_pytorch(reduction, weighted, smoothing):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 5))
+    p = rng.random((4, 5))
+    p /= p.sum(axis=1, keepdims=True)
+    w = np.linspace(0.5, 2.0, 5) if weighted else None
+    t = Tensor(x, requires_grad=True, dtype=np.float64)
+    out = F.cross_entropy(t, Tensor(p, dtype=np.float64), weight=w, reduction=reduction, label_smoothing=smoothing)
+    out.sum().backward()
+    tt = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(tt, torch.from_numpy(p), weight=None if w is None else torch.from_numpy(w),
+                                                 reduction=reduction, label_smoothing=smoothing)
+    expected.sum().backward()
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-10, atol=1e-14)

@@ -338,6 +338,8 @@ def cross_entropy(logits: Tensor, targets: Any, weight: Any = None, ignore_index
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if t.dtype.kind == "f" and t.ndim == 2:  # class probabilities (N, C), PyTorch's soft targets
+        return _soft_cross_entropy(logits, targets, t, weight, reduction, label_smoothing)
     if weight is None and reduction == "mean" and not (t == ignore_index).any():
         return logits.cross_entropy(t, label_smoothing)  # the fused op (which checks label_smoothing)
     check_label_smoothing("cross_entropy", label_smoothing)
@@ -363,6 +365,24 @@ def cross_entropy(logits: Tensor, targets: Any, weight: Any = None, ignore_index
         return per_sample
     total = per_sample.sum()
     return total if reduction == "sum" else total / float(max(target_w.sum(), np.finfo(logits.dtype).tiny))
+
+
+def _soft_cross_entropy(logits: Tensor, targets: Any, t: np.ndarray, weight: Any, reduction: str,
+                        label_smoothing: float) -> Tensor:
+    """-sum over classes of weight * target probability * log_softmax, per sample; the mean
+    divides by N (PyTorch's rule for probability targets)."""
+    check_label_smoothing("cross_entropy", label_smoothing)
+    if logits.ndim != 2 or t.shape != logits.shape:
+        raise ValueError(f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {t.shape}")
+    p = targets if isinstance(targets, Tensor) else Tensor.wrap(t.astype(logits.dtype))
+    if label_smoothing:
+        p = p * (1.0 - label_smoothing) + label_smoothing / logits.shape[1]
+    if weight is not None:
+        p = p * (weight if isinstance(weight, Tensor) else Tensor.wrap(np.asarray(weight, dtype=logits.dtype)))
+    per_sample = -(logits.log_softmax(1) * p).sum(axis=1)
+    if reduction == "none":
+        return per_sample
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, targets: Any, weight: Any = None, pos_weight: Any = None,

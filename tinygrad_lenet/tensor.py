@@ -336,6 +336,42 @@ class Tensor:
     def __rtruediv__(self, other: Any) -> "Tensor":
         return ops.Div.apply(*self._operands(other, "div", reflected=True))
 
+    def div(self, other: Any, rounding_mode: str | None = None) -> "Tensor":
+        """PyTorch's div: true division, or rounded toward zero ("trunc") or down ("floor");
+        a rounded quotient has no gradient (it is piecewise constant), as in PyTorch."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        a, b = self._operands(other, "div")
+        if a.dtype.kind != "f":
+            if (b.data == 0).any():
+                raise ZeroDivisionError(f"div: integer division by zero ({a.dtype} tensors)")
+            quotient = np.floor_divide(a.data, b.data) if rounding_mode == "floor" else \
+                np.trunc(a.data / b.data).astype(np.result_type(a.data, b.data))
+            return Tensor.wrap(np.asarray(quotient))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return Tensor.wrap(np.asarray((np.floor if rounding_mode == "floor" else np.trunc)(a.data / b.data)))
+
+    def __floordiv__(self, other: Any) -> "Tensor":
+        return self.div(other, rounding_mode="floor")
+
+    def fmod(self, other: Any) -> "Tensor":
+        """The remainder with the sign of this tensor (C's fmod): self - trunc(self / other) * other."""
+        return self._remainder(other, "trunc")
+
+    def remainder(self, other: Any) -> "Tensor":
+        """The remainder with the sign of `other` (Python's %): self - floor(self / other) * other."""
+        return self._remainder(other, "floor")
+
+    __mod__ = remainder
+
+    def _remainder(self, other: Any, rounding_mode: str) -> "Tensor":
+        a, b = self._operands(other, "remainder")
+        if a.dtype.kind != "f":
+            return Tensor.wrap(np.asarray((np.fmod if rounding_mode == "trunc" else np.remainder)(a.data, b.data)))
+        return a - a.div(b, rounding_mode=rounding_mode) * b  # gradients 1 and -quotient, as PyTorch's
+
     def __pow__(self, exponent: Any) -> "Tensor":
         """x ** p: a scalar p (an integer tensor stays integer only for whole p >= 0), or a
         tensor or array of exponents (elementwise, differentiable in both)."""
@@ -611,6 +647,34 @@ class Tensor:
         if not p > 0:
             raise ValueError(f"norm: p must be > 0 or inf, got {p}")
         return (a ** float(p)).sum(axis=axis, keepdims=keepdims) ** (1.0 / float(p))
+
+    def cumprod(self, dim: int) -> "Tensor":
+        """Running products along `dim`, one multiply per step: exact gradients also at zeros."""
+        dim = normalize_axis(dim, max(self.ndim, 1), "cumprod")
+        if self.ndim == 0:
+            return self * 1
+        steps = [self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim])]
+        running = [steps[0]] if steps else []
+        for step in steps[1:]:
+            running.append(running[-1] * step)
+        return ops.Stack.apply(*running, axis=dim) if running else self * 1
+
+    def cummax(self, dim: int) -> ValuesIndices:
+        """PyTorch's cummax: running maxima along `dim` and where each was taken (ties: the
+        latest); the values are gathered, so gradients go to those places."""
+        return self._running_extremum(dim, np.maximum, "cummax")
+
+    def cummin(self, dim: int) -> ValuesIndices:
+        return self._running_extremum(dim, np.minimum, "cummin")
+
+    def _running_extremum(self, dim: int, pick: Any, op: str) -> ValuesIndices:
+        dim = normalize_axis(dim, max(self.ndim, 1), op)
+        if self.ndim == 0:
+            return ValuesIndices(self * 1 if self.dtype.kind == "f" else self, Tensor.wrap(np.zeros((), np.int64)))
+        running = pick.accumulate(self.data, axis=dim)
+        positions = np.arange(self.shape[dim]).reshape([-1 if a == dim else 1 for a in range(self.ndim)])
+        index = np.maximum.accumulate(np.where(self.data == running, positions, 0), axis=dim).astype(np.int64)
+        return ValuesIndices(self.gather(dim, index), Tensor.wrap(index))
 
     @with_dim
     def cumsum(self, axis: int) -> "Tensor":
