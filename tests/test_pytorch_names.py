@@ -513,3 +513,20 @@ def test_cross_entropy_with_class_probabilities_matches_pytorch(reduction, weigh
     expected.sum().backward()
     np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_weight_and_ignore_index_match_pytorch(reduction):
+    torch = torch_or_skip()
+    x = np.random.default_rng(6).standard_normal((5, 4))
+    targets = np.array([0, 3, -100, 2, 3])
+    w = np.array([0.5, 1.0, 2.0, 1.5])
+    t = Tensor(x, requires_grad=True, dtype=np.float64)
+    out = F.nll_loss(F.log_softmax(t, dim=1), targets, weight=w, reduction=reduction)
+    out.sum().backward()
+    tt = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.nll_loss(torch.log_softmax(tt, dim=1), torch.from_numpy(targets),
+                                            weight=torch.from_numpy(w), reduction=reduction)
+    expected.sum().backward()
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-12, atol=1e-15)

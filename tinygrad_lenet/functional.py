@@ -468,18 +468,28 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, b
     return out if bias is None else out + bias
 
 
-def nll_loss(log_probs: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of (N, C) log-probabilities at integer targets (N,): their
-    mean (one op), sum, or each sample's ("none"), as PyTorch's `reduction`."""
+def nll_loss(log_probs: Tensor, targets: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of (N, C) log-probabilities at integer targets (N,), with
+    PyTorch's options: class `weight`s, targets equal to `ignore_index` left out, and
+    `reduction` "mean" (weighted by the targets' weights; one op when plain), "sum" or "none"."""
     x = _tensor(log_probs, "nll_loss")
-    if reduction == "mean":
-        return x.nll_loss(targets)
-    if reduction not in ("sum", "none"):
+    if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
-    check_class_targets("nll_loss", x.data, t)
-    picked = -x[np.arange(len(t)), t]
-    return picked.sum() if reduction == "sum" else picked
+    if weight is None and reduction == "mean" and not (t == ignore_index).any():
+        return x.nll_loss(targets)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    check_class_targets("nll_loss", x.data, safe)
+    w = np.ones(x.shape[1], x.dtype) if weight is None else \
+        np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=x.dtype)
+    target_w = w[safe] * valid
+    per_sample = -x[np.arange(len(t)), safe] * Tensor.wrap(target_w.astype(x.dtype))
+    if reduction == "none":
+        return per_sample
+    total = per_sample.sum()
+    return total if reduction == "sum" else total / float(max(target_w.sum(), np.finfo(x.dtype).tiny))
 
 
 def mse_loss(input: Tensor, target: Any) -> Tensor:

@@ -34,10 +34,15 @@ class BCEWithLogitsLoss(Module):
 
 
 class NLLLoss(Module):
-    """Mean negative log-likelihood of (N, C) log-probabilities at integer targets (N,)."""
+    """Negative log-likelihood of (N, C) log-probabilities at integer targets (N,), with
+    `F.nll_loss`'s options (class weight, ignore_index, reduction)."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__()
+        self.weight, self.ignore_index, self.reduction = weight, int(ignore_index), reduction
 
     def forward(self, log_probs: Tensor, targets: Any) -> Tensor:
-        return F.nll_loss(log_probs, targets)
+        return F.nll_loss(log_probs, targets, self.weight, self.ignore_index, self.reduction)
 
 
 class MSELoss(Module):
