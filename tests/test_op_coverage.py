@@ -104,3 +104,13 @@ def test_the_ops_package_exports_exactly_the_registered_ops() -> None:
     assert sorted(registered) == ops.__all__
     assert all(getattr(ops, name) is cls for name, cls in registered.items())
     assert len({cls.name for cls in registered.values()}) == len(registered)  # one name per class
+
+
+def test_ops_keep_what_backward_needs_through_the_context_s_methods() -> None:
+    """No op sets attributes on its context: arrays go through save_for_backward, other
+    values through remember (so the context's own fields are the engine's alone)."""
+    import re
+    sources = sorted((TESTS_DIR.parent / "tinygrad_lenet").rglob("*.py")) + sorted((TESTS_DIR.parent / "models").rglob("*.py"))
+    offenders = [f"{p.name}:{i}" for p in sources for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if re.search(r"\bctx\.\w+ = ", line) and p.name != "autograd.py"]
+    assert offenders == []

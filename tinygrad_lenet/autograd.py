@@ -149,12 +149,19 @@ class Context:
         self.in_backward = _grad_state.backward_depth > 0  # recorded by a derivative rule (create_graph)
         self.released = False
         self._saved: tuple[Any, ...] = ()
+        self.values: dict[str, Any] = {}  # what `remember` kept: shapes, counts, constants
         self.graph_output: Tensor | None = None  # the output, while a create_graph backward runs the rule
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays for backward: the op's inputs and output (which a create_graph
         backward sees as those tensors) or constants such as masks and indices."""
         self._saved = arrays
+
+    def remember(self, **values: Any) -> None:
+        """Keep values other than the op's inputs and output for backward (an input's shape
+        or dtype, a count, a constant array), in `ctx.values`: kept apart from the
+        context's own fields, and freed with the saved arrays."""
+        self.values.update(values)
 
     def replace_saved(self, old: Any, new: np.ndarray) -> None:
         """Save `new` wherever `old` was saved (the output, once converted to its final array)."""
@@ -180,6 +187,7 @@ class Context:
     def release(self) -> None:
         """Free what backward needed; the graph's structure stays for drawing."""
         self._saved = ()
+        self.values = {}
         self.released = True
 
     def __repr__(self) -> str:
@@ -194,6 +202,9 @@ class _KernelContext:
         self.attrs = attrs
 
     def save_for_backward(self, *arrays: Any) -> None:
+        pass
+
+    def remember(self, **values: Any) -> None:
         pass
 
 

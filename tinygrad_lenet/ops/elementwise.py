@@ -227,12 +227,12 @@ class Cast(Function):
 
     @staticmethod
     def forward(ctx, x, dtype):
-        ctx.in_dtype = x.dtype
+        ctx.remember(in_dtype=x.dtype)
         return x.astype(dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.astype(ctx.in_dtype)
+        return grad.astype(ctx.values["in_dtype"])
 
 
 class Abs(Function):

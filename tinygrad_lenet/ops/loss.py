@@ -41,7 +41,7 @@ class CrossEntropy(Function):
         logp = stable_log_softmax(logits, 1)
         n, c = logits.shape
         ctx.save_for_backward(logits)
-        ctx.targets = targets
+        ctx.remember(targets=targets)
         picked = logp[np.arange(n), targets]
         if label_smoothing:
             eps = logp.dtype.type(label_smoothing)
@@ -53,7 +53,7 @@ class CrossEntropy(Function):
         (logits,) = ctx.saved_tensors
         n, c = logits.shape
         p = Softmax.call(logits, axis=1)
-        target = one_hot(ctx.targets, logits.shape, logits.dtype)
+        target = one_hot(ctx.values["targets"], logits.shape, logits.dtype)
         eps = ctx.attrs.get("label_smoothing", 0.0)
         if eps:
             eps = logits.dtype.type(eps)
@@ -69,14 +69,14 @@ class NLLLoss(Function):
     def forward(ctx, logp, targets):
         check_class_targets("nll_loss", logp, targets)
         ctx.save_for_backward(targets)
-        ctx.shape = logp.shape
+        ctx.remember(shape=logp.shape)
         return np.asarray(-logp[np.arange(logp.shape[0]), targets].mean())  # integers: float64, made float32 by apply
 
     @staticmethod
     def backward(ctx, grad):
         (targets,) = ctx.saved_tensors
-        n = ctx.shape[0]
-        return one_hot(targets, ctx.shape, grad.dtype) * (grad / grad.dtype.type(-n)), None
+        n = ctx.values["shape"][0]
+        return one_hot(targets, ctx.values["shape"], grad.dtype) * (grad / grad.dtype.type(-n)), None
 
 
 class MSELoss(Function):

@@ -183,12 +183,12 @@ class AvgPool2d(Function):
         for s in slices[1:]:
             out += s
         out *= x.dtype.type(1.0 / len(slices))
-        ctx.x_layout = (x.shape, memory_order(x))
+        ctx.remember(x_layout=(x.shape, memory_order(x)))
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x_shape, order = ctx.x_layout
+        x_shape, order = ctx.values["x_layout"]
         return AvgPool2dGrad.call(grad, kernel_size=ctx.attrs["kernel_size"], stride=ctx.attrs["stride"],
                                   x_shape=x_shape, order=order)
 

@@ -25,13 +25,13 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.shape = x.shape
+        ctx.remember(shape=x.shape)
         return np.asarray(x.sum(axis=axis, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, grad):
-        g = _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
-        return BroadcastTo.call(g, shape=ctx.shape)
+        g = _expand_grad(grad, ctx.values["shape"], ctx.attrs["axis"], ctx.attrs["keepdims"])
+        return BroadcastTo.call(g, shape=ctx.values["shape"])
 
 
 class Mean(Function):
@@ -39,15 +39,15 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.shape = x.shape
+        ctx.remember(shape=x.shape)
         out = np.asarray(x.mean(axis=axis, keepdims=keepdims))
-        ctx.count = x.size // max(out.size, 1) if x.size else 0
+        ctx.remember(count=x.size // max(out.size, 1) if x.size else 0)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        g = _expand_grad(grad, ctx.shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
-        return BroadcastTo.call(g / grad.dtype.type(ctx.count), shape=ctx.shape)
+        g = _expand_grad(grad, ctx.values["shape"], ctx.attrs["axis"], ctx.attrs["keepdims"])
+        return BroadcastTo.call(g / grad.dtype.type(ctx.values["count"]), shape=ctx.values["shape"])
 
 
 class Max(Function):
@@ -91,7 +91,7 @@ class LogSumExp(Function):
         with np.errstate(divide="ignore"):  # log(0) = -inf, as in PyTorch
             out = np.log(s) + m
         ctx.save_for_backward(x)
-        ctx.shift = m  # constant: softmax does not depend on it
+        ctx.remember(shift=m)  # constant: softmax does not depend on it
         return out if keepdims else _squeeze(out, axis)
 
     @staticmethod
@@ -99,9 +99,9 @@ class LogSumExp(Function):
         """grad * softmax(x); a slice of only -inf has sum 0 and gets no gradient."""
         (x,) = ctx.saved_tensors
         axis = ctx.attrs["axis"]
-        e = Exp.call(x - ctx.shift)
+        e = Exp.call(x - ctx.values["shift"])
         s = e.sum(axis=axis, keepdims=True)
-        empty = (np.asarray(s) == 0).astype(ctx.shift.dtype)
+        empty = (np.asarray(s) == 0).astype(ctx.values["shift"].dtype)
         return e / (s + empty) * _expand_grad(grad, x.shape, axis, ctx.attrs["keepdims"])
 
 

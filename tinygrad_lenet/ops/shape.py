@@ -13,12 +13,12 @@ class Reshape(Function):
 
     @staticmethod
     def forward(ctx, x, shape):
-        ctx.in_shape = x.shape
+        ctx.remember(in_shape=x.shape)
         return x.reshape(shape)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.reshape(ctx.in_shape)
+        return grad.reshape(ctx.values["in_shape"])
 
 
 class Permute(Function):
@@ -64,7 +64,7 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.in_shape = x.shape
+        ctx.remember(in_shape=x.shape)
         try:
             return np.asarray(x[index])
         except IndexError as e:
@@ -72,7 +72,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return GetItemGrad.call(grad, index=ctx.attrs["index"], shape=ctx.in_shape)
+        return GetItemGrad.call(grad, index=ctx.attrs["index"], shape=ctx.values["in_shape"])
 
 
 class GetItemGrad(Function):
@@ -110,14 +110,14 @@ class Concatenate(Function):
     @staticmethod
     def forward(ctx, *arrays, axis):
         _check_same_rest("concatenate", arrays, axis, concat=True)
-        ctx.sizes = [a.shape[axis] for a in arrays]
+        ctx.remember(sizes=[a.shape[axis] for a in arrays])
         return np.concatenate(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx, grad):
         lead = (slice(None),) * ctx.attrs["axis"]
-        ends = np.cumsum(ctx.sizes).tolist()
-        return tuple(grad[lead + (slice(end - size, end),)] for end, size in zip(ends, ctx.sizes))
+        ends = np.cumsum(ctx.values["sizes"]).tolist()
+        return tuple(grad[lead + (slice(end - size, end),)] for end, size in zip(ends, ctx.values["sizes"]))
 
 
 class Stack(Function):
