@@ -100,3 +100,8 @@ def test_the_page_updates_in_chromium(training, browser):  # noqa: F811
             and time.monotonic() < deadline:
         time.sleep(0.2)
     assert browser.execute("return document.getElementById('graph').naturalWidth") > 100
+    # styled, as a person sees it: the page's Content-Security-Policy lets its own stylesheet apply
+    style = browser.execute("""
+        const body = getComputedStyle(document.body), row = getComputedStyle(document.querySelector('.row'));
+        return [body.fontFamily, row.display, document.styleSheets.length];""")
+    assert "Helvetica" in style[0] and style[1] == "flex" and style[2] == 1, style

@@ -316,3 +316,30 @@ def test_the_dashboard_answers_within_a_second_beside_64_stalled_clients():
     assert status == 200 and answer["title"] == "test" and seconds < 1.0
     assert {a[:13] for a in answers[32:]} == {b"HTTP/1.1 408 "}
     assert {a[:13] for a in answers[:32]} == {b"HTTP/1.1 405 "}  # read-only: POST refused without reading
+
+
+def test_head_is_answered_as_get_without_a_body_and_each_server_names_itself(predictor):
+    from tinygrad_lenet import nn
+    from viz.dashboard import DashboardState
+    from viz.dashboard.server import DashboardServer
+
+    with running(predictor) as app:
+        with socket.create_connection(app.server_address[:2], timeout=10) as conn:
+            conn.sendall(b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = read_all(conn)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b"" and b"Content-Length: 0" not in head
+    assert b"\r\nServer: tinygrad_lenet-digit-app\r\n" in head
+    dashboard = DashboardServer(("127.0.0.1", 0), DashboardState(nn.Sequential(nn.Linear(2, 2)), "t", 1))
+    thread = threading.Thread(target=dashboard.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(dashboard.server_address[:2], timeout=10) as conn:
+            conn.sendall(b"HEAD /dashboard.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = read_all(conn)
+    finally:
+        dashboard.shutdown()
+        dashboard.server_close()
+        thread.join(timeout=10)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"\r\nServer: tinygrad_lenet-dashboard\r\n" in answer
+    assert b"Content-Type: text/css" in answer and answer.endswith(b"\r\n\r\n")

@@ -94,6 +94,7 @@ class Response:
 
     def __init__(self, status: HTTPStatus, body: bytes, content_type: str, **headers: str):
         self.status, self.body, self.content_type, self.headers = status, body, content_type, headers
+        self.head_only = False  # the answer to HEAD: GET's headers, no body
 
     @classmethod
     def json(cls, status: HTTPStatus, payload: Any, **headers: str) -> "Response":
@@ -104,19 +105,21 @@ class Response:
     def error(cls, status: HTTPStatus, message: str, **headers: str) -> "Response":
         return cls.json(status, {"error": message}, **headers)
 
-    def encode(self) -> bytes:
+    def encode(self, server_name: str = SERVER_NAME) -> bytes:
         status = HTTPStatus(self.status)
-        lines = [f"HTTP/1.1 {status.value} {status.phrase}", f"Server: {SERVER_NAME}",
+        lines = [f"HTTP/1.1 {status.value} {status.phrase}", f"Server: {server_name}",
                  f"Date: {email.utils.formatdate(usegmt=True)}", f"Content-Type: {self.content_type}",
                  f"Content-Length: {len(self.body)}", "Connection: close",
                  *(f"{k}: {v}" for k, v in {**SECURITY_HEADERS, **self.headers}.items())]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if self.head_only else self.body)
 
 
 class DigitAppServer:
     """Serves the page and predictions of `predictor` on `address` (bound on creation;
     port 0 picks a free one). `serve_forever()` runs until `shutdown()` (from another
     thread) or Ctrl+C; `server_close()` releases the socket and the workers."""
+
+    name = SERVER_NAME  # the Server header
 
     def __init__(self, address: tuple[str, int], predictor: DigitPredictor, quiet: bool = False, *,
                  workers: int = WORKERS, request_timeout: float = REQUEST_TIMEOUT,
@@ -189,7 +192,7 @@ class DigitAppServer:
             else:
                 response, line = await self._answer(reader, writer, self._loop.time() + self.request_timeout)
             if response is not None:
-                writer.write(response.encode())
+                writer.write(response.encode(self.name))
                 await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
                 self._log_request(peer, line, response)
                 await self._linger(reader, writer)
@@ -249,8 +252,10 @@ class DigitAppServer:
             return Response.error(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only to loopback names "
                                   f"(e.g. {self.url}), not Host {host!r:.100}"), line
         path = urlsplit(target).path
-        if method == "GET":
-            return self._get(path), line
+        if method in ("GET", "HEAD"):
+            response = self._get(path)
+            response.head_only = method == "HEAD"
+            return response, line
         if method != "POST":
             return Response.error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({method!r:.20})"), line
         if self.predictor is None:  # a read-only page (the training dashboard)

@@ -14,12 +14,15 @@ from viz.app.server import DigitAppServer, Response
 
 from .state import DashboardState
 
-PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/dashboard.js": ("dashboard.js",
-              "text/javascript; charset=utf-8")}
+PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+              "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+              "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
 
 
 class DashboardServer(DigitAppServer):
     """Serves `state` read-only; POST is refused."""
+
+    name = "tinygrad_lenet-dashboard"
 
     def __init__(self, address: tuple[str, int], state: DashboardState, quiet: bool = True, **limits: Any):
         super().__init__(address, predictor=None, quiet=quiet, **limits)  # type: ignore[arg-type]
