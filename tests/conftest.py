@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import shutil
 
@@ -23,6 +25,12 @@ def require_tool(program: str, install_hint: str) -> str:
     path = shutil.which(program)
     require(path is not None, f"'{program}' is not installed ({install_hint})")
     return path
+
+
+def require_module(name: str, install_hint: str):
+    """The module `name`, imported; skip the test on a user's machine without it, fail in CI."""
+    require(importlib.util.find_spec(name) is not None, f"{name} is not installed ({install_hint})")
+    return importlib.import_module(name)
 
 
 def require(available: bool, message: str) -> None:

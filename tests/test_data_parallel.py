@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import require
 
 from models import LeNet5
 from tinygrad_lenet import Tensor, manual_seed, nn, optim
@@ -225,7 +226,6 @@ def is_gone(pid: int) -> bool:
     return not os.path.exists(f"/proc/{pid}")
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finding the workers needs Linux's /proc")
 @pytest.mark.parametrize("sig, what", [(signal.SIGKILL, "was killed by SIGKILL"),
                                        (signal.SIGSTOP, r"is stopped \(SIGSTOP or SIGTSTP\)")])
 def test_train_py_exits_with_one_line_when_a_worker_dies_or_stops(tmp_path, sig, what):
@@ -237,6 +237,7 @@ def test_train_py_exits_with_one_line_when_a_worker_dies_or_stops(tmp_path, sig,
     from test_digit_app import stop, wait_for_line
 
     from tinygrad_lenet.data import write_fake_dataset
+    require(os.path.isdir("/proc"), "finding the workers needs Linux's /proc")
     write_fake_dataset(tmp_path / "data", n_train=4000, n_test=100)
     log, out = tmp_path / "log.txt", tmp_path / "run"
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")

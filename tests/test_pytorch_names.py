@@ -4,12 +4,11 @@ flat last-axis-first tuple. Values are checked against PyTorch when it is instal
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import require_module
 
 from tinygrad_lenet import Tensor, nn, no_grad, optim
 from tinygrad_lenet import functional as F
@@ -18,9 +17,7 @@ X = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
 
 
 def torch_or_skip():
-    require(importlib.util.find_spec("torch") is not None, "torch is not installed (pip install -e '.[bench]')")
-    import torch
-    return torch
+    return require_module("torch", "pip install -e '.[bench]'")
 
 
 @pytest.mark.parametrize("method", ["sum", "mean", "amax", "amin", "logsumexp", "prod", "var", "std", "norm",

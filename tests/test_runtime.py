@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from threadpoolctl import threadpool_info
 
 from tinygrad_lenet import OPS, Tensor, nn, runtime, settings
@@ -29,8 +30,7 @@ def restored_policy():
 
 
 def test_the_blas_runs_at_the_configured_threads_inside_our_passes_only(restored_policy):
-    if not blas_threads_now():
-        pytest.skip("threadpoolctl finds no BLAS to drive")  # numpy without a BLAS library: nothing to set
+    require(bool(blas_threads_now()), "threadpoolctl finds no BLAS library in numpy to drive")
     outside = blas_threads_now()
     seen = []
     model = nn.Sequential(nn.Linear(4, 3))

@@ -17,7 +17,39 @@ from ..validation import same_kind
 from .optimizer import Optimizer
 
 
-class LRScheduler:
+def per_group(scheduler: str, name: str, value: Any, groups: list) -> list[float]:
+    """One value of `name` per parameter group: a list of them, or one for all."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * len(groups)
+    if len(values) != len(groups):
+        raise ValueError(f"{scheduler}: {len(values)} {name} values for {len(groups)} parameter groups")
+    return [float(v) for v in values]
+
+
+class SchedulerState:
+    """A scheduler's state as plain data: `state_dict` (every attribute but the optimizer)
+    and `load_state_dict` (the same keys, values of the same kinds), then `_loaded()`."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute except the optimizer (numbers, strings and lists only)."""
+        return {k: (list(v) if isinstance(v, (list, tuple)) else v)
+                for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        unknown = sorted(set(state_dict) - set(self.__dict__) - {"optimizer"})
+        if unknown or "optimizer" in state_dict:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {unknown or ['optimizer']} "
+                             "(is this the state of a different scheduler?)")
+        wrong = [f"{k}={v!r:.40}" for k, v in state_dict.items() if not same_kind(self.__dict__[k], v)]
+        if wrong:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: invalid values {', '.join(wrong)}")
+        self.__dict__.update({k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in state_dict.items()})
+        self._loaded()
+
+    def _loaded(self) -> None:
+        """Called after a state is loaded."""
+
+
+class LRScheduler(SchedulerState):
     """Base class: subclasses define `_lr_at(base_lr, epoch, group)`."""
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
@@ -53,22 +85,9 @@ class LRScheduler:
         """The learning rates set by the last `step()`, one per parameter group."""
         return list(self._last_lr)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Every attribute except the optimizer (numbers, strings and lists only)."""
-        return {k: (list(v) if isinstance(v, (list, tuple)) else v)
-                for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the schedule's position and set the optimizer's lr (and cycled
-        momentum) for it, so optimizer and scheduler state load in either order."""
-        unknown = sorted(set(state_dict) - set(self.__dict__) - {"optimizer"})
-        if unknown or "optimizer" in state_dict:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {unknown or ['optimizer']} "
-                             "(is this the state of a different scheduler?)")
-        wrong = [f"{k}={v!r:.40}" for k, v in state_dict.items() if not same_kind(self.__dict__[k], v)]
-        if wrong:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: invalid values {', '.join(wrong)}")
-        self.__dict__.update({k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in state_dict.items()})
+    def _loaded(self) -> None:
+        """Set the optimizer's lr (and cycled momentum) for the loaded position, so optimizer
+        and scheduler state load in either order."""
         self._apply()
 
 
@@ -167,9 +186,7 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         groups = optimizer.param_groups
-        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
-        if len(max_lrs) != len(groups):
-            raise ValueError(f"OneCycleLR: {len(max_lrs)} max_lr values for {len(groups)} parameter groups")
+        max_lrs = per_group("OneCycleLR", "max_lr", max_lr, groups)
         self.total_steps = total_steps
         self.anneal_strategy = anneal_strategy
         self.cycle_momentum = bool(cycle_momentum)
@@ -227,7 +244,7 @@ class OneCycleLR(LRScheduler):
         raise AssertionError("unreachable: the last phase always matches")
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(SchedulerState):
     """Multiply every group's lr by `factor` when the metric given to `step(metric)` has
     not improved for `patience` epochs (PyTorch's ReduceLROnPlateau: `mode` "min" or
     "max", `threshold` relative ("rel") or absolute ("abs"), `cooldown` epochs after a
@@ -243,17 +260,13 @@ class ReduceLROnPlateau:
                              f"got {mode!r} and {threshold_mode!r}")
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
-        groups = optimizer.param_groups
-        mins = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(groups)
-        if len(mins) != len(groups):
-            raise ValueError(f"ReduceLROnPlateau: {len(mins)} min_lr values for {len(groups)} parameter groups")
         self.optimizer = optimizer
         self.mode, self.factor, self.patience = mode, float(factor), int(patience)
         self.threshold, self.threshold_mode, self.cooldown = float(threshold), threshold_mode, int(cooldown)
-        self.min_lrs, self.eps = [float(m) for m in mins], float(eps)
+        self.min_lrs, self.eps = per_group("ReduceLROnPlateau", "min_lr", min_lr, optimizer.param_groups), float(eps)
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs, self.cooldown_counter, self.last_epoch = 0, 0, 0
-        self._last_lr = [group["lr"] for group in groups]
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
 
     def _better(self, value: float) -> bool:
         if self.threshold_mode == "rel":
@@ -282,12 +295,3 @@ class ReduceLROnPlateau:
 
     def get_last_lr(self) -> list[float]:
         return list(self._last_lr)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        unknown = sorted(set(state) - set(self.state_dict()))
-        if unknown:
-            raise ValueError(f"ReduceLROnPlateau.load_state_dict: unknown keys {', '.join(unknown)}")
-        self.__dict__.update(state)
