@@ -100,7 +100,7 @@ def test_a_workers_error_is_raised_here_naming_the_worker():
     x, y = batch(8)
     y[6] = 12  # in the worker's share only
     with DataParallel(model, workers=2) as dp:
-        with pytest.raises(DataParallelError, match=r"data parallel: worker 1: ValueError: cross_entropy: target "
+        with pytest.raises(DataParallelError, match=r"data parallel: worker 1: DimError: cross_entropy: target "
                                                     r"values must lie in \[0, 10\)"):
             dp.forward_backward(x, y)
         y[6] = 3

@@ -4,6 +4,7 @@ train and look inside LeNet-5."""
 from . import checkpoint, functional, nn, optim, utils
 from .autograd import OPS, Function, enable_grad, is_grad_enabled, no_grad
 from .checkpoint import load
+from .errors import DimError, ShapeError
 from .functional import concatenate as cat
 from .functional import stack
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -28,7 +29,8 @@ def save(obj: dict, path: str) -> None:
     checkpoint.save(path, obj)
 
 
-__all__ = ["OPS", "Function", "GradcheckError", "Tensor", "cat", "checkpoint", "cuda", "device", "enable_grad",
-           "flatten", "from_numpy", "functional", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "load",
-           "manual_seed", "nn", "no_grad", "ones", "optim", "randn", "save", "stack", "tensor", "utils", "zeros"]
+__all__ = ["OPS", "DimError", "Function", "GradcheckError", "ShapeError", "Tensor", "cat", "checkpoint", "cuda",
+           "device", "enable_grad", "flatten", "from_numpy", "functional", "grad", "gradcheck", "gradgradcheck",
+           "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "optim", "randn", "save", "stack",
+           "tensor", "utils", "zeros"]
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .errors import DimError, ShapeError
 from .ops.loss import check_class_targets
 from .random import default_generator
 from .tensor import Tensor
@@ -40,7 +41,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     if groups == 1:
         return x.conv2d(weight, bias, stride=stride)
     if x.ndim != 4 or x.shape[1] % groups or weight.shape[0] % groups or weight.shape[1] * groups != x.shape[1]:
-        raise ValueError(f"conv2d: groups={groups} does not fit input {x.shape} and weight {weight.shape} "
+        raise ShapeError(f"conv2d: groups={groups} does not fit input {x.shape} and weight {weight.shape} "
                          "(channels must divide into groups; weight is (out, in / groups, kh, kw))")
     xs, ws = x.chunk(groups, axis=1), weight.chunk(groups, axis=0)
     bs = bias.chunk(groups, axis=0) if bias is not None else [None] * groups
@@ -53,7 +54,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
     height-1 image, so it has conv2d's kernels and gradients."""
     x = _tensor(x, "conv1d")
     if x.ndim != 3 or weight.ndim != 3:
-        raise ValueError(f"conv1d: input must be (N, C, L) and weight (out, C / groups, k), got {x.shape} and "
+        raise ShapeError(f"conv1d: input must be (N, C, L) and weight (out, C / groups, k), got {x.shape} and "
                          f"{weight.shape}")
     out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, stride=(1, int(stride)), padding=(0, int(padding)),
                  dilation=(1, int(dilation)), groups=groups)
@@ -138,13 +139,13 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     s, p = int_pair(stride, "conv_transpose2d", "stride"), int_pair(padding, "conv_transpose2d", "padding")
     op = int_pair(output_padding, "conv_transpose2d", "output_padding")
     if x.ndim != 4 or weight.ndim != 4 or weight.shape[0] != x.shape[1]:
-        raise ValueError(f"conv_transpose2d: input {x.shape} and weight {weight.shape} do not fit "
+        raise ShapeError(f"conv_transpose2d: input {x.shape} and weight {weight.shape} do not fit "
                          "(input (N, C_in, H, W), weight (C_in, C_out, kh, kw))")
     if any(o >= st for o, st in zip(op, s)):
         raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than stride {s}")
     size = [(n - 1) * st - 2 * pp + k + o for n, st, pp, k, o in zip(x.shape[2:], s, p, weight.shape[2:], op)]
     if min(size) < 1:
-        raise ValueError(f"conv_transpose2d: output size {tuple(size)} is empty (input {x.shape}, weight {weight.shape})")
+        raise ShapeError(f"conv_transpose2d: output size {tuple(size)} is empty (input {x.shape}, weight {weight.shape})")
     out = ops.Conv2dInputGrad.apply(x, weight, stride=s, padding=p, x_shape=(x.shape[0], weight.shape[1], *size))
     return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
@@ -229,14 +230,14 @@ def _pool_geometry(x: Tensor, op: str, kernel_size: Any, stride: Any, padding: A
     s = k if stride is None else int_pair(stride, op, "stride")
     p = int_pair(padding, op, "padding")
     if any(pp < 0 or 2 * pp > kk for pp, kk in zip(p, k)):
-        raise ValueError(f"{op}: padding {p} must be >= 0 and at most half the kernel {k}")
+        raise ShapeError(f"{op}: padding {p} must be >= 0 and at most half the kernel {k}")
     if x.ndim != 4:
-        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+        raise ShapeError(f"{op}: input must be 4-D (N, C, H, W), got shape {x.shape}")
     pads = []
     for n, kk, ss, pp in zip(x.shape[2:], k, s, p):
         span = n + 2 * pp - kk
         if span < 0:
-            raise ValueError(f"{op}: kernel {k} is bigger than the padded input (shape {x.shape}, padding {p})")
+            raise ShapeError(f"{op}: kernel {k} is bigger than the padded input (shape {x.shape}, padding {p})")
         out = (-(-span // ss) if ceil_mode else span // ss) + 1
         if ceil_mode and (out - 1) * ss >= n + pp:  # the last window must start inside the input or left padding
             out -= 1
@@ -289,19 +290,19 @@ def pad(x: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tens
     if not flat:
         return x.pad(pad, mode, value)
     if len(pad) % 2 or len(pad) > 2 * x.ndim:
-        raise ValueError(f"pad: expected an even number of entries, at most 2 per axis ({2 * x.ndim} for shape "
+        raise ShapeError(f"pad: expected an even number of entries, at most 2 per axis ({2 * x.ndim} for shape "
                          f"{x.shape}), got {tuple(pad)}")
     pairs = [(0, 0)] * x.ndim
     for k in range(len(pad) // 2):
         pairs[x.ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
     if any(a < 0 or b < 0 for a, b in pairs):  # negative padding crops
         if any(max(-a, 0) + max(-b, 0) > n for (a, b), n in zip(pairs, x.shape)):
-            raise ValueError(f"pad: cropping {tuple(pad)} is more than shape {x.shape} holds")
+            raise ShapeError(f"pad: cropping {tuple(pad)} is more than shape {x.shape} holds")
         x = x[tuple(slice(max(-a, 0), n - max(-b, 0)) for (a, b), n in zip(pairs, x.shape))]
         pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
     if mode == "circular":
         if any(max(a, b) > n for (a, b), n in zip(pairs, x.shape)):
-            raise ValueError(f"pad: circular padding {tuple(pad)} is larger than shape {x.shape}")
+            raise ShapeError(f"pad: circular padding {tuple(pad)} is larger than shape {x.shape}")
         return x.reshape(-1)[np.pad(np.arange(x.size).reshape(x.shape), pairs, mode="wrap")]
     return x.pad(pairs, mode, value)
 
@@ -344,13 +345,13 @@ def cross_entropy(logits: Tensor, targets: Any, weight: Any = None, ignore_index
         return logits.cross_entropy(t, label_smoothing)  # the fused op (which checks label_smoothing)
     check_label_smoothing("cross_entropy", label_smoothing)
     if logits.ndim != 2 or t.shape != logits.shape[:1] or t.dtype.kind not in "iu":
-        raise ValueError(f"cross_entropy: logits must be (N, C) and targets N integers, got {logits.shape} and "
+        raise ShapeError(f"cross_entropy: logits must be (N, C) and targets N integers, got {logits.shape} and "
                          f"{t.shape} {t.dtype}")
     n, c = logits.shape
     valid = t != ignore_index
     safe = np.where(valid, t, 0)
     if ((safe < 0) | (safe >= c)).any():
-        raise ValueError(f"cross_entropy: target values must lie in [0, {c}) or be ignore_index, got {t}")
+        raise DimError(f"cross_entropy: target values must lie in [0, {c}) or be ignore_index, got {t}")
     w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight.data if isinstance(weight, Tensor) else weight,
                                                                     dtype=logits.dtype)
     logp = logits.log_softmax(1)
@@ -373,7 +374,7 @@ def _soft_cross_entropy(logits: Tensor, targets: Any, t: np.ndarray, weight: Any
     divides by N (PyTorch's rule for probability targets)."""
     check_label_smoothing("cross_entropy", label_smoothing)
     if logits.ndim != 2 or t.shape != logits.shape:
-        raise ValueError(f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {t.shape}")
+        raise ShapeError(f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {t.shape}")
     p = targets if isinstance(targets, Tensor) else Tensor.wrap(t.astype(logits.dtype))
     if label_smoothing:
         p = p * (1.0 - label_smoothing) + label_smoothing / logits.shape[1]
@@ -391,7 +392,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: Any, weight: Any =
     x = _tensor(logits, "binary_cross_entropy_with_logits")
     t = x.as_operand(targets, "binary_cross_entropy_with_logits")
     if t.shape != x.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: targets {t.shape} and logits {x.shape} differ in shape")
+        raise ShapeError(f"binary_cross_entropy_with_logits: targets {t.shape} and logits {x.shape} differ in shape")
     log_sigmoid_neg = (-x).softplus()  # -log sigmoid(x) = log(1 + exp(-x)), stably and smoothly
     if pos_weight is None:
         loss = (1.0 - t) * x + log_sigmoid_neg
@@ -414,13 +415,13 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     variance, as in PyTorch) or by the running statistics otherwise; then scale and shift."""
     x = _tensor(x, "batch_norm")
     if x.ndim < 2:
-        raise ValueError(f"batch_norm: input must have a channel axis (N, C, ...), got shape {x.shape}")
+        raise ShapeError(f"batch_norm: input must have a channel axis (N, C, ...), got shape {x.shape}")
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training or running_mean is None or running_var is None:
         count = x.size // x.shape[1]
         if training and count < 2:
-            raise ValueError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
+            raise ShapeError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, correction=0, keepdims=True)
         if training and running_mean is not None and running_var is not None:
@@ -443,7 +444,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
     and all positions), then scale and shift per channel (PyTorch's group_norm)."""
     x = _tensor(x, "group_norm")
     if x.ndim < 2 or x.shape[1] % num_groups:
-        raise ValueError(f"group_norm: {num_groups} groups do not divide the channels of input {x.shape}")
+        raise ShapeError(f"group_norm: {num_groups} groups do not divide the channels of input {x.shape}")
     grouped = x.reshape(x.shape[0], num_groups, -1)
     mean = grouped.mean(axis=2, keepdims=True)
     out = ((grouped - mean) * (grouped.var(axis=2, correction=0, keepdims=True) + float(eps)).rsqrt()).reshape(x.shape)
@@ -459,7 +460,7 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, b
     x = _tensor(x, "layer_norm")
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     if tuple(x.shape[x.ndim - len(shape):]) != tuple(shape):
-        raise ValueError(f"layer_norm: input {x.shape} does not end with normalized_shape {shape}")
+        raise ShapeError(f"layer_norm: input {x.shape} does not end with normalized_shape {shape}")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     out = (x - mean) * (x.var(axis=axes, correction=0, keepdims=True) + float(eps)).rsqrt()
@@ -512,7 +513,7 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, generator: np.ra
     if not training or p == 0:
         return x
     if x.ndim != 4:
-        raise ValueError(f"dropout2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+        raise ShapeError(f"dropout2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
     rng = generator if generator is not None else default_generator()
     keep = rng.random((*x.shape[:2], 1, 1)) >= p
     return x * Tensor.wrap(keep.astype(x.dtype) / x.dtype.type(1.0 - p) if p < 1 else np.zeros_like(keep, x.dtype))
@@ -526,7 +527,7 @@ def one_hot(targets: Any, num_classes: int = -1) -> Tensor:
         raise TypeError(f"one_hot: targets must be integers, got dtype {t.dtype}")
     n = int(t.max()) + 1 if num_classes == -1 and t.size else int(num_classes)
     if t.size and (t.min() < 0 or t.max() >= n):
-        raise ValueError(f"one_hot: targets must lie in [0, {n}), got min {t.min()} max {t.max()}")
+        raise ShapeError(f"one_hot: targets must lie in [0, {n}), got min {t.min()} max {t.max()}")
     return Tensor.wrap((t[..., None] == np.arange(n)).astype(np.int64))
 
 

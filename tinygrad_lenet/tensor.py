@@ -9,6 +9,7 @@ import numpy as np
 
 from . import autograd, ops
 from .autograd import Context
+from .errors import DimError, ShapeError
 from .hooks import RemovableHandle, add_hook
 from .random import default_generator
 from .runtime import compute_scope
@@ -117,7 +118,7 @@ class Tensor:
     def __bool__(self) -> bool:
         """The truth of the single element (as in `if loss < 1.0:`); ambiguous otherwise."""
         if self.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
+            raise ShapeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
                              "is ambiguous; use .any() on .data, .all() on .data or .item()")
         return bool(self.data)
 
@@ -197,7 +198,7 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         if self.size != 1:
-            raise ValueError(f"item(): tensor has {self.size} elements, expected 1 (shape {self.shape})")
+            raise ShapeError(f"item(): tensor has {self.size} elements, expected 1 (shape {self.shape})")
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
@@ -277,7 +278,7 @@ class Tensor:
     def t(self) -> "Tensor":
         """The transpose of a 1-D or 2-D tensor (PyTorch's `t`)."""
         if self.ndim > 2:
-            raise ValueError(f"t: expects a tensor of at most 2 dimensions, got shape {self.shape}")
+            raise ShapeError(f"t: expects a tensor of at most 2 dimensions, got shape {self.shape}")
         return self if self.ndim < 2 else self.permute(1, 0)
 
     # ------------------------------------------------------- operand coercion
@@ -380,7 +381,7 @@ class Tensor:
             return ops.PowTensor.apply(*base._operands(exponent, "pow_tensor"))
         whole = isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool)
         if self.dtype.kind != "f" and whole and exponent < 0:
-            raise ValueError(f"pow: integers to negative integer powers are not allowed (a {self.dtype} tensor ** "
+            raise ShapeError(f"pow: integers to negative integer powers are not allowed (a {self.dtype} tensor ** "
                              f"{exponent}); use a float tensor or exponent")
         p = float(exponent)
         base = self if self.dtype.kind == "f" or whole else self.float()  # int ** 2 stays int, int ** 2.0 is float
@@ -448,7 +449,7 @@ class Tensor:
         """Values limited to [min, max]; either bound may be None, a number or a tensor
         (tensor bounds broadcast). Gradient 1 inside the closed interval, else 0."""
         if min is None and max is None:
-            raise ValueError("clip: give min, max or both")
+            raise ShapeError("clip: give min, max or both")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             out = self
             if min is not None:
@@ -701,14 +702,14 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         s, e = normalize_axis(start_dim, self.ndim, "flatten"), normalize_axis(end_dim, self.ndim, "flatten")
         if s > e:
-            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
+            raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
         shape = self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:]
         return ops.Reshape.apply(self, shape=shape)
 
     def unsqueeze(self, dim: int) -> "Tensor":
         """A new axis of size 1 at `dim` (negative counts from the end of the result)."""
         if not isinstance(dim, (int, np.integer)) or not -self.ndim - 1 <= dim <= self.ndim:
-            raise ValueError(f"unsqueeze: dim {dim!r} is out of range for a tensor with {self.ndim} dimensions")
+            raise DimError(f"unsqueeze: dim {dim!r} is out of range for a tensor with {self.ndim} dimensions")
         dim = int(dim) % (self.ndim + 1)
         return ops.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
 
@@ -724,7 +725,7 @@ class Tensor:
             axes = tuple(axes[0])
         norm = tuple(a % self.ndim for a in axes) if self.ndim else ()
         if sorted(norm) != list(range(self.ndim)):
-            raise ValueError(f"permute: axes {tuple(axes)} are not a permutation for shape {self.shape}")
+            raise ShapeError(f"permute: axes {tuple(axes)} are not a permutation for shape {self.shape}")
         return ops.Permute.apply(self, axes=norm)
 
     def transpose(self, dim0: int | None = None, dim1: int | None = None) -> "Tensor":
@@ -756,7 +757,7 @@ class Tensor:
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}")
+            raise ShapeError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}")
         return ops.BroadcastTo.apply(self, shape=shape)
 
     def pad(self, pad_width: Any, mode: str = "constant", value: float = 0.0) -> "Tensor":
@@ -766,7 +767,7 @@ class Tensor:
         try:
             pairs = np.broadcast_to(np.asarray(pad_width), (self.ndim, 2))
         except ValueError:
-            raise ValueError(f"pad: pad_width {pad_width!r} does not fit shape {self.shape}") from None
+            raise ShapeError(f"pad: pad_width {pad_width!r} does not fit shape {self.shape}") from None
         width = tuple((int(a), int(b)) for a, b in pairs)
         if any(a < 0 or b < 0 for a, b in width):
             raise ValueError(f"pad: negative pad widths {width} for shape {self.shape}")
@@ -781,7 +782,7 @@ class Tensor:
         if numpy_mode is None:
             raise ValueError(f"pad: mode must be 'constant', 'reflect' or 'replicate', got {mode!r}")
         if mode == "reflect" and any(max(a, b) >= n for (a, b), n in zip(width, self.shape) if a or b):
-            raise ValueError(f"pad: reflect padding {width} must be smaller than the dimensions {self.shape}")
+            raise ShapeError(f"pad: reflect padding {width} must be smaller than the dimensions {self.shape}")
         positions = np.pad(np.arange(self.size).reshape(self.shape), width, mode=numpy_mode)
         return self.reshape(-1)[positions]
 
@@ -793,10 +794,32 @@ class Tensor:
         return ops.Flip.apply(self, axes=norm)
 
     @with_dim
-    def roll(self, shifts: Any, axis: Any = None) -> "Tensor":
-        """Shift elements along `axis` (flattened when None), wrapping around, as np.roll."""
-        positions = np.roll(np.arange(self.size).reshape(self.shape), shifts, axis=axis)
+    def roll(self, shifts: Any, dims: Any = None, *, axis: Any = None) -> "Tensor":
+        """Shift elements along `dims` (PyTorch's name; numpy's `axis` too), wrapping around;
+        without dims the flattened tensor rolls and shifts is one int. One shift per dim."""
+        if axis is not None:
+            if dims is not None:
+                raise TypeError("roll: got both dims= and axis= (they are the same argument)")
+            dims = axis
+        one = isinstance(shifts, (int, np.integer))
+        shift_list = [shifts] if one else list(shifts)
+        if dims is None:
+            if len(shift_list) != 1:
+                raise ShapeError(f"roll: without dims, shifts must be one int, got {shifts!r}")
+        else:
+            dim_list = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
+            if len(dim_list) != len(shift_list):
+                raise ShapeError(f"roll: {len(shift_list)} shifts {shifts!r} for {len(dim_list)} dims {dims!r}")
+            dims = tuple(normalize_axis(d, self.ndim, "roll") for d in dim_list)
+        positions = np.roll(np.arange(self.size).reshape(self.shape), tuple(int(v) for v in shift_list),
+                            axis=dims if dims is None else tuple(dims))
         return self.reshape(-1)[positions]
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> "Tensor":
+        """Split axis `dim` into `sizes` (one may be -1), PyTorch's unflatten."""
+        dim = normalize_axis(dim, self.ndim, "unflatten")
+        inner = resolve_shape(self.shape[dim:dim + 1], tuple(sizes), "unflatten")
+        return self.reshape(self.shape[:dim] + inner + self.shape[dim + 1:])
 
     def repeat(self, *repeats: Any) -> "Tensor":
         """PyTorch's repeat (numpy's tile): the whole tensor tiled `repeats` times per axis."""
@@ -804,7 +827,7 @@ class Tensor:
             repeats = tuple(repeats[0])
         reps = tuple(int(r) for r in repeats)
         if len(reps) < self.ndim or any(r < 0 for r in reps):
-            raise ValueError(f"repeat: {reps} must give a count >= 0 for each of the {self.ndim} dimensions")
+            raise ShapeError(f"repeat: {reps} must give a count >= 0 for each of the {self.ndim} dimensions")
         x = self.reshape((1,) * (len(reps) - self.ndim) + self.shape)
         inter = [d for n in x.shape for d in (1, n)]
         target = [d for r, n in zip(reps, x.shape) for d in (r, n)]
@@ -818,9 +841,9 @@ class Tensor:
         idx = np.asarray(index.data if isinstance(index, Tensor) else index)
         axis = normalize_axis(axis, self.ndim, "gather")
         if idx.ndim != self.ndim or idx.dtype.kind not in "iu":
-            raise ValueError(f"gather: index must be an integer array with {self.ndim} dimensions, got "
+            raise ShapeError(f"gather: index must be an integer array with {self.ndim} dimensions, got "
                              f"shape {idx.shape} dtype {idx.dtype}")
-        return self[_along_axis(idx, axis)]
+        return self[_along_axis(idx, axis, self.shape, "gather")]
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
         """PyTorch's sort: (values, indices) along `dim`; the values are gathered, so
@@ -839,7 +862,7 @@ class Tensor:
         """PyTorch's topk: the k largest (or smallest) along `dim`, in order, with their indices."""
         dim = normalize_axis(dim, max(self.ndim, 1), "topk")
         if not isinstance(k, (int, np.integer)) or not 0 <= k <= (self.shape[dim] if self.ndim else 1):
-            raise ValueError(f"topk: k={k!r} must be in [0, {self.shape[dim] if self.ndim else 1}] for shape {self.shape}")
+            raise ShapeError(f"topk: k={k!r} must be in [0, {self.shape[dim] if self.ndim else 1}] for shape {self.shape}")
         values, indices = self.sort(dim, descending=largest)
         keep = (slice(None),) * dim + (slice(0, int(k)),)
         return ValuesIndices(values[keep], indices[keep])
@@ -851,8 +874,9 @@ class Tensor:
         axis = normalize_axis(axis, self.ndim, "scatter_add")
         src = self.as_operand(src, "scatter_add")
         if idx.shape != src.shape or idx.dtype.kind not in "iu":
-            raise ValueError(f"scatter_add: index {idx.shape} ({idx.dtype}) must be integers shaped like src {src.shape}")
-        return self + ops.GetItemGrad.apply(src, index=_along_axis(idx, axis), shape=self.shape)
+            raise ShapeError(f"scatter_add: index {idx.shape} ({idx.dtype}) must be integers shaped like src {src.shape}")
+        return self + ops.GetItemGrad.apply(src, index=_along_axis(idx, axis, self.shape, "scatter_add"),
+                                         shape=self.shape)
 
     def tril(self, diagonal: int = 0) -> "Tensor":
         """The lower triangle of the last two axes (the rest zero), in this tensor's dtype."""
@@ -872,7 +896,7 @@ class Tensor:
         sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
             if isinstance(split_size, (int, np.integer)) else list(split_size)
         if sum(sizes) != n or any(s < 0 for s in sizes):
-            raise ValueError(f"split: sizes {sizes} do not add up to dimension {axis} of shape {self.shape}")
+            raise ShapeError(f"split: sizes {sizes} do not add up to dimension {axis} of shape {self.shape}")
         ends = np.cumsum(sizes).tolist()
         lead = (slice(None),) * axis
         return [self[lead + (slice(end - size, end),)] for end, size in zip(ends, sizes)]
@@ -959,8 +983,14 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     return ops.Where.apply(cond, a, b)
 
 
-def _along_axis(index: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
-    """The fancy index that picks index[...] along `axis` and the same position elsewhere."""
+def _along_axis(index: np.ndarray, axis: int, shape: tuple[int, ...], op: str) -> tuple[np.ndarray, ...]:
+    """The fancy index that picks index[...] along `axis` and the same position elsewhere;
+    ShapeError for an index outside [0, shape[axis]) or larger than `shape` elsewhere."""
+    if index.size and (index.min() < 0 or index.max() >= shape[axis]):
+        bad = index.min() if index.min() < 0 else index.max()
+        raise ShapeError(f"{op}: index {bad} is out of bounds for dimension {axis} with size {shape[axis]}")
+    if any(i > n for d, (i, n) in enumerate(zip(index.shape, shape)) if d != axis):
+        raise ShapeError(f"{op}: index of shape {index.shape} is larger than {shape} outside dimension {axis}")
     grids = list(np.indices(index.shape, sparse=True))
     grids[axis] = index
     return tuple(grids)
@@ -1040,7 +1070,7 @@ def grad(outputs: "Tensor | list[Tensor]", inputs: "Tensor | list[Tensor]", grad
         grad_outputs = [grad_outputs] * len(outs) if len(outs) == 1 or grad_outputs is None else [grad_outputs]
     grad_outputs = list(grad_outputs)
     if len(grad_outputs) != len(outs):
-        raise ValueError(f"grad: {len(outs)} outputs but {len(grad_outputs)} grad_outputs")
+        raise ShapeError(f"grad: {len(outs)} outputs but {len(grad_outputs)} grad_outputs")
     for i, t in enumerate(ins):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad (create it with requires_grad=True)")
@@ -1082,7 +1112,7 @@ def initial_gradient(out: "Tensor", given: Any, create_graph: bool, where: str) 
     else:
         g = np.asarray(given, dtype=out.dtype)
     if g.shape != out.shape:
-        raise ValueError(f"{where}: gradient has shape {tuple(g.shape)}, expected {out.shape}")
+        raise ShapeError(f"{where}: gradient has shape {tuple(g.shape)}, expected {out.shape}")
     if g.dtype != out.dtype:
         g = g.astype(out.dtype)
     if create_graph and not isinstance(g, Tensor):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, NamedTuple, TypeVar
 
+from .errors import DimError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ALIASES = (("dim", "axis"), ("keepdim", "keepdims"))
@@ -54,7 +56,7 @@ class Size(int):
         if dim is None:
             return self.shape
         if not isinstance(dim, int) or not -len(self.shape) <= dim < len(self.shape):
-            raise IndexError(f"size: dim {dim!r} is out of range for a tensor of shape {self.shape}")
+            raise DimError(f"size: dim {dim!r} is out of range for a tensor of shape {self.shape}")
         return self.shape[dim]
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DimError, ShapeError
+
 Axis = int | tuple[int, ...] | None
 
 
@@ -23,10 +25,10 @@ def normalize_axis(axis: Axis, ndim: int, op: str) -> Any:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
         if not -bound <= a < bound:
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise DimError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(int(a) % bound)
     if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
+        raise ShapeError(f"{op}: repeated axis in {axis}")
     if isinstance(axis, (int, np.integer)):
         return out[0]
     return tuple(sorted(out))
@@ -40,21 +42,21 @@ def reduction_axis(axis: Axis, ndim: int, op: str) -> Any:
 
 
 def resolve_shape(old: tuple[int, ...], new: tuple[int, ...], op: str = "reshape") -> tuple[int, ...]:
-    """`new` with a single -1 filled in; ValueError if the sizes do not match."""
+    """`new` with a single -1 filled in; ShapeError if the sizes do not match."""
     try:
         new = tuple(int(n) for n in new)
     except (TypeError, ValueError):
         raise TypeError(f"{op}: target shape must be integers, got {new!r}") from None
     size = int(np.prod(old))
     if new.count(-1) > 1 or any(n < -1 for n in new):
-        raise ValueError(f"{op}: invalid target shape {new} for tensor of shape {old}")
+        raise ShapeError(f"{op}: invalid target shape {new} for tensor of shape {old}")
     if -1 in new:
         rest = int(np.prod([n for n in new if n != -1]))
         if rest == 0 or size % rest:
-            raise ValueError(f"{op}: cannot reshape tensor of shape {old} into {new}")
+            raise ShapeError(f"{op}: cannot reshape tensor of shape {old} into {new}")
         new = tuple(size // rest if n == -1 else n for n in new)
     if int(np.prod(new)) != size:
-        raise ValueError(f"{op}: cannot reshape tensor of shape {old} into {new}")
+        raise ShapeError(f"{op}: cannot reshape tensor of shape {old} into {new}")
     return new
 
 

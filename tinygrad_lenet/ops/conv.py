@@ -28,6 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Function
+from ..errors import ShapeError
 from .blas import has_avx512_kernels
 from .parallel import get_num_threads, parallel_map
 
@@ -69,23 +70,23 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 def check_conv2d_shapes(x_shape, w_shape, b_shape, stride, padding) -> None:
     """ValueError naming the shapes when a conv2d cannot be computed."""
     if len(x_shape) != 4:
-        raise ValueError(f"conv2d: input must be 4-D (N, C, H, W), got shape {x_shape}")
+        raise ShapeError(f"conv2d: input must be 4-D (N, C, H, W), got shape {x_shape}")
     if len(w_shape) != 4:
-        raise ValueError(f"conv2d: weight must be 4-D (out, in, kh, kw), got shape {w_shape}")
+        raise ShapeError(f"conv2d: weight must be 4-D (out, in, kh, kw), got shape {w_shape}")
     if x_shape[1] != w_shape[1]:
-        raise ValueError(f"conv2d: input has {x_shape[1]} channels but weight {w_shape} expects "
+        raise ShapeError(f"conv2d: input has {x_shape[1]} channels but weight {w_shape} expects "
                          f"{w_shape[1]} (input shape {x_shape})")
     if b_shape is not None and tuple(b_shape) != (w_shape[0],):
-        raise ValueError(f"conv2d: bias shape {tuple(b_shape)} does not match {w_shape[0]} output channels")
+        raise ShapeError(f"conv2d: bias shape {tuple(b_shape)} does not match {w_shape[0]} output channels")
     if min(w_shape) < 1 or x_shape[1] < 1:
-        raise ValueError(f"conv2d: the weight {w_shape} and the input's channels {x_shape[1]} must not be "
+        raise ShapeError(f"conv2d: the weight {w_shape} and the input's channels {x_shape[1]} must not be "
                          f"empty (input shape {x_shape})")
     (sh, sw), (ph, pw) = stride, padding
     if sh < 1 or sw < 1 or ph < 0 or pw < 0:
-        raise ValueError(f"conv2d: stride {stride} must be >= 1 and padding {padding} >= 0")
+        raise ShapeError(f"conv2d: stride {stride} must be >= 1 and padding {padding} >= 0")
     hp, wp = x_shape[2] + 2 * ph, x_shape[3] + 2 * pw
     if w_shape[2] > hp or w_shape[3] > wp:
-        raise ValueError(f"conv2d: kernel {tuple(w_shape[2:])} is bigger than the padded input "
+        raise ShapeError(f"conv2d: kernel {tuple(w_shape[2:])} is bigger than the padded input "
                          f"({hp}, {wp}) (input shape {x_shape}, padding {padding})")
 
 

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..errors import ShapeError
 from .layout import relu_array
 
 
@@ -372,7 +373,7 @@ class Where(Function):
         try:
             return np.where(cond, a, b)
         except ValueError:
-            raise ValueError(f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast "
+            raise ShapeError(f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast "
                              "together") from None
 
     @staticmethod
@@ -457,5 +458,5 @@ def _broadcast_checked(op: str, fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
-            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+            raise ShapeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
     return fn(a, b)

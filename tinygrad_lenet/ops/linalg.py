@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..errors import ShapeError
 from .shape import Permute
 
 
@@ -14,15 +15,15 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: scalars are not allowed, got shapes {a.shape} and {b.shape}")
+            raise ShapeError(f"matmul: scalars are not allowed, got shapes {a.shape} and {b.shape}")
         ka = a.shape[-1]
         kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if ka != kb:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
+            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
         try:
             out = np.matmul(a, b)
         except ValueError:
-            raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
+            raise ShapeError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
         ctx.save_for_backward(a, b)
         return out
 
@@ -70,10 +71,10 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
-            raise ValueError(f"linear: input of shape {x.shape} does not fit weight {w.shape} "
+            raise ShapeError(f"linear: input of shape {x.shape} does not fit weight {w.shape} "
                              "(expected weight (out_features, in_features) with in_features = the input's last axis)")
         if b is not None and b.shape != (w.shape[0],):
-            raise ValueError(f"linear: bias shape {b.shape} does not match {w.shape[0]} output features")
+            raise ShapeError(f"linear: bias shape {b.shape} does not match {w.shape[0]} output features")
         out = np.matmul(x, w.T)
         if b is not None:
             out += b

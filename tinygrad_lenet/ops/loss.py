@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..errors import DimError, ShapeError
 from .softmax import Softmax, stable_log_softmax
 
 
@@ -18,14 +19,14 @@ def one_hot(targets: np.ndarray, shape: tuple[int, int], dtype: np.dtype) -> np.
 
 def check_class_targets(op: str, scores: np.ndarray, targets: np.ndarray) -> None:
     if scores.ndim != 2:
-        raise ValueError(f"{op}: input must be 2-D (batch, classes), got shape {scores.shape}")
+        raise ShapeError(f"{op}: input must be 2-D (batch, classes), got shape {scores.shape}")
     if targets.shape != scores.shape[:1]:
-        raise ValueError(f"{op}: targets of shape {targets.shape} do not match input of shape {scores.shape}")
+        raise ShapeError(f"{op}: targets of shape {targets.shape} do not match input of shape {scores.shape}")
     if targets.dtype.kind not in "iu":
         raise TypeError(f"{op}: targets must be integer class indices, got dtype {targets.dtype}")
     if targets.size and (targets.min() < 0 or targets.max() >= scores.shape[1]):
-        raise ValueError(f"{op}: target values must lie in [0, {scores.shape[1]}), got "
-                         f"min {targets.min()} max {targets.max()}")
+        raise DimError(f"{op}: target values must lie in [0, {scores.shape[1]}), got "
+                       f"min {targets.min()} max {targets.max()}")
 
 
 class CrossEntropy(Function):
@@ -86,7 +87,7 @@ class MSELoss(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.shape != b.shape:
-            raise ValueError(f"mse_loss: input shape {a.shape} and target shape {b.shape} differ")
+            raise ShapeError(f"mse_loss: input shape {a.shape} and target shape {b.shape} differ")
         diff = a - b
         ctx.save_for_backward(a, b)
         return np.asarray(np.mean(diff * diff))  # integers: float64, made float32 by apply

@@ -16,18 +16,19 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd import Function
+from ..errors import ShapeError
 from .layout import in_memory_order_of, memory_order
 
 
 def check_pool_shapes(op: str, x_shape, kernel, stride) -> tuple[int, int]:
     """The output (Ho, Wo), or a ValueError naming the op and shapes."""
     if len(x_shape) != 4:
-        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {x_shape}")
+        raise ShapeError(f"{op}: input must be 4-D (N, C, H, W), got shape {x_shape}")
     (kh, kw), (sh, sw) = kernel, stride
     if kh < 1 or kw < 1 or sh < 1 or sw < 1:
-        raise ValueError(f"{op}: kernel {kernel} and stride {stride} must be >= 1")
+        raise ShapeError(f"{op}: kernel {kernel} and stride {stride} must be >= 1")
     if kh > x_shape[2] or kw > x_shape[3]:
-        raise ValueError(f"{op}: kernel {kernel} is bigger than the input {tuple(x_shape[2:])} (shape {x_shape})")
+        raise ShapeError(f"{op}: kernel {kernel} is bigger than the input {tuple(x_shape[2:])} (shape {x_shape})")
     return (x_shape[2] - kh) // sh + 1, (x_shape[3] - kw) // sw + 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..errors import ShapeError
 from .elementwise import Exp
 from .shape import BroadcastTo, Flip
 
@@ -60,7 +61,7 @@ class Max(Function):
         try:
             out = np.asarray(x.max(axis=axis, keepdims=keepdims))
         except ValueError:  # numpy: zero-size array to reduction operation maximum
-            raise ValueError(f"max: cannot reduce over an empty axis (tensor shape {x.shape}, axis {axis})") from None
+            raise ShapeError(f"max: cannot reduce over an empty axis (tensor shape {x.shape}, axis {axis})") from None
         ctx.save_for_backward(x, out)
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..errors import DimError, ShapeError
 
 
 class Reshape(Function):
@@ -68,7 +69,7 @@ class GetItem(Function):
         try:
             return np.asarray(x[index])
         except IndexError as e:
-            raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
+            raise DimError(f"getitem: {e} (tensor shape {x.shape})") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -143,5 +144,5 @@ def _check_same_rest(op: str, arrays, axis: int, concat: bool) -> None:
         rest_ok = (len(s) == len(ref) and all(x == y for i, (x, y) in enumerate(zip(s, ref))
                                               if not (concat and i == axis)))
         if not rest_ok:
-            raise ValueError(f"{op}: shapes {shapes} do not match "
+            raise ShapeError(f"{op}: shapes {shapes} do not match "
                              f"{'outside axis ' + str(axis) if concat else 'exactly'}")
