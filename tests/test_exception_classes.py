@@ -39,7 +39,9 @@ CASES = [
     ("x.prod(dim=3)", IndexError), ("x.all(dim=3)", IndexError), ("x.cummax(3)", IndexError),
     ("F.pad(x, (1,))", RuntimeError), ("F.one_hot(labels, 3)", RuntimeError), ("xi ** -2", RuntimeError),
     ("F.mse_loss(x, x2)", RuntimeError), ("F.layer_norm(x, (5,))", RuntimeError), ("x.view_as(y)", RuntimeError),
-    ("x.unflatten(1, (2, 2))", RuntimeError), ("F.batch_norm(img, running, running)", RuntimeError),
+    ("x.unflatten(1, (2, 2))", RuntimeError), ("lib.einsum('ij,jk->ik', y, y)", RuntimeError),
+    ("lib.einsum('ij', x)", RuntimeError), ("lib.einsum('i->j', xf)", RuntimeError),
+    ("F.batch_norm(img, running, running)", RuntimeError),
 ]
 
 
@@ -53,7 +55,7 @@ def names(torch, functional) -> dict:
     def normal(*shape):
         return t(rng.standard_normal(shape).astype(np.float32))
 
-    return dict(lib=torch, F=functional, x=normal(2, 3, 4), x2=normal(2, 3, 5), y=normal(5, 6), z=normal(2, 5, 4),
+    return dict(lib=torch, F=functional, x=normal(2, 3, 4), xf=normal(3), x2=normal(2, 3, 5), y=normal(5, 6), z=normal(2, 5, 4),
                 xi=t(np.arange(4)), index_too_big=t(np.full((2, 3, 4), 7)), index_2d=t(np.zeros((2, 3), np.int64)),
                 img=normal(1, 2, 6, 6), w_wrong_channels=normal(3, 4, 3, 3), w_too_big=normal(3, 2, 9, 9),
                 w_linear=normal(3, 5), logits=normal(4, 3), target_too_big=t(np.array([0, 1, 2, 3])),

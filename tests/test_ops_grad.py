@@ -301,6 +301,26 @@ def matmul_case(draw: st.DrawFn, op: str) -> GradCase:
                         ["tensor,tensor", "tensor,ndarray", "ndarray,tensor", "constant,tensor"])
 
 
+# Equations with every feature the gradient must handle: contraction, batch axes, outer
+# products, a diagonal (a repeated subscript), an axis summed in one operand only, `...`
+# with broadcasting, an implicit output and three operands.
+EINSUMS = ["ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->i", "iij->j", "ij->i", "ij->", "...ij,...jk",
+           "ij,ij->ij", "bhqd,bhkd->bhqk", "ij,jk,kl->il", "ji", "i,i"]
+
+
+@grad_case("einsum")
+def einsum_case(draw: st.DrawFn, op: str) -> GradCase:
+    equation = draw(st.sampled_from(EINSUMS))
+    size = {c: draw(st.integers(1, 3)) for c in "bhijklqd"}
+    lhs = equation.split("->")[0]
+    shapes = []
+    for term in lhs.split(","):
+        lead = draw(st.sampled_from([(), (2,), (1,)])) if "..." in term else ()
+        shapes.append(lead + tuple(size[c] for c in term.replace("...", "")))
+    xs = tuple(draw(S.smooth(shape)) for shape in shapes)
+    return GradCase(f"einsum {equation} {shapes}", lambda *ts: F.einsum(equation, *ts), xs)
+
+
 @grad_case("linear")
 def linear_case(draw: st.DrawFn, op: str) -> GradCase:
     batch = draw(st.sampled_from([(), (2,), (3,), (2, 2)]))  # 1-D input, a batch, extra leading axes

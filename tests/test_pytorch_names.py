@@ -527,3 +527,38 @@ def test_nll_loss_weight_and_ignore_index_match_pytorch(reduction):
     expected.sum().backward()
     np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+BITWISE = ["x << 1", "x >> 1", "x << y", "x >> y", "x & y", "x | 3", "x ^ y", "~x", "1 << y", "5 & x", "x.bitwise_not()",
+           "x.bitwise_left_shift(y)", "x.bitwise_right_shift(2)", "(x > 0) & (x < 50)", "~(x > 0)", "(x > 0) | (y > 2)",
+           "(x > 0).logical_xor(x < 50)", "x.logical_and(y)", "x.logical_or(y)", "x.logical_not()"]
+
+
+@pytest.mark.parametrize("expression", BITWISE)
+def test_bitwise_and_logical_ops_match_pytorch_values_and_dtypes(expression):
+    torch = torch_or_skip()
+    x, y = np.array([-8, -3, 0, 5, 100], np.int32), np.array([0, 1, 2, 3, 4], np.int64)
+    ours = eval(expression, {"x": Tensor.wrap(x), "y": Tensor.wrap(y)})
+    theirs = eval(expression, {"x": torch.from_numpy(x), "y": torch.from_numpy(y)})
+    assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+def test_bitwise_ops_refuse_floats_by_name():
+    with pytest.raises(TypeError, match="bitwise_left_shift: needs integer tensors, got float32"):
+        Tensor(np.ones(3, np.float32)) << 1
+    with pytest.raises(TypeError, match="bitwise_and: needs integer or bool tensors, got float32"):
+        Tensor(np.ones(3, np.float32)) & Tensor(np.ones(3, np.float32))
+
+
+def test_einsum_takes_pytorch_s_forms():
+    import tinygrad_lenet as tl
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+    listed = tl.einsum("ij,jk", [tl.from_numpy(a), tl.from_numpy(b)])  # operands in a list, implicit output
+    spread = tl.einsum("ij, jk -> ik", tl.from_numpy(a), tl.from_numpy(b))
+    assert listed.dtype == np.float32
+    np.testing.assert_allclose(listed.data, a @ b, rtol=1e-5)
+    np.testing.assert_array_equal(listed.data, spread.data)
+    with pytest.raises(TypeError, match="einsum: the equation comes first"):
+        tl.einsum(tl.from_numpy(a), "ij")

@@ -6,7 +6,7 @@ from .autograd import OPS, Function, enable_grad, is_grad_enabled, no_grad
 from .checkpoint import load
 from .errors import DimError, ShapeError
 from .functional import concatenate as cat
-from .functional import stack
+from .functional import einsum, stack
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .random import manual_seed
 from .tensor import Tensor, grad, tensor
@@ -30,7 +30,7 @@ def save(obj: dict, path: str) -> None:
 
 
 __all__ = ["OPS", "DimError", "Function", "GradcheckError", "ShapeError", "Tensor", "cat", "checkpoint", "cuda",
-           "device", "enable_grad", "flatten", "from_numpy", "functional", "grad", "gradcheck", "gradgradcheck",
+           "device", "einsum", "enable_grad", "flatten", "from_numpy", "functional", "grad", "gradcheck", "gradgradcheck",
            "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "optim", "randn", "save", "stack",
            "tensor", "utils", "zeros"]
 __version__ = "0.1.0"

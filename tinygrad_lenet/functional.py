@@ -10,6 +10,7 @@ import numpy as np
 
 from . import ops
 from .errors import DimError, ShapeError
+from .ops.einsum import einsum_plan
 from .ops.loss import check_class_targets
 from .random import default_generator
 from .tensor import Tensor
@@ -548,6 +549,20 @@ def stack(tensors: list[Tensor], axis: int = 0) -> Tensor:
 
 
 cat = concatenate
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation as PyTorch's `torch.einsum`: `einsum("bij,bjk->bik", a, b)` or with
+    the operands in one list; `...` for leading axes, an implicit output when `->` is absent
+    (the subscripts seen once, in alphabetical order). Gradients are einsums too."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: the equation comes first, as a string, got {type(equation).__name__}")
+    tensors = [_tensor(t, "einsum") for t in operands]
+    same_float_dtype("einsum", *tensors)
+    plan = einsum_plan(equation, [t.shape for t in tensors])
+    return ops.Einsum.apply(*tensors, equation=plan)
 
 
 def _tensor(x: Any, op: str) -> Tensor:

@@ -526,6 +526,69 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    # ---------------------------------------------- bitwise and logical (no gradient)
+    def _bitwise(self, other: Any, fn: Any, op: str, shift: bool = False, reverse: bool = False) -> "Tensor":
+        """`fn` on integer (and, except for shifts, bool) tensors, PyTorch's dtype rules."""
+        o = other.data if isinstance(other, Tensor) else other
+        kinds = "iu" if shift else "biu"
+        for v in (self.data, np.asarray(o)):
+            if v.dtype.kind not in kinds:
+                raise TypeError(f"{op}: needs {'integer' if shift else 'integer or bool'} tensors, got {v.dtype}")
+        a, b = (o, self.data) if reverse else (self.data, o)
+        try:
+            return Tensor.wrap(np.asarray(fn(a, b)))
+        except ValueError:
+            raise ShapeError(f"{op}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
+
+    def bitwise_and(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.bitwise_and, "bitwise_and")
+
+    def bitwise_or(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.bitwise_or, "bitwise_or")
+
+    def bitwise_xor(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.bitwise_xor, "bitwise_xor")
+
+    def bitwise_not(self) -> "Tensor":
+        return self._bitwise(self, lambda a, _: np.invert(a), "bitwise_not")
+
+    def bitwise_left_shift(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.left_shift, "bitwise_left_shift", shift=True)
+
+    def bitwise_right_shift(self, other: Any) -> "Tensor":
+        """Arithmetic shift (the sign is kept), as in PyTorch."""
+        return self._bitwise(other, np.right_shift, "bitwise_right_shift", shift=True)
+
+    __and__, __or__, __xor__, __invert__ = bitwise_and, bitwise_or, bitwise_xor, bitwise_not
+    __lshift__, __rshift__ = bitwise_left_shift, bitwise_right_shift
+
+    def __rand__(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.bitwise_and, "bitwise_and", reverse=True)
+
+    def __ror__(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.bitwise_or, "bitwise_or", reverse=True)
+
+    def __rxor__(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.bitwise_xor, "bitwise_xor", reverse=True)
+
+    def __rlshift__(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.left_shift, "bitwise_left_shift", shift=True, reverse=True)
+
+    def __rrshift__(self, other: Any) -> "Tensor":
+        return self._bitwise(other, np.right_shift, "bitwise_right_shift", shift=True, reverse=True)
+
+    def logical_and(self, other: Any) -> "Tensor":
+        return self._compare(other, np.logical_and)
+
+    def logical_or(self, other: Any) -> "Tensor":
+        return self._compare(other, np.logical_or)
+
+    def logical_xor(self, other: Any) -> "Tensor":
+        return self._compare(other, np.logical_xor)
+
+    def logical_not(self) -> "Tensor":
+        return Tensor.wrap(np.logical_not(self.data))
+
     @with_dim
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
         """Indices of the maxima (int64; no gradient), over all elements when axis is None."""

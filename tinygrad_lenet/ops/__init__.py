@@ -4,6 +4,7 @@
 from ..autograd import OPS
 from .conv import Conv2d, Conv2dInputGrad, Conv2dWeightGrad
 from .dropout import Dropout
+from .einsum import Einsum
 from .elementwise import (
     Abs,
     Add,
