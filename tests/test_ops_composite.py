@@ -192,6 +192,55 @@ def _(draw):
     return Case(lambda t, u: F.conv_transpose2d(t, u, stride=stride, padding=padding), reference, (x, weight))
 
 
+@case("conv_transpose2d with groups, dilation and output_padding")
+def _(draw):
+    groups, dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    cin, cout, k = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    stride, padding = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+    extra = draw(st.integers(0, max(stride, dilation) - 1))
+    span = dilation * (k - 1) + 1
+    h = draw(st.integers(max(1, (2 * padding - span - extra) // stride + 2), 4))
+    x, weight = draw(S.smooth((1, cin, h, h))), draw(S.smooth((cin, cout // groups, k, k)))
+    size = (h - 1) * stride + span + extra
+
+    def reference(a, u):  # each input pixel adds its group's dilated kernel at stride steps; then crop
+        full = np.zeros((1, cout, size, size))
+        gi, go = cin // groups, cout // groups
+        for g in range(groups):
+            for i in range(h):
+                for j in range(h):
+                    patch = np.einsum("nc,cokl->nokl", a[:, g * gi:(g + 1) * gi, i, j], u[g * gi:(g + 1) * gi])
+                    full[:, g * go:(g + 1) * go, i * stride:i * stride + span:dilation,
+                         j * stride:j * stride + span:dilation] += patch
+        return full[:, :, padding:size - padding, padding:size - padding]
+    return Case(lambda t, u: F.conv_transpose2d(t, u, stride=stride, padding=padding, output_padding=extra,
+                                                groups=groups, dilation=dilation), reference, (x, weight))
+
+
+@case("max_pool2d with dilation")
+def _(draw):
+    k, stride, dilation = draw(st.integers(2, 3)), draw(st.integers(1, 2)), draw(st.integers(2, 3))
+    padding, ceil = draw(st.integers(0, k // 2)), draw(st.booleans())
+    span = dilation * (k - 1) + 1
+    h, w = draw(st.integers(span, span + 3)), draw(st.integers(span, span + 2))  # no window of padding only (-inf)
+    x = draw(S.without_ties((1, 2, h, w)))
+
+    def reference(a):
+        padded = np.pad(a, ((0, 0), (0, 0), (padding, padding + stride), (padding, padding + stride)),
+                        constant_values=-np.inf)
+        outs = []
+        for n in (h, w):
+            out = (-(-(n + 2 * padding - span) // stride) if ceil else (n + 2 * padding - span) // stride) + 1
+            outs.append(out - 1 if ceil and (out - 1) * stride >= n + padding else out)
+        out = np.zeros((1, 2, *outs))
+        for i in range(outs[0]):
+            for j in range(outs[1]):
+                win = padded[:, :, i * stride:i * stride + span:dilation, j * stride:j * stride + span:dilation]
+                out[:, :, i, j] = win.max(axis=(2, 3))
+        return out
+    return Case(lambda t: F.max_pool2d(t, k, stride, padding, dilation, ceil), reference, (x,))
+
+
 @case("max_pool2d and avg_pool2d with padding and ceil_mode")
 def _(draw):
     k, stride = draw(st.integers(2, 3)), draw(st.integers(1, 3))
@@ -217,7 +266,7 @@ def _(draw):
                     out[:, :, i, j] = win.max(axis=(2, 3)) if reduce == "max" else win.sum(axis=(2, 3)) / count
             return out
         return pool("max", None, True) + pool("avg", 0, True) * 2 + pool("avg", 0, False) * 3
-    return Case(lambda t: F.max_pool2d(t, k, stride, padding, ceil) + F.avg_pool2d(t, k, stride, padding, ceil) * 2
+    return Case(lambda t: F.max_pool2d(t, k, stride, padding, ceil_mode=ceil) + F.avg_pool2d(t, k, stride, padding, ceil) * 2
                 + F.avg_pool2d(t, k, stride, padding, ceil, count_include_pad=False) * 3, reference, (x,))
 
 
@@ -345,7 +394,8 @@ def test_neural_net_composites_match_pytorch():
     np.testing.assert_allclose(F.conv2d(xt, Tensor(w, dtype=np.float64), stride=2, padding=2, dilation=2, groups=2).data,
                                TF.conv2d(t, torch.tensor(w), stride=2, padding=2, dilation=2, groups=2).numpy(), atol=1e-12)
     for k, s, p, ceil in [(3, 2, 1, True), (2, 2, 0, True), (3, 1, 1, False)]:
-        np.testing.assert_allclose(F.max_pool2d(xt, k, s, p, ceil).data, TF.max_pool2d(t, k, s, p, ceil_mode=ceil).numpy())
+        np.testing.assert_allclose(F.max_pool2d(xt, k, s, p, ceil_mode=ceil).data,
+                                   TF.max_pool2d(t, k, s, p, ceil_mode=ceil).numpy())
         np.testing.assert_allclose(F.avg_pool2d(xt, k, s, p, ceil, False).data,
                                    TF.avg_pool2d(t, k, s, p, ceil_mode=ceil, count_include_pad=False).numpy(), atol=1e-12)
     np.testing.assert_allclose(F.adaptive_avg_pool2d(xt, (4, 3)).data, TF.adaptive_avg_pool2d(t, (4, 3)).numpy(),
@@ -355,6 +405,16 @@ def test_neural_net_composites_match_pytorch():
                                                   output_padding=1).data,
                                TF.conv_transpose2d(t, torch.tensor(wt), stride=2, padding=1, output_padding=1).numpy(),
                                atol=1e-12)
+    for k, s, p, d, ceil in [(3, 1, 0, 2, False), ((2, 3), (2, 1), (1, 1), (2, 3), True), (2, 2, 1, 3, True)]:
+        np.testing.assert_allclose(F.max_pool2d(xt, k, s, p, d, ceil).data, TF.max_pool2d(t, k, s, p, d, ceil).numpy())
+    tiny = np.zeros((1, 1, 1, 1))  # windows holding padding only give -inf, as PyTorch's
+    np.testing.assert_array_equal(F.max_pool2d(Tensor(tiny), 2, 1, 1, 2).data, TF.max_pool2d(torch.tensor(tiny), 2, 1, 1, 2))
+    np.testing.assert_allclose(F.max_pool1d(xt[:, :, 0], 3, 1, 1, 2).data, TF.max_pool1d(t[:, :, 0], 3, 1, 1, 2).numpy())
+    wg = rng.standard_normal((4, 3, 3, 2))
+    np.testing.assert_allclose(F.conv_transpose2d(xt, Tensor(wg, dtype=np.float64), stride=(2, 1), padding=(1, 0),
+                                                  output_padding=(1, 0), groups=2, dilation=(1, 2)).data,
+                               TF.conv_transpose2d(t, torch.tensor(wg), stride=(2, 1), padding=(1, 0), output_padding=(1, 0),
+                                                   groups=2, dilation=(1, 2)).numpy(), atol=1e-12)
     logits, targets = rng.standard_normal((5, 4)), np.array([0, 3, -100, 2, 1])
     cw = rng.uniform(0.5, 2, 4)
     got = F.cross_entropy(Tensor(logits, dtype=np.float64), targets, weight=cw, label_smoothing=0.2).item()

@@ -562,3 +562,22 @@ def test_einsum_takes_pytorch_s_forms():
     np.testing.assert_array_equal(listed.data, spread.data)
     with pytest.raises(TypeError, match="einsum: the equation comes first"):
         tl.einsum(tl.from_numpy(a), "ij")
+
+
+def test_dilated_pools_and_grouped_dilated_transposed_convs_as_modules_match_pytorch():
+    torch = torch_or_skip()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    ours = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=2)
+    theirs = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=2)
+    assert ours.weight.shape == tuple(theirs.weight.shape) == (4, 3, 3, 3)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+    # PyTorch's argument order: a ported MaxPool2d(3, 1, 1, 2) means dilation 2, not ceil_mode
+    pool, torch_pool = nn.Sequential(nn.ReLU(), nn.MaxPool2d(3, 1, 1, 2)), torch.nn.Sequential(
+        torch.nn.ReLU(), torch.nn.MaxPool2d(3, 1, 1, 2))
+    np.testing.assert_array_equal(pool(Tensor(x)).data, torch_pool(torch.from_numpy(x)).numpy())
+    np.testing.assert_array_equal(nn.MaxPool1d(3, 1, dilation=2)(Tensor(x[:, :, 0])).data,
+                                  torch.nn.MaxPool1d(3, 1, dilation=2)(torch.from_numpy(x[:, :, 0])).numpy())
+    with pytest.raises(ValueError, match="MaxPool2d: return_indices=True is not supported"):
+        nn.MaxPool2d(2, return_indices=True)

@@ -62,12 +62,13 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
     return out.squeeze(2)
 
 
-def max_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0,
-               ceil_mode: bool = False) -> Tensor:
+def max_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, dilation: int = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """Window maxima along the last axis of (N, C, L)."""
     x = _tensor(x, "max_pool1d")
     s = kernel_size if stride is None else stride
-    return max_pool2d(x.unsqueeze(2), (1, kernel_size), (1, s), (0, padding), ceil_mode).squeeze(2)
+    return max_pool2d(x.unsqueeze(2), (1, kernel_size), (1, s), (0, padding), (1, dilation), ceil_mode,
+                      return_indices).squeeze(2)
 
 
 def avg_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False,
@@ -132,34 +133,62 @@ def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: 
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0) -> Tensor:
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
     """The transposed convolution (conv2d's input gradient as a layer): x (N, C_in, H, W),
-    weight (C_in, C_out, kh, kw), output (N, C_out, (H - 1) * stride - 2 * padding + kh + output_padding, ...)."""
+    weight (C_in, C_out / groups, kh, kw), output (N, C_out, (H - 1) * stride - 2 * padding
+    + dilation * (kh - 1) + output_padding + 1, ...). Groups split the channels as in conv2d;
+    dilation spreads the kernel's taps (zeros between them)."""
     x = _tensor(x, "conv_transpose2d")
     same_float_dtype("conv_transpose2d", x, weight, bias)
     s, p = int_pair(stride, "conv_transpose2d", "stride"), int_pair(padding, "conv_transpose2d", "padding")
     op = int_pair(output_padding, "conv_transpose2d", "output_padding")
-    if x.ndim != 4 or weight.ndim != 4 or weight.shape[0] != x.shape[1]:
-        raise ShapeError(f"conv_transpose2d: input {x.shape} and weight {weight.shape} do not fit "
-                         "(input (N, C_in, H, W), weight (C_in, C_out, kh, kw))")
-    if any(o >= st for o, st in zip(op, s)):
-        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than stride {s}")
+    d = int_pair(dilation, "conv_transpose2d", "dilation")
+    check_positive("conv_transpose2d", dilation=min(d), groups=groups)
+    if x.ndim != 4 or weight.ndim != 4 or weight.shape[0] != x.shape[1] or x.shape[1] % groups:
+        raise ShapeError(f"conv_transpose2d: input {x.shape} and weight {weight.shape} do not fit with groups={groups} "
+                         "(input (N, C_in, H, W), weight (C_in, C_out / groups, kh, kw))")
+    if any(o >= max(st, dd) for o, st, dd in zip(op, s, d)):
+        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than stride {s} or dilation {d}")
+    if d != (1, 1):
+        c_in, c_out, kh, kw = weight.shape
+        weight = ops.GetItemGrad.apply(weight, index=(slice(None), slice(None), slice(None, None, d[0]),
+                                                      slice(None, None, d[1])),
+                                       shape=(c_in, c_out, (kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1))
     size = [(n - 1) * st - 2 * pp + k + o for n, st, pp, k, o in zip(x.shape[2:], s, p, weight.shape[2:], op)]
     if min(size) < 1:
         raise ShapeError(f"conv_transpose2d: output size {tuple(size)} is empty (input {x.shape}, weight {weight.shape})")
-    out = ops.Conv2dInputGrad.apply(x, weight, stride=s, padding=p, x_shape=(x.shape[0], weight.shape[1], *size))
+    parts = zip(x.chunk(groups, axis=1), weight.chunk(groups, axis=0)) if groups > 1 else [(x, weight)]
+    out = concatenate([ops.Conv2dInputGrad.apply(xi, wi, stride=s, padding=p, x_shape=(x.shape[0], wi.shape[1], *size))
+                       for xi, wi in parts], axis=1) if groups > 1 else \
+        ops.Conv2dInputGrad.apply(x, weight, stride=s, padding=p, x_shape=(x.shape[0], weight.shape[1], *size))
     return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
-def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False) -> Tensor:
-    """Window maxima; `padding` adds -inf borders, `ceil_mode` keeps a last partial window."""
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """Window maxima; `padding` adds -inf borders, `dilation` spreads the window's taps,
+    `ceil_mode` keeps a last partial window. PyTorch's argument order."""
     x = _tensor(x, "max_pool2d")
-    if not ceil_mode and padding == 0:
+    if return_indices:
+        raise ValueError("max_pool2d: return_indices=True is not supported (no max_unpool2d here)")
+    d = int_pair(dilation, "max_pool2d", "dilation")
+    check_positive("max_pool2d", dilation=min(d))
+    if not ceil_mode and padding == 0 and d == (1, 1):
         return x.max_pool2d(kernel_size, stride)
-    k, s, pads = _pool_geometry(x, "max_pool2d", kernel_size, stride, padding, ceil_mode)
-    if any(a or b for a, b in pads):
-        x = x.pad(((0, 0), (0, 0), *pads), value=float(np.finfo(x.dtype).min))
-    return x.max_pool2d(k, s)
+    k = int_pair(kernel_size, "max_pool2d", "kernel_size")
+    p = int_pair(padding, "max_pool2d", "padding")
+    if any(pp < 0 or 2 * pp > kk for pp, kk in zip(p, k)):
+        raise ShapeError(f"max_pool2d: padding {p} must be >= 0 and at most half the kernel {k}")
+    span = tuple((kk - 1) * dd + 1 for kk, dd in zip(k, d))  # the window's extent with its gaps
+    _, s, pads = _pool_geometry(x, "max_pool2d", span, k if stride is None else stride, padding, ceil_mode)
+    if d == (1, 1):
+        return x.pad(((0, 0), (0, 0), *pads), value=float(np.finfo(x.dtype).min)).max_pool2d(k, s)
+    if any(a or b for a, b in pads):  # a dilated window may hold padding only: -inf, as in PyTorch
+        x = x.pad(((0, 0), (0, 0), *pads), value=-np.inf)
+    oh, ow = ((n - e) // ss + 1 for n, e, ss in zip(x.shape[2:], span, s))
+    taps = [x[:, :, a * d[0]:a * d[0] + (oh - 1) * s[0] + 1:s[0], b * d[1]:b * d[1] + (ow - 1) * s[1] + 1:s[1]]
+            for a in range(k[0]) for b in range(k[1])]
+    return stack(taps, axis=-1).amax(axis=-1)
 
 
 def relu_max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:

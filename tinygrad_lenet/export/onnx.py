@@ -274,6 +274,7 @@ ONNX_OPS: dict[str, Callable] = {
                                                              alpha=float(attrs["negative_slope"])),
     "softplus": _softplus, "log1p": _plus_one_around("Log", before=True),
     "expm1": _plus_one_around("Exp", before=False), "flip": _flip, "cumsum": _cumsum, "getitem": _getitem,
+    "einsum": lambda b, ins, attrs, parents, out: b.node("Einsum", ins, out, equation=attrs["equation"]),
 }
 
 

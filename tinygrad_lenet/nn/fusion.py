@@ -33,7 +33,7 @@ class Rule(NamedTuple):
 
 # (first layer's class, second layer's class) -> its rule
 FUSIONS: dict[tuple[type, type], Rule] = {
-    (ReLU, MaxPool2d): Rule(applies=lambda relu, pool: not pool.padding and not pool.ceil_mode,
+    (ReLU, MaxPool2d): Rule(applies=lambda relu, pool: not pool.padding and not pool.ceil_mode and pool.dilation == 1,
                             run=lambda relu, pool, x: x.relu_max_pool2d(pool.kernel_size, pool.stride)),
 }
 

@@ -113,15 +113,20 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                 output_padding: int | tuple[int, int] = 0, bias: bool = True):
+                 output_padding: int | tuple[int, int] = 0, groups: int = 1, bias: bool = True,
+                 dilation: int | tuple[int, int] = 1):
         super().__init__()
-        check_positive("ConvTranspose2d", in_channels=in_channels, out_channels=out_channels)
+        check_positive("ConvTranspose2d", in_channels=in_channels, out_channels=out_channels, groups=groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: in_channels {in_channels} and out_channels {out_channels} must be "
+                             f"divisible by groups={groups}")
+        self.groups, self.dilation = int(groups), int_pair(dilation, "ConvTranspose2d", "dilation")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = int_pair(kernel_size, "ConvTranspose2d", "kernel_size")
         self.stride = int_pair(stride, "ConvTranspose2d", "stride")
         self.padding = int_pair(padding, "ConvTranspose2d", "padding")
         self.output_padding = int_pair(output_padding, "ConvTranspose2d", "output_padding")
-        _add_weight_and_bias(self, (in_channels, out_channels, *self.kernel_size), False)
+        _add_weight_and_bias(self, (in_channels, out_channels // groups, *self.kernel_size), False)
         if bias:
             self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
             self.reset_parameters()
@@ -136,7 +141,7 @@ class ConvTranspose2d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
-                                  output_padding=self.output_padding)
+                                  output_padding=self.output_padding, groups=self.groups, dilation=self.dilation)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -162,10 +167,21 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """Max over kernel_size windows; stride defaults to kernel_size."""
+    """Max over kernel_size windows; stride defaults to kernel_size. PyTorch's argument order."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        if return_indices:
+            raise ValueError("MaxPool2d: return_indices=True is not supported (no MaxUnpool2d here)")
+        self.dilation = dilation
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", dilation={self.dilation}" if self.dilation != 1 else "")
 
 
 class AvgPool2d(_Pool2d):
@@ -207,13 +223,16 @@ class Conv1d(Module):
 
 
 class MaxPool1d(Module):
-    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False):
+    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0, dilation: int = 1,
+                 return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
+        if return_indices:
+            raise ValueError("MaxPool1d: return_indices=True is not supported (no MaxUnpool1d here)")
         self.kernel_size, self.stride = int(kernel_size), int(kernel_size if stride is None else stride)
-        self.padding, self.ceil_mode = int(padding), bool(ceil_mode)
+        self.padding, self.dilation, self.ceil_mode = int(padding), int(dilation), bool(ceil_mode)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
 
 class AvgPool1d(Module):

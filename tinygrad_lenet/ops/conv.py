@@ -580,7 +580,9 @@ class Conv2dInputGrad(Function):
     def backward(ctx, grad):
         g, w = ctx.saved_tensors
         stride, padding = ctx.attrs["stride"], ctx.attrs["padding"]
-        d_grad = Conv2d.call(grad, w, stride=stride, padding=padding) if ctx.needs_input_grad[0] else None
+        d_grad = None
+        if ctx.needs_input_grad[0]:
+            d_grad = _crop_to(Conv2d.call(grad, w, stride=stride, padding=padding), g.shape)
         d_w = Conv2dWeightGrad.call(grad, g, stride=stride, padding=padding, w_shape=w.shape) \
             if ctx.needs_input_grad[1] else None
         return d_grad, d_w
@@ -607,4 +609,10 @@ class Conv2dWeightGrad(Function):
         d_x = Conv2dInputGrad.call(g, grad, stride=stride, padding=padding, x_shape=x.shape) \
             if ctx.needs_input_grad[0] else None
         d_grad = Conv2d.call(x, grad, stride=stride, padding=padding) if ctx.needs_input_grad[1] else None
-        return d_x, d_grad
+        return d_x, d_grad if d_grad is None else _crop_to(d_grad, g.shape)
+
+
+def _crop_to(d_grad, shape):
+    """A conv2d over an input with rows past its last window (a transposed convolution's
+    output_padding >= stride) gives more positions than the gradient it stands for; those reach nothing."""
+    return d_grad if d_grad.shape[2:] == tuple(shape[2:]) else d_grad[:, :, :shape[2], :shape[3]]
