@@ -437,3 +437,93 @@ def test_atomic_writes_never_replace_a_special_file(tmp_path):
     atomic_write_bytes(tmp_path / "new", b"x")
     atomic_write_bytes(tmp_path / "new", b"y")  # a regular file is replaced
     assert (tmp_path / "new").read_bytes() == b"y" and sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "new"]
+
+
+def consumer_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose Python cannot import tinygrad_lenet (a package of that name
+    first on the path refuses), as a consumer who has only the .onnx file."""
+    import os
+    blocker = tmp_path / "blocked" / "tinygrad_lenet"
+    blocker.mkdir(parents=True, exist_ok=True)
+    (blocker / "__init__.py").write_text("raise ImportError('the consumer has only the .onnx file')\n")
+    return {**os.environ, "PYTHONPATH": str(blocker.parent), "PYTHONWARNINGS": "error"}
+
+
+@pytest.mark.slow
+def test_a_consumer_with_only_the_onnx_file_classifies_pictures_as_predict_py_does(tmp_path, real_mnist_dir):
+    """Export a trained LeNet-5 (with and without normalization in the graph), then, in a
+    Python that cannot import this project, read the file's metadata and classify PNGs of
+    MNIST test digits drawn as people have them: inverted, enlarged, small and off-centre."""
+    needs("onnx", "onnxruntime")
+    import json
+    import subprocess
+    import sys
+
+    import onnx
+    from PIL import Image
+    from script_runner import ROOT
+    code, _, err = run_main("train", "--epochs", "1", "--train-subset", "20000", "--out", tmp_path / "run",
+                            "--data-dir", real_mnist_dir, "--seed", "0")
+    assert code == 0, err
+    images, labels = load_mnist("test", root=real_mnist_dir)
+    pictures = []
+    for n in range(12):
+        digit = images[n]
+        if n % 3 == 1:  # dark ink on white paper, four times the size
+            picture = 255 - np.kron(digit, np.ones((4, 4), np.uint8))
+        elif n % 3 == 2:  # small, off-centre, on a big white page
+            picture = np.full((90, 120), 250, np.uint8)
+            picture[10:38, 70:98] = 255 - digit
+        else:
+            picture = digit
+        pictures.append(tmp_path / f"digit{n}.png")
+        Image.fromarray(picture).save(pictures[-1])
+    code, out, err = run_main("predict", "--checkpoint", tmp_path / "run" / "checkpoint.npz", "--image", *pictures,
+                              "--json")
+    assert code == 0, err
+    expected = [p["predicted"] for p in json.loads(out)["predictions"]]
+    assert sum(e == y for e, y in zip(expected, labels[:12])) >= 10, expected  # a trained model reads them
+
+    for raw in (False, True):
+        path = tmp_path / f"lenet5{'_raw' if raw else ''}.onnx"
+        code, _, err = run_main("export", "--checkpoint", tmp_path / "run" / "checkpoint.npz", "--out", path,
+                                *(["--with-preprocessing"] if raw else []))
+        assert code == 0, err
+        proto = onnx.load(str(path))
+        meta = {p.key: p.value for p in proto.metadata_props}
+        assert json.loads(meta["classes"]) == [str(k) for k in range(10)]
+        assert meta["normalization_in_graph"] == ("yes" if raw else "no")
+        assert float(meta["normalize_mean"]) == pytest.approx(MNIST_MEAN_STD[0], rel=1e-6)
+        assert "white ink on a black background" in meta["polarity"] and "centre of mass" in meta["preprocessing"]
+        assert meta["dataset"] == "mnist" and 0.9 < float(meta["test_accuracy"]) <= 1.0
+        assert "Input 'input': float32 (batch, 1, 28, 28)" in proto.doc_string and "0.1307" in proto.doc_string
+        proc = subprocess.run([sys.executable, str(ROOT / "examples" / "onnx_predict.py"), str(path), *map(str, pictures),
+                               "--json"], cwd=tmp_path, env=consumer_env(tmp_path), capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        got = [int(r["class"]) for r in json.loads(proc.stdout)]
+        assert got == expected, (raw, got, expected)
+
+
+def test_the_consumer_really_cannot_import_the_project(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", "import tinygrad_lenet"], env=consumer_env(tmp_path), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "the consumer has only the .onnx file" in proc.stderr
+
+
+def test_raw_pixel_graph_normalizes_as_the_data_loader_does(tmp_path):
+    """--with-preprocessing's graph on raw 0-255 pixels gives the logits the model gives on
+    the loader's normalized images."""
+    needs("onnx", "onnxruntime")
+    from tinygrad_lenet.data import pixel_scale_shift
+    from tinygrad_lenet.export import InputScaling
+    manual_seed(3)
+    model = get_model("lenet5").eval()
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 1, 28, 28)).astype(np.uint8)
+    proto = to_onnx(InputScaling(model, *pixel_scale_shift(np.dtype(np.uint8), MNIST_MEAN_STD)), (1, 28, 28))
+    (tmp_path / "raw.onnx").write_bytes(proto.SerializeToString())
+    with no_grad():
+        ours = model(Tensor(normalize_images(pixels, normalize=MNIST_MEAN_STD))).data
+    np.testing.assert_allclose(run_onnx(tmp_path / "raw.onnx", pixels.astype(np.float32)), ours, rtol=1e-5, atol=1e-5)

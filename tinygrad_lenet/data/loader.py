@@ -40,8 +40,9 @@ def _mean_std(normalize) -> tuple[float, float] | None:
     return mean, std
 
 
-def _scale_shift(dtype: np.dtype, mean_std: tuple[float, float] | None) -> tuple[np.float32, np.float32]:
-    """(scale, shift) with normalized = images * scale - shift: uint8 is first mapped to [0, 1]."""
+def pixel_scale_shift(dtype: np.dtype, mean_std: tuple[float, float] | None) -> tuple[np.float32, np.float32]:
+    """(scale, shift) with normalized = images * scale - shift: uint8 is first mapped to [0, 1].
+    The one formula of normalization: loaders and an exported graph that takes raw pixels use it."""
     mean, std = mean_std or (0.0, 1.0)
     to_unit = 1.0 / 255.0 if dtype == np.uint8 else 1.0
     return np.float32(to_unit / std), np.float32(mean / std)
@@ -67,7 +68,7 @@ def normalize_images(images: np.ndarray, normalize: bool | str | tuple[float, fl
     """
     images = _image_batch(images, "normalize_images")
     mean_std = _mean_std(normalize)
-    scale, shift = _scale_shift(images.dtype, mean_std)
+    scale, shift = pixel_scale_shift(images.dtype, mean_std)
     x = np.multiply(images, scale, dtype=np.float32)
     if mean_std is not None:
         x -= shift
@@ -128,8 +129,8 @@ class DataLoader:
         self.epoch = 0
         self._start_batch = 0
         # uint8 -> float32 in one multiply-add: x * scale - shift  (both float32).
-        self._unit_scale = _scale_shift(images.dtype, None)[0]
-        self._scale, self._shift = _scale_shift(images.dtype, self.mean_std)
+        self._unit_scale = pixel_scale_shift(images.dtype, None)[0]
+        self._scale, self._shift = pixel_scale_shift(images.dtype, self.mean_std)
 
     def __len__(self) -> int:
         """Number of batches in one epoch."""

@@ -320,15 +320,31 @@ def _of_the_input(order: list[Tensor], x: Tensor) -> set[int]:
     return depends
 
 
-def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+class InputScaling(Module):
+    """`model` applied to `input * scale - shift`: an exported graph that takes raw pixel
+    values (0-255) and normalizes them itself, exactly as the training's data loader does."""
+
+    def __init__(self, model: Module, scale: float, shift: float):
+        super().__init__()
+        self.model, self.scale, self.shift = model, np.float32(scale), np.float32(shift)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x * self.scale - self.shift)
+
+
+def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32,
+            metadata: dict[str, str] | None = None, doc_string: str = "") -> Any:
     """The ONNX ModelProto of `model` (in eval mode) for inputs of `input_shape` without
     the batch axis, e.g. (1, 28, 28); the batch axis is dynamic ("batch"). The model is
     traced on each of the PROBES (see the module docstring) to refuse graphs and
-    constants that depend on the input's values."""
+    constants that depend on the input's values. `metadata` becomes the file's
+    metadata_props and `doc_string` its description, for a consumer who has only the file."""
     try:
         import onnx
     except ImportError:
         raise ExportError("ONNX export needs the onnx package: pip install -e '.[export]'") from None
+    if metadata and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("to_onnx: metadata maps strings to strings")
     probes = _probes((TRACE_BATCH, *input_shape), dtype)
     x = Tensor(probes.pop("zeros"), requires_grad=True)
     out, order = _trace(model, x)
@@ -365,12 +381,14 @@ def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32
         names[id(t)] = ONNX_OPS[ctx.op](b, ins, ctx.attrs, list(ctx.parents), target)
     elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     graph = onnx.helper.make_graph(
-        b.nodes, type(model).__name__,
+        b.nodes, type(model.model if isinstance(model, InputScaling) else model).__name__,
         [onnx.helper.make_tensor_value_info("input", elem, ["batch", *input_shape])],
         [onnx.helper.make_tensor_value_info("logits", elem, ["batch", *out.shape[1:]])],
         b.initializers)
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-                                   producer_name="tinygrad_lenet")
+                                   producer_name="tinygrad_lenet", doc_string=doc_string)
+    if metadata:
+        onnx.helper.set_model_props(proto, dict(metadata))
     proto.ir_version = 8
     onnx.checker.check_model(proto, full_check=True)
     return proto
@@ -413,10 +431,11 @@ def verify_onnx(proto: Any, model: Module, input_shape: tuple[int, ...], dtype: 
                           f"{expected[where]:.6g}); the file was not written")
 
 
-def export_onnx(model: Module, path: str | os.PathLike, input_shape: tuple[int, ...]) -> None:
+def export_onnx(model: Module, path: str | os.PathLike, input_shape: tuple[int, ...],
+                metadata: dict[str, str] | None = None, doc_string: str = "") -> None:
     """Write `model` as an ONNX file (atomically) once onnxruntime agrees with it on a
     held-out batch; see `to_onnx` and `verify_onnx`. `path` must be new or a regular file."""
     check_replaceable(path)
-    proto = to_onnx(model, input_shape)
+    proto = to_onnx(model, input_shape, metadata=metadata, doc_string=doc_string)
     verify_onnx(proto, model, input_shape)
     atomic_write_bytes(path, proto.SerializeToString())

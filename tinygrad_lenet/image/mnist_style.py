@@ -18,6 +18,12 @@ from .resize import resize
 MNIST_SIZE = 28
 MNIST_BOX = 20
 MNIST_CENTER = 14.0  # MNIST's centers of mass sit at pixel index 14 (mean 13.99 on the test set)
+POLARITY = "white ink on a black background: ink 255, background 0 (invert dark-on-light pictures)"
+PREPROCESSING = ("as MNIST's: find the ink (the pixels that differ from the border's median), crop its bounding "
+                 f"box, scale it so its longer side is {MNIST_BOX} pixels (aspect ratio kept; area averaging when "
+                 "shrinking, bilinear when enlarging), and "
+                 f"place it in a {MNIST_SIZE}x{MNIST_SIZE} black image with its centre of mass at pixel "
+                 f"({MNIST_CENTER:g}, {MNIST_CENTER:g})")
 
 
 def ink_map(gray: np.ndarray, source: str = "image", min_contrast: float = 0.05) -> np.ndarray:
