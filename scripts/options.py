@@ -10,7 +10,7 @@ from models import CheckpointError, TrainedModel, load_trained_model
 from tinygrad_lenet.cli import add_checkpoint_code_arguments
 
 RUNS = Path("runs")  # train.py writes runs/NAME/ (NAME from the model and the data set)
-CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"  # the files of a run directory
+CHECKPOINT, METRICS, DASHBOARD = "checkpoint.npz", "metrics.json", "dashboard.html"  # the files of a run directory
 DEFAULT_CHECKPOINT = RUNS / "lenet5" / CHECKPOINT  # what `python scripts/train.py` writes
 
 

@@ -33,6 +33,8 @@ import math  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -54,7 +56,7 @@ from models import (  # noqa: E402
     model_to_build,
     resolve_builder,
 )
-from scripts.options import CHECKPOINT, METRICS, RUNS, add_data_dir_argument, check_data_dir
+from scripts.options import CHECKPOINT, DASHBOARD, METRICS, RUNS, add_data_dir_argument, check_data_dir
 from tinygrad_lenet import manual_seed  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -85,7 +87,7 @@ from tinygrad_lenet.nn.fusion import unfused  # noqa: E402
 from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
 from tinygrad_lenet.training import NonFiniteLossError, energy_threshold, evaluate, train_one_epoch  # noqa: E402
 from viz import draw_graph  # noqa: E402
-from viz.dashboard import DashboardState, start_dashboard  # noqa: E402
+from viz.dashboard import DashboardState, snapshot_html, start_dashboard  # noqa: E402
 from viz.plots import plot_curves  # noqa: E402
 
 
@@ -103,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this epoch, as an interrupted run would; --resume continues it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
     p.add_argument("--dashboard", type=port_number, nargs="?", const=8001, default=None, metavar="PORT",
-                   help="serve a live dashboard of the training on 127.0.0.1:PORT (default 8001; 0: a free port)")
+                   help="serve a live dashboard of the training on 127.0.0.1:PORT (default 8001; 0: a free port); "
+                        "every run also writes OUT/dashboard.html, which opens without a server")
+    p.add_argument("--dashboard-keep", action="store_true",
+                   help="with --dashboard: after the run ends, keep serving its final state until Ctrl+C")
     p.add_argument("--plot-format", choices=("png", "svg"), default="png",
                    help="format of OUT/curves.* (loss, accuracy and learning rate per epoch)")
     return p
@@ -205,6 +210,8 @@ def run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> t
     the output directory; every option is checked here, before any data is read."""
     if args.resume is not None and args.overwrite:
         parser.error("--resume continues a run and --overwrite starts it again: give one of them")
+    if args.dashboard_keep and args.dashboard is None:
+        parser.error("--dashboard-keep: keeps a served dashboard; give --dashboard too")
     check_data_dir(parser, args)
     ckpt = None
     if args.resume is not None:
@@ -303,7 +310,28 @@ def prepare_out(parser: argparse.ArgumentParser, out: Path) -> None:
 def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig, data: Data,
                  training: Training, out: Path) -> int:
     """Train to the last epoch (or --stop-after), evaluating, checkpointing and plotting after
-    each; 0, or the exit code of a run that had to stop (its last checkpoint is kept)."""
+    each; 0, or the exit code of a run that had to stop (its last checkpoint is kept). The
+    dashboard's state follows the run and ends "finished" or "stopped" with the error."""
+    dashboard = make_dashboard(parser, args, config, data, training)
+    code, error = run_epochs(parser, args, config, data, training, out, dashboard)
+    dashboard.state.finish(error)
+    write_dashboard_snapshot(dashboard.state, out)
+    if dashboard.server is not None:
+        if args.dashboard_keep:
+            print(f"dashboard: the run has ended; still serving {dashboard.server.url} (Ctrl+C to stop)", flush=True)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+        else:
+            time.sleep(FINISH_GRACE_SECONDS)  # open pages poll once more and show how the run ended
+        dashboard.server.shutdown()
+    return code
+
+
+def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig, data: Data,
+               training: Training, out: Path, dashboard: Dashboard) -> tuple[int, str | None]:
+    """The epochs: (0, None), or (the exit code, the error) of a run that had to stop."""
     model, loader, optimizer = training.model, training.loader, training.optimizer
     outliers = None
     if config.outlier_exposure:
@@ -311,7 +339,6 @@ def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
             parser.error(f"--outlier-exposure: needs 28x28 images, {data.info.title} has {data.info.image_shape}")
         outliers = normalize_images(not_digits(4000, seed=config.seed + 1), normalize=config.mean_std)
     calibration = normalize_images(data.train_x[:10_000], normalize=config.mean_std)  # the "not a digit" threshold
-    dashboard, on_step = start_dashboard_if_asked(parser, args, config, data, training)
     parallel = None  # its workers stop when it is closed or dropped, whichever way this returns
     if config.workers > 1:
         smoothing = config.label_smoothing
@@ -325,43 +352,45 @@ def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         try:
             stats = train_one_epoch(model, loader, optimizer, training.scheduler, training.per_batch,
                                     config.clip_grad_norm, progress=bar, outliers=outliers,
-                                    outlier_rng=np.random.default_rng([config.seed, epoch, 1]), on_step=on_step,
-                                    label_smoothing=config.label_smoothing, parallel=parallel)
+                                    outlier_rng=np.random.default_rng([config.seed, epoch, 1]),
+                                    on_step=dashboard.on_step, label_smoothing=config.label_smoothing,
+                                    parallel=parallel)
         except NonFiniteLossError as e:
             bar.close()
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""
             print(f"train.py: error: epoch {epoch + 1}: {e}; try a smaller --lr or --weight-decay{kept}",
                   file=sys.stderr)
-            return 1
+            return 1, f"epoch {epoch + 1}: {e}"
         except DataParallelError as e:  # a worker died or was stopped: its processes are ended already
             bar.close()
             kept = (f"; continue from the last checkpoint with --resume {out / CHECKPOINT}"
                     if (out / CHECKPOINT).exists() else "; no checkpoint was written yet")
             print(f"train.py: error: epoch {epoch + 1}: {e}; training stopped{kept}", file=sys.stderr)
-            return 1
+            return 1, f"epoch {epoch + 1}: {e}"
         bar.close()
         test_loss, test_acc, _ = evaluate(model, data.test_images, data.test_y)
         history.append(dict(epoch=epoch + 1, train_loss=stats.loss, train_accuracy=stats.accuracy,
                             test_loss=test_loss, test_accuracy=test_acc, train_seconds=stats.seconds,
                             images_per_s=stats.images_per_s, lr=float(optimizer.param_groups[0]["lr"])))
-        if dashboard is not None:
-            dashboard.state.record_epoch(history[-1])
+        dashboard.state.record_epoch(history[-1])
         if epoch == training.start_epoch:
             note_if_not_learning(config, data.info.num_classes, epoch + 1, stats.loss, stats.accuracy)
         print(f"epoch {epoch + 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | test loss {test_loss:.4f} "
               f"acc {test_acc:.4f} | {stats.seconds:.1f} s, {stats.images_per_s:.0f} img/s", flush=True)
         try:
             save_run(out, config, data, training, energy_threshold(model, calibration), args.plot_format)
+            write_dashboard_snapshot(dashboard.state, out)
         except OSError as e:
             name = e.filename or out / CHECKPOINT
             kept = "the previous checkpoint is kept" if (out / CHECKPOINT).exists() else "no checkpoint was written"
             print(f"train.py: error: cannot write {name}: {e.strerror or e}; {kept}", file=sys.stderr)
-            return 2
+            return 2, f"cannot write {name}: {e.strerror or e}"
     if parallel is not None:
         parallel.close()
-    if dashboard is not None:
-        dashboard.state.finish()
-    return 0
+    return 0, None
+
+
+FINISH_GRACE_SECONDS = 2.0  # a served dashboard's last answers after the run ends (its pages poll every second)
 
 
 def note_if_not_learning(config: RunConfig, num_classes: int, epoch: int, loss: float, accuracy: float) -> None:
@@ -376,22 +405,39 @@ def note_if_not_learning(config: RunConfig, num_classes: int, epoch: int, loss: 
           f"recipe; try a smaller --lr (e.g. {config.lr / 10:g}), or --optimizer adam --lr 0.001", file=sys.stderr)
 
 
-def start_dashboard_if_asked(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig,
-                             data: Data, training: Training) -> tuple[Any, Any]:
-    """With --dashboard: the running dashboard and the per-step callback that feeds it."""
-    if args.dashboard is None:
-        return None, None
+@dataclass
+class Dashboard:
+    """What the run shows of itself: the state (always recorded; every run directory gets
+    its snapshot), the server when --dashboard asked for one, and the per-step callback."""
+    state: DashboardState
+    server: Any
+    on_step: Any
+
+
+def make_dashboard(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig, data: Data,
+                   training: Training) -> Dashboard:
+    """The run's dashboard state (epochs of a resumed run included), served with --dashboard."""
     state = DashboardState(training.model, f"{config.model} on {data.info.title}", len(training.loader),
                            module_graph_svg(training.model, training.loader))
-    try:
-        dashboard = start_dashboard(state, args.dashboard)
-    except OSError as e:
-        parser.error(f"--dashboard: cannot listen on 127.0.0.1:{args.dashboard}: {e.strerror or e}")
-    print(f"dashboard: {dashboard.url}", flush=True)
+    for record in training.history:
+        state.record_epoch(record)
+    server = None
+    if args.dashboard is not None:
+        try:
+            server = start_dashboard(state, args.dashboard)
+        except OSError as e:
+            parser.error(f"--dashboard: cannot listen on 127.0.0.1:{args.dashboard}: {e.strerror or e}")
+        print(f"dashboard: {server.url}", flush=True)
 
     def on_step(loss: float, accuracy: float, images: int) -> None:
         state.record_step(loss, accuracy, images, training.optimizer.param_groups[0]["lr"])
-    return dashboard, on_step
+    return Dashboard(state, server, on_step)
+
+
+def write_dashboard_snapshot(state: DashboardState, out: Path) -> None:
+    """OUT/dashboard.html: the dashboard as it is now, one file that opens without a server."""
+    if out.is_dir():
+        atomic_write_text(out / DASHBOARD, snapshot_html(state))
 
 
 def save_run(out: Path, config: RunConfig, data: Data, training: Training, threshold: float, plot_format: str) -> None:

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from importlib import resources
 from typing import Any
 
-from viz.app.server import DigitAppServer, Response
+from viz.app.server import DigitAppServer, Response, read_static
 
 from .state import DashboardState
 
@@ -29,6 +29,7 @@ class DashboardServer(DigitAppServer):
         self.state = state
         self.static = {path: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
                        for path, (name, kind) in PAGE_FILES.items()}
+        self.static["/favicon.svg"] = (read_static("favicon.svg"), "image/svg+xml")  # the digit app's icon
 
     def _get(self, path: str) -> Response:
         if path in self.static:

@@ -25,7 +25,8 @@ class DashboardState:
         self._points: list[dict[str, float]] = []
         self._epochs: list[dict[str, float]] = []
         self._layers: list[dict[str, Any]] = []
-        self._step, self._last_record, self._done = 0, time.perf_counter(), False
+        self._step, self._last_record, self._timed_images = 0, time.perf_counter(), 0
+        self._status, self._error = "training", None
         self._window: list[tuple[float, float, int]] = []  # (loss, accuracy, images) since the last record
 
     def record_step(self, loss: float, accuracy: float, images: int, lr: float) -> None:
@@ -33,14 +34,15 @@ class DashboardState:
         layers' statistics are taken (a few norms and histograms: cheap beside a step)."""
         self._step += 1
         self._window.append((loss, accuracy, images))
+        self._timed_images += images
         if self._step % EVERY:
             return
         seen = sum(n for _, _, n in self._window)
         now = time.perf_counter()
         point = dict(step=self._step, loss=float(np.mean([w[0] for w in self._window])),
                      accuracy=float(sum(a * n for _, a, n in self._window) / max(seen, 1)), lr=float(lr),
-                     images_per_s=float(seen / max(now - self._last_record, 1e-9)))
-        self._last_record = now
+                     images_per_s=float(self._timed_images / max(now - self._last_record, 1e-9)))
+        self._last_record, self._timed_images = now, 0
         layers = []
         for name, p in self.model.named_parameters():
             counts, edges = np.histogram(p.data, bins=HISTOGRAM_BINS)
@@ -54,14 +56,19 @@ class DashboardState:
         self._window = []
 
     def record_epoch(self, record: dict[str, Any]) -> None:
+        """An epoch's results; the speed's clock restarts, so evaluation time is not counted as training."""
+        self._last_record, self._timed_images = time.perf_counter(), 0
         with self._lock:
             self._epochs.append({k: v for k, v in record.items() if isinstance(v, (int, float))})
 
-    def finish(self) -> None:
-        self._done = True
+    def finish(self, error: str | None = None) -> None:
+        """The run has ended: "finished", or "stopped" with the error that ended it."""
+        with self._lock:
+            self._status, self._error = ("stopped", error) if error else ("finished", None)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return dict(title=self.title, step=self._step, steps_per_epoch=self.steps_per_epoch, done=self._done,
+            return dict(title=self.title, step=self._step, steps_per_epoch=self.steps_per_epoch,
+                        status=self._status, error=self._error, done=self._status != "training",
                         points=list(self._points), epochs=list(self._epochs), layers=list(self._layers),
                         has_graph=self.graph_svg is not None)
