@@ -449,7 +449,8 @@ def save_run(out: Path, config: RunConfig, data: Data, training: Training, thres
                     extra=dict(epoch=len(history), config=config.to_dict(), history=history,
                                classes=list(data.info.classes), energy_threshold=threshold))
     atomic_write_text(out / METRICS, json.dumps(summary(config, history), indent=2) + "\n")
-    plot_curves({run_name(config): history}, out / f"curves.{plot_format}")
+    plot_curves({run_name(config): history}, out / f"curves.{plot_format}", label_smoothing=config.label_smoothing,
+                num_classes=data.info.num_classes)
 
 
 HISTORY_NUMBERS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds", "images_per_s", "lr")

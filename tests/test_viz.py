@@ -621,3 +621,29 @@ def test_script_draws_the_backward_pass(tmp_path):
     assert any(label.startswith("d loss / d features.0.weight") for label in labels)
     proc = run_visualize("--backward", "--grads", "--out", str(out))
     assert proc.returncode == 2 and "give one" in proc.stderr
+
+
+def test_curves_read_as_a_person_reads_them():
+    """Whole-number epochs, a log loss axis whose ends are labelled ticks, no legend naming
+    the run on a single run's learning rate, and label smoothing's floor drawn and explained."""
+    import math
+
+    from viz.plots import curves_figure, smoothing_floor
+    history = [dict(epoch=e, train_loss=tl, test_loss=vl, train_accuracy=0.9, test_accuracy=0.95, lr=lr)
+               for e, tl, vl, lr in [(1, 2.1, 1.4, 0.09), (2, 0.98, 0.31, 0.08), (3, 0.66, 0.24, 0.03), (4, 0.61, 0.23, 0.0)]]
+    fig = curves_figure({"lenet5": history}, label_smoothing=0.1, num_classes=10)
+    loss, acc, lr = fig.axes
+    for ax in fig.axes:
+        assert all(float(t).is_integer() for t in ax.get_xticks()), ax.get_xticks()
+    low, high = loss.get_ylim()
+    ticks = [t for t in loss.get_yticks() if low <= t <= high]
+    assert ticks[0] == low <= 0.23 and ticks[-1] == high >= 2.1  # both ends are labelled values
+    assert [label.get_text() for label in loss.get_yticklabels() if low <= label.get_position()[1] <= high] == \
+        ["0.2", "0.5", "1", "2", "5"]
+    assert lr.get_legend() is None
+    floor = smoothing_floor(0.1, 10)
+    assert floor == pytest.approx(-(0.91 * math.log(0.91) + 9 * 0.01 * math.log(0.01)))
+    assert any(line.get_ydata()[0] == floor for line in loss.get_lines())
+    assert any("label-smoothed targets" in text.get_text() for text in fig.texts)
+    assert smoothing_floor(0.0, 10) == 0.0
+    assert curves_figure({"lenet5": history}).texts == []  # no smoothing, no note

@@ -3,7 +3,7 @@
 confident mistakes. Each returns nothing and writes PNG or SVG atomically."""
 
 from .confusion import plot_confusion
-from .curves import plot_curves
+from .curves import curves_figure, plot_curves, smoothing_floor
 from .mistakes import plot_mistakes
 
-__all__ = ["plot_confusion", "plot_curves", "plot_mistakes"]
+__all__ = ["curves_figure", "plot_confusion", "plot_curves", "plot_mistakes", "smoothing_floor"]
