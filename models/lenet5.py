@@ -13,6 +13,12 @@ class LeNet5(nn.Module):
     """conv 5x5 6 pad 2 -> ReLU -> maxpool 2 -> conv 5x5 16 -> ReLU -> maxpool 2
     -> 120 -> ReLU -> 84 -> ReLU -> 10. Input (N, 1, 28, 28), output logits (N, 10)."""
 
+    # The paper's names of the layers (C: convolution, S: subsampling, F: full connection),
+    # which drawings show beside the module paths.
+    layer_names = {"features.0": "C1", "features.1": "C1 ReLU", "features.2": "S2", "features.3": "C3",
+                   "features.4": "C3 ReLU", "features.5": "S4", "classifier.0": "flatten", "classifier.1": "C5",
+                   "classifier.2": "C5 ReLU", "classifier.3": "F6", "classifier.4": "F6 ReLU", "classifier.5": "output"}
+
     def __init__(self, num_classes: int = 10, in_channels: int = 1):
         super().__init__()
         self.features = nn.Sequential(

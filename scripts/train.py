@@ -86,7 +86,7 @@ from tinygrad_lenet.nn import StateDictError  # noqa: E402
 from tinygrad_lenet.nn.fusion import unfused  # noqa: E402
 from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
 from tinygrad_lenet.training import NonFiniteLossError, energy_threshold, evaluate, train_one_epoch  # noqa: E402
-from viz import draw_graph  # noqa: E402
+from viz import draw_graph, layer_names_of  # noqa: E402
 from viz.dashboard import DashboardState, snapshot_html, start_dashboard  # noqa: E402
 from viz.plots import plot_curves  # noqa: E402
 
@@ -474,7 +474,7 @@ def module_graph_svg(model: Any, loader: Any) -> str | None:
     try:
         with unfused():  # every layer drawn (relu apart from max_pool2d)
             loss = cross_entropy(model(x[:4]), y.data[:4])
-        return draw_graph(loss, level="module").pipe(format="svg").decode()
+        return draw_graph(loss, level="module", layer_names=layer_names_of(model)).pipe(format="svg").decode()
     except (OSError, RuntimeError, ValueError):  # graphviz.ExecutableNotFound is a RuntimeError
         return None
     finally:

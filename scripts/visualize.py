@@ -29,7 +29,7 @@ from scripts.options import add_checkpoint_arguments
 from tinygrad_lenet import Tensor, grad, manual_seed, nn
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.cli import model_arg
-from viz import FORMATS, draw_graph, infer_format, retain_grads, save_graph
+from viz import FORMATS, draw_graph, infer_format, layer_names_of, retain_grads, save_graph
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rankdir", choices=("TB", "BT", "LR", "RL"), default="TB")
     p.add_argument("--max-nodes", type=int, default=500)
-    p.add_argument("--legend", action="store_true", help="add a legend of node kinds")
+    p.add_argument("--legend", action="store_true", help="add a legend of node kinds (--backward graphs have one anyway)")
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             retain_grads(loss)
         loss.backward()
     graph = draw_graph(drawn, level=args.level, show_grads=args.grads, max_nodes=args.max_nodes,
-                       rankdir=args.rankdir, legend=args.legend)
+                       rankdir=args.rankdir, legend=True if args.legend else None, layer_names=layer_names_of(model))
     saved = save_graph(graph, args.out, args.format)
     print(saved.message, file=sys.stdout if saved.rendered else sys.stderr)
     return 0

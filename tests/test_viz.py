@@ -529,6 +529,42 @@ def test_lenet5_graph_with_real_modules():
     assert sorted(c["label"] for c in op_level.clusters.values()) == sorted(modules)
 
 
+def test_a_model_s_own_layer_names_label_its_modules_and_clusters():
+    """LeNet-5 declares the paper's names: drawings say "C1 · features.0", not only the path."""
+    from models import get_model
+
+    model = get_model("lenet5")
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 1, 28, 28), dtype=np.float32))
+    with nn.fusion.unfused():
+        loss = F.cross_entropy(model(x), np.array([1, 7]))
+    names = viz.layer_names_of(model)
+    assert names["features.0"] == "C1" and names["classifier.3"] == "F6" and viz.layer_names_of(object()) == {}
+    module_level = parse_dot(viz.draw_graph(loss, level="module", layer_names=names).source)
+    tops = {dot_label.split("\n")[0] for dot_label in map(module_level.label, module_level.with_shape("box3d"))}
+    assert {"C1 · features.0", "S2 · features.2", "C3 · features.3", "C5 · classifier.1", "output · classifier.5"} <= tops
+    op_level = parse_dot(viz.draw_graph(loss, layer_names=names).source)
+    assert "S4 · features.5" in {c["label"] for c in op_level.clusters.values()}
+
+
+def test_a_backward_graph_has_a_legend_and_labels_what_the_forward_kept():
+    """The graph of a gradient (create_graph=True): relu's mask is "kept for backward",
+    not an unexplained input, and the legend is drawn without being asked."""
+    from tinygrad_lenet import grad
+    w = Tensor(np.array([[0.5, -1.0], [2.0, 0.3]], np.float32), requires_grad=True)
+    x = Tensor(np.array([[1.0, 2.0]], np.float32))
+    (g,) = grad(((x @ w).relu() ** 2).sum(), [w], create_graph=True)
+    dot = parse_dot(viz.draw_graph(g).source)
+    saved = [n for n, a in dot.nodes.items() if a.get("shape") == "note" and not n.startswith("legend_")]
+    labels = sorted(dot.label(n) for n in saved)
+    assert labels[0] == labels[1] == "mask kept for backward\n(0 or 1: where the forward passed)\n(1, 2) float32"
+    assert labels[2] == "value kept for backward\n(2, 1) float32"  # x, transposed, for w's gradient
+    assert any(c["label"] == "legend" for c in dot.clusters.values())
+    assert "kept for backward" in {dot.label(n) for c in dot.clusters.values() if c["label"] == "legend"
+                                   for n in c["nodes"]}
+    forward = parse_dot(viz.draw_graph((x @ w).relu().sum()).source)
+    assert not any(c["label"] == "legend" for c in forward.clusters.values())  # forward graphs: when asked
+
+
 def run_visualize(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return run_script("visualize", "--batch-size", "2", *args, check=False, timeout=120, env=env)
 
@@ -617,7 +653,10 @@ def test_script_draws_the_backward_pass(tmp_path):
     proc = run_visualize("--backward", "--level", "module", "--out", str(out), "--format", "dot")
     assert proc.returncode == 0, proc.stderr
     labels = {parse_dot(out.read_text()).label(n) for n in parse_dot(out.read_text()).nodes}
-    assert any(label.startswith("features.0 (backward)\nconv2d_weight_grad") for label in labels), labels
+    assert any(label.startswith("C1 · features.0 (backward)\nconv2d_weight_grad") for label in labels), labels
+    masks = sum(label.startswith("mask kept for backward") for label in labels)
+    assert masks == 5, labels  # the four ReLUs and the one-hot targets of the loss
+    assert "kept for backward" in labels  # the legend, drawn without --legend
     assert any(label.startswith("d loss / d features.0.weight") for label in labels)
     proc = run_visualize("--backward", "--grads", "--out", str(out))
     assert proc.returncode == 2 and "give one" in proc.stderr

@@ -6,10 +6,10 @@
     viz.draw_graph(loss, level="module", show_grads=True).render("graph", format="svg")
 """
 
-from .draw import draw_graph
+from .draw import draw_graph, layer_names_of
 from .graph import Graph, OpNode, TensorNode, build_graph, retain_grads
 from .group import OpGroup, group_by_module
 from .render import FORMATS, Saved, infer_format, save_graph
 
 __all__ = ["FORMATS", "Graph", "OpGroup", "OpNode", "Saved", "TensorNode", "build_graph", "draw_graph",
-           "group_by_module", "infer_format", "retain_grads", "save_graph"]
+           "group_by_module", "infer_format", "layer_names_of", "retain_grads", "save_graph"]

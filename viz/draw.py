@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 import graphviz
 
@@ -21,12 +21,13 @@ from .graph import Graph, build_graph
 from .group import group_by_module
 from .labels import group_label, op_label, tensor_label
 
-NodeKind = Literal["input", "constant", "parameter", "intermediate", "output", "op", "backward op", "module"]
+NodeKind = Literal["input", "constant", "parameter", "intermediate", "output", "saved", "op", "backward op", "module"]
 
 STYLES: dict[str, dict[str, str]] = {
     "input": {"shape": "box", "style": "filled", "fillcolor": "#cfe2ff", "color": "#3d6cb9"},
     "parameter": {"shape": "box", "style": "filled", "fillcolor": "#d1e7dd", "color": "#2e7d4f"},
     "constant": {"shape": "plaintext", "fontcolor": "#555555"},
+    "saved": {"shape": "note", "style": "filled", "fillcolor": "#f3e8ff", "color": "#7b2cbf"},
     "intermediate": {"shape": "box", "style": "rounded", "color": "#888888"},
     "output": {"shape": "box", "style": "filled", "fillcolor": "#f8d7da", "color": "#b02a37",
                "peripheries": "2"},
@@ -82,7 +83,7 @@ def _op_level(graph: Graph, show_grads: bool) -> _Drawing:
     return d
 
 
-def _module_level(graph: Graph, show_grads: bool) -> _Drawing:
+def _module_level(graph: Graph, show_grads: bool, named: Callable[[str], str] = str) -> _Drawing:
     d = _Drawing()
     groups = group_by_module(graph)
     group_of = {op: g.key for g in groups for op in g.ops}
@@ -106,7 +107,7 @@ def _module_level(graph: Graph, show_grads: bool) -> _Drawing:
         if g.module is None:
             d.nodes[g.key] = _Node(op_label(ops[0]), "backward op" if ops[0].backward else "op")
         else:
-            d.nodes[g.key] = _Node(group_label(g.module, ops), "module")
+            d.nodes[g.key] = _Node(group_label(named(g.module), ops), "module")
         inputs = dict.fromkeys(i for op in ops for i in op.inputs
                                if d.drawn_key[i] == i and graph.tensors[i].producer not in g.ops)
         d.edges.extend((i, g.key) for i in inputs)
@@ -145,7 +146,7 @@ def _cluster_parents(modules: set[str]) -> dict[str, str | None]:
     return parents
 
 
-def _emit_nodes(dot: graphviz.Digraph, d: _Drawing, marked: set[str]) -> None:
+def _emit_nodes(dot: graphviz.Digraph, d: _Drawing, marked: set[str], named: Callable[[str], str]) -> None:
     by_cluster: dict[str | None, list[str]] = {}
     for key, node in d.nodes.items():
         by_cluster.setdefault(node.cluster, []).append(key)
@@ -165,7 +166,7 @@ def _emit_nodes(dot: graphviz.Digraph, d: _Drawing, marked: set[str]) -> None:
         for child in children.get(module, []):
             name = f"cluster_{ids[child]}_{re.sub(r'[^0-9A-Za-z_]', '_', child)}"
             with g.subgraph(name=name) as sub:
-                sub.attr(label=child, **CLUSTER)
+                sub.attr(label=named(child), **CLUSTER)
                 fill(sub, child)
 
     fill(dot, None)
@@ -190,13 +191,16 @@ def _summary(graph: Graph, drawn: int, level: str, max_nodes: int) -> graphviz.D
     return dot
 
 
+LEGEND_TEXT = {"saved": "kept for backward"}
+
+
 def _legend(dot: graphviz.Digraph, level: str, show_grads: bool, backward: bool = False) -> None:
-    kinds = (["input", "parameter", "intermediate", "output", "op"] + (["backward op"] if backward else [])
+    kinds = (["input", "parameter", "intermediate", "output", "op"] + (["backward op", "saved"] if backward else [])
              + (["module"] if level == "module" else []))
     with dot.subgraph(name="cluster_legend") as g:
         g.attr(label="legend", **CLUSTER)
         for kind in kinds:
-            g.node(f"legend_{kind.replace(' ', '_')}", kind, **STYLES[kind])
+            g.node(f"legend_{kind.replace(' ', '_')}", LEGEND_TEXT.get(kind, kind), **STYLES[kind])
         for a, b in zip(kinds, kinds[1:]):
             g.edge(f"legend_{a.replace(' ', '_')}", f"legend_{b.replace(' ', '_')}", style="invis")
         if show_grads:
@@ -207,8 +211,9 @@ def _legend(dot: graphviz.Digraph, level: str, show_grads: bool, backward: bool 
 
 def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
                highlight: Tensor | Iterable[Tensor] | None = None, max_nodes: int = 500,
-               rankdir: str = "TB", legend: bool = False,
-               graph_attr: dict[str, str] | None = None) -> graphviz.Digraph:
+               rankdir: str = "TB", legend: bool | None = None,
+               graph_attr: dict[str, str] | None = None,
+               layer_names: Mapping[str, str] | None = None) -> graphviz.Digraph:
     """The graph that computed `tensor`, as a `graphviz.Digraph`.
 
     level: "op" draws every op and tensor, with one cluster per module;
@@ -221,7 +226,11 @@ def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
         `tensor` are drawn bold.
     max_nodes: above this many nodes, a single summary node is drawn instead.
     rankdir: graphviz layout direction, "TB", "BT", "LR" or "RL".
-    legend: add a small legend of node kinds.
+    legend: add a small legend of node kinds (default: for graphs of a backward pass,
+        whose node kinds are the less familiar ones).
+    layer_names: what a model calls its modules (e.g. LeNet-5's "features.0" is the
+        paper's "C1"); a module is labelled "C1 · features.0". Models may declare them
+        as `layer_names` (see `layer_names_of`).
 
     The ops of a backward pass recorded with `create_graph=True` (the graph of a
     gradient) are drawn as "backward op"s, grouped as "<module> (backward)".
@@ -245,7 +254,8 @@ def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
                              f"computed the output {tensor!r}")
         target_keys.append(key)
 
-    d = _op_level(graph, show_grads) if level == "op" else _module_level(graph, show_grads)
+    named = _naming(layer_names or {})
+    d = _op_level(graph, show_grads) if level == "op" else _module_level(graph, show_grads, named)
     if len(d.nodes) > max_nodes:
         return _summary(graph, len(d.nodes), level, max_nodes)
 
@@ -254,7 +264,7 @@ def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
                                                 "fontsize": "11", **(graph_attr or {})},
                            node_attr={"fontname": "Helvetica", "fontsize": "10"},
                            edge_attr={"color": "#444444", "arrowsize": "0.7"})
-    _emit_nodes(dot, d, marked)
+    _emit_nodes(dot, d, marked, named)
     for u, v in d.edges:
         dot.edge(u, v, **(HIGHLIGHT if (u, v) in path else {}))
     if show_grads:
@@ -268,6 +278,22 @@ def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
             dot.attr(label=f"{missing} tensor(s) requiring grad have no kept gradient: run backward(), "
                            "calling viz.retain_grads(output) before it to keep intermediate ones",
                      labelloc="b", fontcolor="#b02a37")
-    if legend:
-        _legend(dot, level, show_grads, any(op.backward for op in graph.ops.values()))
+    backward = any(op.backward for op in graph.ops.values())
+    if legend or (legend is None and backward):
+        _legend(dot, level, show_grads, backward)
     return dot
+
+
+def layer_names_of(model: Any) -> dict[str, str]:
+    """The `layer_names` a model declares (module path -> its own name), or none."""
+    names = getattr(model, "layer_names", None)
+    return dict(names) if isinstance(names, Mapping) else {}
+
+
+def _naming(layer_names: Mapping[str, str]) -> Callable[[str], str]:
+    """Module path -> its label: "C1 · features.0" where the model names it, also inside
+    "<module> (backward)"."""
+    def named(module: str) -> str:
+        path, _, rest = module.partition(" ")
+        return f"{layer_names[path]} · {path}" + (f" {rest}" if rest else "") if path in layer_names else module
+    return named

@@ -8,7 +8,7 @@ deep graphs do not hit the recursion limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from tinygrad_lenet.autograd import topological_order
 from tinygrad_lenet.tensor import Tensor
 
-TensorKind = Literal["input", "constant", "parameter", "intermediate", "output"]
+TensorKind = Literal["input", "constant", "parameter", "intermediate", "output", "saved"]
 
 
 @dataclass
@@ -107,6 +107,13 @@ def build_graph(output: Tensor) -> Graph:
                                    tuple(keys[id(p)] for p in ctx.parents), key, ctx.in_backward)
         tensors[key] = TensorNode(key, _kind(t, t is output), tuple(t.shape), str(t.dtype), t.name,
                                   t.requires_grad, producer, t)
+    readers: dict[str, list[OpNode]] = {}
+    for op in ops.values():
+        for k in op.inputs:
+            readers.setdefault(k, []).append(op)
+    for key, node in tensors.items():  # values a derivative rule kept from the forward pass (a relu's mask)
+        if node.kind == "input" and readers.get(key) and all(op.backward for op in readers[key]):
+            tensors[key] = replace(node, kind="saved")
     return Graph(tensors, ops, keys[id(output)], keys)
 
 

@@ -111,6 +111,11 @@ def tensor_label(t: TensorNode, show_grads: bool) -> str:
     gradient when asked for and kept."""
     if t.kind == "constant":
         return fmt_number(t.value)
+    if t.kind == "saved":
+        data = np.asarray(t.tensor.data)
+        what = "mask kept for backward\n(0 or 1: where the forward passed)" if np.isin(data, (0, 1)).all() \
+            else "value kept for backward"
+        return f"{what}\n{fmt_shape(t.shape)} {t.dtype}"
     lines = []
     title = t.name or (t.kind if t.kind in ("input", "output", "parameter") else None)
     if title:
