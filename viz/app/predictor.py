@@ -24,6 +24,8 @@ FEATURE_LAYERS: dict[str, tuple[tuple[str, str], ...]] = {
     "lenet5_1998": (("c1_squash", "C1 + tanh"), ("c3_squash", "C3 + tanh")),
 }
 MAP_DECIMALS = 4  # feature map values are sent rounded: enough for gray levels, a fraction of the bytes
+SMOOTHGRAD_SAMPLES = 32  # noisy copies of the input averaged by the saliency map
+SMOOTHGRAD_NOISE = 0.15  # their noise's standard deviation, in pixel units ([0, 1] is ink's whole range)
 
 
 class DigitPredictor:
@@ -63,13 +65,13 @@ class DigitPredictor:
         training images; None for a checkpoint without one). Raises ImageError ("no ink
         found") for a blank drawing."""
         image = to_mnist(gray, source="drawing")
-        x = Tensor(normalize_images(image[None], normalize=self.mean_std), requires_grad=True)
+        x = Tensor(normalize_images(image[None], normalize=self.mean_std))
         names = [name for name, _ in self.layers]
-        with capture_outputs(self.model, names) as outputs:
+        with no_grad(), capture_outputs(self.model, names) as outputs:
             logits = self.model(x)
-        probs = F.softmax(logits.detach(), axis=1).data[0]
+        probs = F.softmax(logits, axis=1).data[0]
         digit = int(probs.argmax())
-        saliency = self.saliency(x, logits, digit)
+        saliency = self.saliency(image, digit)
         layers = []
         for name, title in self.layers:
             maps = outputs[name][0]
@@ -84,12 +86,19 @@ class DigitPredictor:
             answer["rbf_distances"] = [float(-v) for v in logits.data[0]]
         return answer
 
-    def saliency(self, x: Tensor, logits: Tensor, digit: int) -> np.ndarray:
-        """d logit[digit] / d pixel of the 28x28 input (pixels in [0, 1]), by the engine's
-        backward pass: where a small change of the drawing would change the score most
-        (the plain gradient; positive: more ink there raises the score)."""
-        (g,) = grad(logits[0, digit], [x])
-        return g.data[0, 0].astype(np.float64) / self.mean_std[1]
+    def saliency(self, image: np.ndarray, digit: int) -> np.ndarray:
+        """SmoothGrad (Smilkov et al., 2017) of the answer's score: d logit[digit] / d pixel
+        (pixels in [0, 1]) averaged over SMOOTHGRAD_SAMPLES copies of the 28x28 input with
+        Gaussian noise of SMOOTHGRAD_NOISE added. The plain gradient of a ReLU network is
+        speckled (each pixel's value depends on which units happen to be active); the
+        average shows the strokes that matter. Positive: more ink there raises the score.
+        The noise is seeded, so a drawing always gets the same map."""
+        pixels = image.astype(np.float32) / np.float32(255)
+        noise = np.random.default_rng(0).normal(0.0, SMOOTHGRAD_NOISE, (SMOOTHGRAD_SAMPLES, *pixels.shape))
+        x = Tensor(normalize_images((pixels + noise.astype(np.float32))[:, None], normalize=self.mean_std),
+                   requires_grad=True)
+        (g,) = grad(self.model(x)[:, digit].sum(), [x])
+        return g.data[:, 0].mean(axis=0).astype(np.float64) / self.mean_std[1]
 
 
 def default_feature_layers(model: nn.Module) -> tuple[tuple[str, str], ...]:

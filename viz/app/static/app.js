@@ -170,7 +170,7 @@ function showEmpty() {
     row.querySelector(".value").textContent = "";
   }
   paint(inputView, null, 0, 1);
-  paintSigned(saliencyView, null);
+  paintSaliency(saliencyView, null, null);
   for (const canvas of layersView.querySelectorAll("canvas")) paint(canvas, null, 0, 1);
 }
 
@@ -196,7 +196,7 @@ function showPrediction(answer) {
       answer.rbf_distances.map((d, k) => `${answer.classes[k]}: ${d.toFixed(1)}`).join(", ");
   }
   paint(inputView, answer.input, 0, 255);
-  paintSigned(saliencyView, answer.saliency);
+  paintSaliency(saliencyView, answer.saliency, answer.input);
   showLayers(answer.layers);
 }
 
@@ -259,7 +259,12 @@ function paint(canvas, rows, low, high) {
 }
 
 // Signed values as a heat map: red positive, blue negative, white zero (scaled by the largest magnitude).
-function paintSigned(canvas, rows) {
+// Colours of the saliency map: blue where ink lowers the score, red where it raises it.
+const RAISES = [230, 40, 40], LOWERS = [40, 100, 255];
+
+// The saliency over the input: each pixel the input's gray level, tinted towards red or
+// blue by |value| / the largest |value|; the scale below says what full colour means.
+function paintSaliency(canvas, rows, input) {
   const context = canvas.getContext("2d");
   const image = context.createImageData(canvas.width, canvas.height);
   let top = 0;
@@ -267,17 +272,29 @@ function paintSigned(canvas, rows) {
   for (let y = 0; y < canvas.height; y++) {
     for (let x = 0; x < canvas.width; x++) {
       const v = rows && top > 0 ? rows[y][x] / top : 0;
+      const gray = input ? input[y][x] : 0;
+      const tint = v > 0 ? RAISES : LOWERS, a = Math.abs(v);
       const i = 4 * (y * canvas.width + x);
-      const fade = Math.round(255 * (1 - Math.abs(v)));
-      image.data[i] = v < 0 ? fade : 255;
-      image.data[i + 1] = fade;
-      image.data[i + 2] = v > 0 ? fade : 255;
+      for (let c = 0; c < 3; c++) image.data[i + c] = Math.round(gray * (1 - a) + tint[c] * a);
       image.data[i + 3] = 255;
     }
   }
   context.putImageData(image, 0, 0);
+  document.getElementById("saliency-low").textContent = rows ? `\u2212${top.toPrecision(2)}` : "";
+  document.getElementById("saliency-high").textContent = rows ? `+${top.toPrecision(2)}` : "";
 }
 
+function paintScale() {
+  const canvas = document.getElementById("saliency-scale");
+  const context = canvas.getContext("2d");
+  for (let x = 0; x < canvas.width; x++) {
+    const v = 2 * x / (canvas.width - 1) - 1, tint = v > 0 ? RAISES : LOWERS, a = Math.abs(v);
+    context.fillStyle = `rgb(${tint.map((c) => Math.round(c * a)).join(",")})`;
+    context.fillRect(x, 0, 1, canvas.height);
+  }
+}
+
+paintScale();
 clearPad();
 makeBars(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
 showEmpty();
