@@ -32,7 +32,7 @@ from browser import WINDOW, browser, draw, screenshot  # noqa: F401  (browser is
 
 from models import available_models, get_model, load_trained_model
 from tinygrad_lenet import Tensor, manual_seed, no_grad
-from tinygrad_lenet.checkpoint import save_checkpoint
+from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint
 from tinygrad_lenet.data import DATASETS, load_mnist, normalize_images
 from tinygrad_lenet.image import ImageError, to_mnist
 from tinygrad_lenet.inference import capture_outputs, probabilities
@@ -500,6 +500,34 @@ def test_page_draws_predicts_and_looks_inside(server, browser, tmp_path):  # noq
     cleared = browser.execute_script(PAGE_STATE)
     assert cleared["digit"] == "?" and cleared["values"] == [""] * 10 and not any(cleared["top"])
     assert base64.b64decode(cleared["pixels"]) == bytes(PAD * PAD) and not any(cleared["input"])
+
+
+def test_a_flagged_drawing_reads_not_a_digit_first_and_the_closest_digit_second(tmp_path, browser):  # noqa: F811
+    """With an energy threshold every drawing exceeds, the page's big answer is "not a
+    digit", and the closest digit is named in the smaller line beside it."""
+    path = tmp_path / "strict.npz"
+    make_checkpoint(path)
+    ckpt = load_checkpoint(path)
+    ckpt["extra"]["energy_threshold"] = -1e9  # every energy is above it
+    save_checkpoint(path, model_state=ckpt["model_state"], extra=ckpt["extra"])
+    with running(DigitPredictor.from_checkpoint(path)) as app:
+        browser.get(app.url)
+        draw(browser, browser.find_element("id", "pad"), [[(-70, -80), (70, -80), (45, -20), (20, 40), (-5, 100)]])
+        deadline = time.monotonic() + 10
+        while browser.find_element("id", "digit").text == "?" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        answer = predict(app.url, np.frombuffer(base64.b64decode(browser.execute_script(PAGE_STATE)["pixels"]),
+                                                np.uint8).reshape(PAD, PAD))
+    assert answer["not_a_digit"] is True
+    big, small = browser.find_element("id", "digit"), browser.find_element("id", "confidence")
+    assert big.text == "not a digit"
+    assert small.text == (f"unlike the digits it was trained on; the closest is {answer['label']} "
+                          f"({100 * answer['probabilities'][answer['digit']]:.1f}%)")
+    sizes = browser.execute_script("return ['digit', 'confidence'].map((id) => "
+                                   "parseFloat(getComputedStyle(document.getElementById(id)).fontSize));")
+    assert sizes[0] > sizes[1]  # the verdict reads first; the digit is named smaller
+    browser.find_element("id", "clear").click()
+    assert browser.find_element("id", "digit").text == "?"
 
 
 def test_saliency_is_smoothgrad_by_its_definition(checkpoint):

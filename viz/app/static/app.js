@@ -163,6 +163,7 @@ function makeBars(classes) {
 
 function showEmpty() {
   digitView.textContent = "?";
+  digitView.classList.remove("rejected");
   confidenceView.textContent = "";
   for (const row of barsView.children) {
     row.classList.remove("top");
@@ -177,12 +178,14 @@ function showEmpty() {
 function showPrediction(answer) {
   if (barsView.children.length !== answer.classes.length) makeBars(answer.classes);
   modelInfo.textContent = `${answer.model}, trained on ${answer.dataset}, reads it after every stroke.`;
-  digitView.textContent = answer.label;
   const best = answer.probabilities[answer.digit];
-  confidenceView.textContent = answer.not_a_digit
-    ? "not a digit? (unlike anything it was trained on)"
+  const rejected = answer.not_a_digit === true;  // unlike anything it was trained on: say so first
+  digitView.textContent = rejected ? "not a digit" : answer.label;
+  digitView.classList.toggle("rejected", rejected);
+  confidenceView.textContent = rejected
+    ? `unlike the digits it was trained on; the closest is ${answer.label} (${(100 * best).toFixed(1)}%)`
     : `${(100 * best).toFixed(1)}% sure`;
-  confidenceView.classList.toggle("doubt", answer.not_a_digit === true);
+  confidenceView.classList.toggle("doubt", rejected);
   answer.probabilities.forEach((p, k) => {
     const row = barsView.children[k];
     row.classList.toggle("top", k === answer.digit);
