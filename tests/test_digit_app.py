@@ -530,6 +530,32 @@ def test_a_flagged_drawing_reads_not_a_digit_first_and_the_closest_digit_second(
     assert browser.find_element("id", "digit").text == "?"
 
 
+def test_the_drawn_set_is_what_the_mouse_draws_on_the_page(server, browser):  # noqa: F811
+    """Drawings of the drawn set (viz/app/drawn_set.py), drawn with the mouse on the app's
+    pad in Chromium, leave the pixels `rasterize` computes for them (so the rates that
+    scripts/not_a_digit.py measures are those of drawings made on the page), and the page
+    answers for them."""
+    from viz.app.drawn_set import PAD as SET_PAD
+    from viz.app.drawn_set import drawn_set, rasterize
+    assert SET_PAD == PAD
+    browser.get(server.url)
+    pad = browser.find_element("id", "pad")
+    scale = browser.execute_script("return arguments[0].getBoundingClientRect().width", pad) / PAD
+    drawings = drawn_set()
+    for drawing in drawings[::23]:  # 16 drawings: digits and non-digits, every size and place
+        browser.find_element("id", "clear").click()
+        draw(browser, pad, [[(round((x - PAD / 2) * scale), round((y - PAD / 2) * scale)) for x, y in stroke]
+                            for stroke in drawing.strokes])
+        drawn = np.frombuffer(base64.b64decode(browser.execute_script(PAGE_STATE)["pixels"]), np.uint8).reshape(PAD, PAD)
+        expected = rasterize(drawing)
+        differ = np.mean(np.abs(drawn.astype(int) - expected) > 127)
+        assert differ < 0.01, (drawing.name, differ)
+        deadline = time.monotonic() + 10
+        while browser.find_element("id", "digit").text == "?" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert browser.find_element("id", "digit").text != "?", drawing.name
+
+
 def test_saliency_is_smoothgrad_by_its_definition(checkpoint):
     """The answer's saliency is the mean, over the seeded noisy copies of the 28x28 input,
     of each copy's gradient of the answer's score with respect to its pixels (in [0, 1]),

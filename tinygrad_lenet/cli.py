@@ -29,8 +29,8 @@ RUN_OPTIONS: dict[str, str] = {
     "label_smoothing": "mix each one-hot training target with the uniform distribution by this much",
     "clip_grad_norm": "clip the gradients' total norm to this",
     "augment": "random shifts, small rotations and scaling",
-    "outlier_exposure": "also train on synthetic non-digits (scribbles, blobs) with uniform targets, so the "
-                        "model's energy score tells drawings unlike any class ('not a digit')",
+    "outlier_exposure": "also train on procedural non-digits (scribbles, blobs, shapes, letter-like strokes) with "
+                        "uniform targets, so the model's energy score tells drawings unlike any class ('not a digit')",
     "seed": "seed of initialization, shuffling, dropout and augmentation",
     "workers": "processes sharing each step's batch (tinygrad_lenet.data_parallel; 2 uses both cores of a "
                "2-core machine); results differ from one process by rounding",

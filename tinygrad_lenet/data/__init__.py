@@ -21,7 +21,8 @@ from .folders import DatasetInfo, describe_dataset, is_known_dataset, load_split
 from .idx import IDXError, encode_idx, parse_idx, read_idx, write_idx
 from .image_datasets import MNIST, FashionMNIST
 from .loader import DataLoader, normalize_images, pixel_scale_shift
-from .synthetic import fake_images_labels, not_digits, write_fake_dataset
+from .outliers import not_digits
+from .synthetic import fake_images_labels, write_fake_dataset
 
 __all__ = ["DATASETS", "ENV_VAR", "MNIST", "ChecksumError", "DataLoader", "DatasetNotFoundError", "FashionMNIST",
            "TensorDataset",

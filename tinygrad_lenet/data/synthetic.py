@@ -52,32 +52,3 @@ def write_fake_dataset(directory: str | os.PathLike, dataset: str = "mnist", n_t
             pair.append(IDXFile(f.name, hashlib.sha256(raw).hexdigest(), len(raw)))
         files[split] = tuple(pair)
     return dataclasses.replace(spec, files=files, mirrors=tuple(mirrors), system_dirs=())
-
-
-def not_digits(n: int, seed: int = 0, size: int = 56) -> np.ndarray:
-    """uint8 (n, 28, 28) drawings that are not digits, preprocessed as drawings are
-    (`to_mnist`): half random scribbles (4-10 connected strokes), half blobs (random
-    coarse patterns). Used to teach a model low scores for what is unlike any class
-    (outlier exposure) and to measure how often it says "not a digit"."""
-    from ..image import to_mnist  # image is independent of data; imported here to keep data light
-
-    rng = np.random.default_rng(seed)
-    out = np.zeros((n, 28, 28), np.uint8)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    for k in range(n):
-        if k % 2 == 0:  # a scribble: a random polyline of thick strokes
-            points = rng.uniform(0.1 * size, 0.9 * size, (int(rng.integers(5, 12)), 2))
-            ink = np.zeros((size, size), np.float32)
-            for (a, b), (c, d) in zip(points[:-1], points[1:]):
-                t = np.clip(((yy - a) * (c - a) + (xx - b) * (d - b)) / max((c - a) ** 2 + (d - b) ** 2, 1e-6), 0, 1)
-                ink = np.maximum(ink, np.clip(2.0 - np.hypot(yy - (a + t * (c - a)), xx - (b + t * (d - b))), 0, 1))
-        else:  # a blob: a coarse random pattern, thresholded
-            coarse = rng.uniform(0, 1, (int(rng.integers(3, 8)), int(rng.integers(3, 8))))
-            reps = (size // coarse.shape[0] + 1, size // coarse.shape[1] + 1)
-            ink = (np.kron(coarse, np.ones(reps))[:size, :size] > rng.uniform(0.3, 0.7)).astype(np.float32)
-            ink *= np.float32(rng.uniform(0.5, 1.0))
-            if ink.min() == ink.max():  # all or nothing: no contrast to find
-                ink[:] = 0
-                ink[size // 3:2 * size // 3, size // 4:3 * size // 4] = 1
-        out[k] = to_mnist(ink.astype(np.float32))  # the scribble's arithmetic runs in float64
-    return out

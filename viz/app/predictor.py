@@ -12,7 +12,7 @@ from models import TrainedModel, load_trained_model
 from tinygrad_lenet import functional as F
 from tinygrad_lenet import grad, nn, no_grad
 from tinygrad_lenet.data import normalize_images
-from tinygrad_lenet.image import to_mnist
+from tinygrad_lenet.image import ink_bounding_box, ink_map, to_mnist
 from tinygrad_lenet.inference import capture_outputs
 from tinygrad_lenet.tensor import Tensor
 from tinygrad_lenet.training import energy
@@ -24,6 +24,7 @@ FEATURE_LAYERS: dict[str, tuple[tuple[str, str], ...]] = {
     "lenet5_1998": (("c1_squash", "C1 + tanh"), ("c3_squash", "C3 + tanh")),
 }
 MAP_DECIMALS = 4  # feature map values are sent rounded: enough for gray levels, a fraction of the bytes
+MIN_EXTENT = 0.15  # a drawing whose ink spans less than this fraction of the pad is a dot or a speck, not a digit
 SMOOTHGRAD_SAMPLES = 32  # noisy copies of the input averaged by the saliency map
 SMOOTHGRAD_NOISE = 0.15  # their noise's standard deviation, in pixel units ([0, 1] is ink's whole range)
 
@@ -60,11 +61,14 @@ class DigitPredictor:
     def predict(self, gray: np.ndarray) -> dict[str, Any]:
         """Prediction for a float32 (H, W) grayscale drawing in [0, 1], either polarity:
         {digit, label, probabilities, input (28x28 uint8 the model saw), layers, saliency,
-        energy, not_a_digit}. `not_a_digit` says whether the energy score (-logsumexp of
-        the logits) is above the threshold stored at training (the 99th percentile over
-        training images; None for a checkpoint without one). Raises ImageError ("no ink
-        found") for a blank drawing."""
+        energy, not_a_digit, too_small}. `not_a_digit` says whether the energy score
+        (-logsumexp of the logits) is above the threshold stored at training (the 99th
+        percentile over training images; None for a checkpoint without one), or the ink
+        spans less than MIN_EXTENT of the pad (`too_small`: a dot, which scaling to 20x20
+        would turn into a full-size disc). Raises ImageError ("no ink found") for a blank drawing."""
         image = to_mnist(gray, source="drawing")
+        top, bottom, left, right = ink_bounding_box(ink_map(gray, "drawing"))
+        extent = max(bottom - top, right - left) / min(gray.shape)
         x = Tensor(normalize_images(image[None], normalize=self.mean_std))
         names = [name for name, _ in self.layers]
         with no_grad(), capture_outputs(self.model, names) as outputs:
@@ -78,8 +82,10 @@ class DigitPredictor:
             layers.append(dict(name=name, title=title, shape=list(maps.shape),
                                maps=np.round(maps.astype(np.float64), MAP_DECIMALS).tolist()))
         score = float(energy(logits.data)[0])
+        unlike = None if self.energy_threshold is None else score > self.energy_threshold
         answer = dict(digit=digit, label=self.classes[digit], probabilities=[float(p) for p in probs],
-                      energy=score, not_a_digit=None if self.energy_threshold is None else score > self.energy_threshold,
+                      energy=score, not_a_digit=True if extent < MIN_EXTENT and self.is_digits else unlike,
+                      too_small=bool(extent < MIN_EXTENT),
                       input=image.tolist(), layers=layers, saliency=np.round(saliency, 6).tolist(),
                       classes=self.classes, model=self.model_name, dataset=self.dataset)
         if hasattr(self.model, "rbf_outputs"):  # the 1998 model: its output is minus the RBF distances

@@ -183,7 +183,8 @@ function showPrediction(answer) {
   digitView.textContent = rejected ? "not a digit" : answer.label;
   digitView.classList.toggle("rejected", rejected);
   confidenceView.textContent = rejected
-    ? `unlike the digits it was trained on; the closest is ${answer.label} (${(100 * best).toFixed(1)}%)`
+    ? `${answer.too_small ? "too small to read" : "unlike the digits it was trained on"}; the closest is ` +
+      `${answer.label} (${(100 * best).toFixed(1)}%)`
     : `${(100 * best).toFixed(1)}% sure`;
   confidenceView.classList.toggle("doubt", rejected);
   answer.probabilities.forEach((p, k) => {
