@@ -254,6 +254,7 @@ def load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, config:
         parser.error(f"cannot load {config.dataset}: {e}")
     if fresh:
         config = config.replace(normalize_mean=info.mean, normalize_std=info.std)
+        config = config.resolve_outlier_exposure(info.image_shape)
         try:
             config = with_model_details(config, info.num_classes)
         except ModelSpecError as e:

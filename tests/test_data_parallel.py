@@ -76,6 +76,31 @@ def test_training_with_workers_follows_one_process_and_repeats_bit_for_bit():
         np.testing.assert_array_equal(b, c)
 
 
+def test_outlier_exposure_with_workers_follows_one_process():
+    """train_one_epoch with outliers: the batch shared between two processes and the
+    outliers' gradient added here gives one process's weights, to rounding."""
+    from tinygrad_lenet.data import normalize_images, not_digits
+    from tinygrad_lenet.training import train_one_epoch
+    outliers = normalize_images(not_digits(64, seed=1), normalize=(0.1307, 0.3081))
+    batches = [batch(32, seed=k) for k in range(4)]
+
+    def train(workers: int) -> list[np.ndarray]:
+        manual_seed(3)
+        model = LeNet5()
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+        dp = DataParallel(model, workers=workers, loss=lambda logits, y: F.cross_entropy(logits, y)) \
+            if workers > 1 else None
+        try:
+            train_one_epoch(model, batches, opt, outliers=outliers, outlier_rng=np.random.default_rng(0), parallel=dp)
+        finally:
+            if dp is not None:
+                dp.close()
+        return [p.data.copy() for p in model.parameters()]
+
+    for a, b in zip(train(1), train(2)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
 def test_new_parameter_values_reach_the_workers_whether_written_in_place_or_replaced():
     """load_state_dict writes into the parameters' arrays; code may also assign new
     arrays to .data: the next step copies those into shared memory."""

@@ -492,6 +492,14 @@ def test_page_draws_predicts_and_looks_inside(server, browser, tmp_path):  # noq
         expected = (values - low) * (255 / (high - low))
         assert np.abs(np.array(shown).reshape(values.shape) - expected).max() <= 1.0
 
+    # Styled as its stylesheet says, the pad and the answer side by side at 1200 px, the page not too tall.
+    layout = browser.execute_script("""
+        const top = (sel) => Math.round(document.querySelector(sel).getBoundingClientRect().top);
+        return {font: getComputedStyle(document.body).fontFamily, sheets: document.styleSheets.length,
+                pad: top('.pad-panel'), answer: top('.prediction-panel'),
+                height: document.documentElement.scrollHeight};""")
+    assert "system-ui" in layout["font"] and layout["sheets"] == 1, layout
+    assert layout["pad"] == layout["answer"] and layout["height"] <= 2000, layout
     shot = screenshot(browser, tmp_path / "digit_app.png")
     assert shot.shape[1] == WINDOW[0]  # the page at the window's width (the height excludes window borders)
     assert shot.std() > 10  # not a blank page

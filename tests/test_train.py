@@ -120,8 +120,6 @@ def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, extra):
     (["--model", "os:1x"], "--model os:1x: '1x' is not a Python name"),
     (["--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
     (["--workers", "0"], "--workers: must be a positive integer"),
-    (["--workers", "2", "--outlier-exposure"], "--workers: more than one training process does not combine with "
-                                               "outlier_exposure"),
     (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
     (["--model-arg", "no_equals_sign"], "expected KEY=VALUE"),
     (["--data-dir", "does/not/exist"], "--data-dir: no such directory: does/not/exist"),
@@ -256,16 +254,6 @@ def test_a_stored_config_without_label_smoothing_means_none():
     assert RunConfig.from_dict(RunConfig().to_dict()) == RunConfig()
 
 
-def test_train_one_epoch_takes_parallel_or_outliers_not_both():
-    from tinygrad_lenet import optim
-    from tinygrad_lenet.data_parallel import DataParallel
-    from tinygrad_lenet.training import train_one_epoch
-    model = get_model("lenet5")
-    with DataParallel(model, workers=2) as parallel, pytest.raises(ValueError, match="give parallel or outliers"):
-        train_one_epoch(model, [], optim.SGD(model.parameters(), lr=0.1), outliers=np.zeros((4, 1, 28, 28)),
-                        parallel=parallel)
-
-
 def test_train_one_epoch_minimizes_the_label_smoothed_loss():
     """The loss train_one_epoch reports and steps on is cross-entropy with the given label
     smoothing: one SGD step from the same weights equals one taken by hand."""
@@ -290,3 +278,21 @@ def test_train_one_epoch_minimizes_the_label_smoothed_loss():
     optim.SGD(by_hand.parameters(), lr=0.1).step()
     for (name, a), (_, b) in zip(by_loop.named_parameters(), by_hand.named_parameters()):
         np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+def test_outlier_exposure_is_on_for_mnist_and_off_for_other_data_unless_given():
+    from tinygrad_lenet.config import RunConfig
+    assert RunConfig().outlier_exposure is None  # decided when the data is known
+    assert RunConfig(dataset="mnist").resolve_outlier_exposure((28, 28)).outlier_exposure is True
+    assert RunConfig(dataset="fashion-mnist").resolve_outlier_exposure((28, 28)).outlier_exposure is False
+    assert RunConfig(dataset="my_digits").resolve_outlier_exposure((28, 28)).outlier_exposure is False
+    assert RunConfig(dataset="mnist", outlier_exposure=False).resolve_outlier_exposure((28, 28)).outlier_exposure is False
+    assert RunConfig(dataset="x", outlier_exposure=True).resolve_outlier_exposure((28, 28)).outlier_exposure is True
+    import argparse
+
+    from tinygrad_lenet.cli import add_run_arguments, run_config_from_args
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    assert run_config_from_args(parser, parser.parse_args(["--no-outlier-exposure"])).outlier_exposure is False
+    assert run_config_from_args(parser, parser.parse_args(["--outlier-exposure"])).outlier_exposure is True
+    assert run_config_from_args(parser, parser.parse_args([])).outlier_exposure is None

@@ -30,7 +30,8 @@ RUN_OPTIONS: dict[str, str] = {
     "clip_grad_norm": "clip the gradients' total norm to this",
     "augment": "random shifts, small rotations and scaling",
     "outlier_exposure": "also train on procedural non-digits (scribbles, blobs, shapes, letter-like strokes) with "
-                        "uniform targets, so the model's energy score tells drawings unlike any class ('not a digit')",
+                        "uniform targets, so the model's energy score tells drawings unlike any class ('not a "
+                        "digit'); default: on for MNIST, off for other data",
     "seed": "seed of initialization, shuffling, dropout and augmentation",
     "workers": "processes sharing each step's batch (tinygrad_lenet.data_parallel; 2 uses both cores of a "
                "2-core machine); results differ from one process by rounding",
@@ -52,6 +53,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         shown = f"{help_text} (default: {default})"
         if fields[name].type in ("bool", bool):
             parser.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help_text)
+            continue
+        if fields[name].type == "bool | None":  # on, off, or decided from the data (--x / --no-x / neither)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
             continue
         choices = OPTIMIZERS if name == "optimizer" else SCHEDULES if name == "schedule" else None
         parser.add_argument(flag, type=_scalar_type(fields[name].type), choices=choices, default=argparse.SUPPRESS,

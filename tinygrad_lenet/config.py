@@ -54,7 +54,7 @@ class RunConfig:
     label_smoothing: float = 0.1
     clip_grad_norm: float | None = None
     augment: bool = False
-    outlier_exposure: bool = False
+    outlier_exposure: bool | None = None  # None: on for MNIST's digits (see resolve_outlier_exposure), else off
     seed: int = 0
     workers: int = 1
     train_subset: int | None = None
@@ -66,11 +66,16 @@ class RunConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _CHECKS[f.name](f.name, getattr(self, f.name))
-        if self.workers > 1 and self.outlier_exposure:
-            raise ConfigError("workers", "more than one training process does not combine with outlier_exposure "
-                                         "(its extra forward pass runs in one process)")
         if (self.normalize_mean is None) != (self.normalize_std is None):
             raise ConfigError("normalize_std", "normalize_mean and normalize_std are given together or not at all")
+
+    def resolve_outlier_exposure(self, image_shape: tuple[int, ...]) -> "RunConfig":
+        """The config with outlier_exposure decided: when not given, on for MNIST (its
+        outliers are non-digits, 28x28) and off for other data."""
+        if self.outlier_exposure is not None:
+            return self
+        digits = self.dataset.lower() == "mnist" and tuple(image_shape) == (28, 28)
+        return self.replace(outlier_exposure=digits)
 
     @property
     def mean_std(self) -> tuple[float, float] | None:
@@ -178,6 +183,11 @@ def _flag(name: str, value: Any) -> None:
         raise ConfigError(name, f"must be true or false, got {value!r}")
 
 
+def _optional_flag(name: str, value: Any) -> None:
+    if value is not None:
+        _flag(name, value)
+
+
 def _sha256(name: str, value: Any) -> None:
     if value is not None and (not isinstance(value, str) or len(value) != 64
                               or any(c not in "0123456789abcdef" for c in value)):
@@ -222,7 +232,7 @@ _CHECKS = dict(
     epochs=_positive_int, batch_size=_positive_int, optimizer=_choice(*OPTIMIZERS), lr=_positive_float,
     momentum=_below_one, schedule=_choice(*SCHEDULES), step_size=_positive_int, gamma=_decay_factor,
     weight_decay=_non_negative_float, label_smoothing=_probability, clip_grad_norm=_optional_positive_float,
-    augment=_flag, outlier_exposure=_flag,
+    augment=_flag, outlier_exposure=_optional_flag,
     seed=_non_negative_int, workers=_positive_int, train_subset=_optional_positive_int, test_subset=_optional_positive_int,
     target_accuracy=_fraction, normalize_mean=_optional_finite, normalize_std=_positive_std,
 )

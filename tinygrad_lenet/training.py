@@ -68,10 +68,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     `on_step(loss, accuracy, images)`, if given, is called after every step (e.g. a dashboard).
     The loss is cross-entropy, with `label_smoothing` as in `functional.cross_entropy`.
     With `parallel` (a `DataParallel` of this model, whose loss is that cross-entropy),
-    each batch's forward and backward passes are shared between its processes; it does
-    not combine with `outliers`."""
-    if parallel is not None and outliers is not None:
-        raise ValueError("train_one_epoch: outlier exposure runs in one process; give parallel or outliers, not both")
+    each batch's forward and backward passes are shared between its processes, and the
+    outliers' (if any) run in this one, their gradient added to the batch's."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -90,7 +88,10 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
             if outliers is not None:
                 picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
                 uniform_ce = -model(Tensor.wrap(outliers[picked])).log_softmax(1).mean()
-                loss = loss + uniform_ce * OUTLIER_WEIGHT
+                if loss is None:  # the batch's gradient is in .grad already (parallel): add the outliers' to it
+                    (uniform_ce * OUTLIER_WEIGHT).backward()
+                else:
+                    loss = loss + uniform_ce * OUTLIER_WEIGHT
             if not math.isfinite(value):
                 raise NonFiniteLossError(f"loss is {value} at step {step} (batch of {len(y)} images)")
             if loss is not None:
