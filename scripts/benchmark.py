@@ -86,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=int, help="epochs for --time-to-accuracy (default: the recipe's)")
     p.add_argument("--seeds", type=int, default=3, help="--time-to-accuracy: seeds trained, each one repeat "
                    "(default 3: the recipe's seed and the next two)")
+    p.add_argument("--layers", action="store_true", help="every everyday layer's forward + backward against "
+                   "PyTorch's, 1 thread (ratios; target: none above 1.5x)")
     p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
                    "loop in a fresh process that sets nothing, against the same step set up as train.py")
     p.add_argument("--all", action="store_true", help="every figure of the README's speed section in one run: "
@@ -132,6 +134,7 @@ from scripts.bench.common import environment, model_of, torch_available, torch_t
 from scripts.bench.compute_bound import bench_compute_bound
 from scripts.bench.dashboard import bench_dashboard
 from scripts.bench.inference import bench_app_prediction, bench_inference
+from scripts.bench.layers import bench_layers, report_layers
 from scripts.bench.memory import bench_memory, memory_probe
 from scripts.bench.plain_program import bench_plain_program
 from scripts.bench.profile import bench_profile
@@ -168,6 +171,13 @@ def main(args: argparse.Namespace) -> int:
         r = bench_time_to_accuracy(args)
         print("\n".join(report_time_to_accuracy(r)))
         return write_json(args, {"time_to_accuracy": r})
+    if args.layers:
+        if not torch_available():
+            print("benchmark.py: error: --layers needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
+            return 2
+        r = bench_layers(args)
+        report_layers(r)
+        return write_json(args, {"layers": r})
     if args.plain_program:
         r = bench_plain_program()
         print(f"README loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "
