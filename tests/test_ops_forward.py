@@ -286,3 +286,21 @@ def test_dropout_is_reproducible_scaled_and_off_in_eval() -> None:
     assert abs((a == 0).mean() - 0.3) < 0.03
     assert F.dropout(x, 0.3, training=False) is x and F.dropout(x, 0.0) is x
     assert not F.dropout(x, 1.0).data.any()
+
+
+def test_float32_erf_is_exact_to_float32_rounding():
+    """ops.special.erf's float32 formula against scipy's float64 erf: absolute error
+    within 4 float32 ulps of 1, relative error within 1e-6 (small values keep theirs)."""
+    from scipy.special import erf as exact
+
+    from tinygrad_lenet.ops.special import erf
+    x = np.concatenate([np.linspace(-9, 9, 400_001), np.logspace(-38, 1, 4001), -np.logspace(-38, 1, 4001)])
+    x32 = x.astype(np.float32)
+    got, want = erf(x32), exact(x32.astype(np.float64))
+    assert got.dtype == np.float32
+    assert np.abs(got - want).max() <= 3e-7
+    assert (np.abs(got - want) / np.maximum(np.abs(want), 1e-38)).max() <= 1e-6
+    specials = erf(np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], np.float32))
+    assert specials[0] == 1 and specials[1] == -1 and np.isnan(specials[2]) and specials[3] == 0
+    assert np.signbit(specials[4])
+    np.testing.assert_array_equal(erf(x), exact(x))  # float64: scipy's own

@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erf as scipy_erf
 
 from ..autograd import Function
 from ..errors import ShapeError
 from .layout import relu_array
+from .special import erf
 
 
 class Add(Function):
@@ -439,11 +439,11 @@ class PowTensor(Function):
         return ga, gb
 
 
-_ERF = scipy_erf  # a ufunc: C speed, float32 stays float32 (numpy has no erf)
+_ERF = erf  # ops.special: float32 by a numpy formula, float64 by scipy (numpy has no erf)
 
 
 class Erf(Function):
-    """The error function (scipy.special.erf: exact to rounding, at C speed)."""
+    """The error function (`ops.special.erf`: exact to the dtype's rounding)."""
     name = "erf"
 
     @staticmethod
