@@ -4,31 +4,32 @@ float32 rounding.
 
 For float32, |x| < 0.5 uses erf's Taylor series (x times a polynomial in x^2, so small
 values keep their relative accuracy), and elsewhere erf(|x|) = 1 - t exp(-x^2) P(t) with
-t = 1 / (1 + 0.3 |x|), P a degree-10 polynomial fitted here, at import, by least squares
-to scipy's erfc in float64 (its largest error there is below 1e-10; float32's rounding,
-about 6e-8, is what remains).
+t = 1 / (1 + 0.3 |x|), P a degree-10 polynomial fitted here by least squares
+to scipy's erfc in float64 on first use (its largest error there is below 1e-10;
+float32's rounding, about 6e-8, is what remains).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
-from scipy.special import erf as scipy_erf
-from scipy.special import erfc as scipy_erfc
 
 _T_SCALE = 0.3
 _SERIES = np.array([(-1) ** n / (math.factorial(n) * (2 * n + 1)) * 2 / math.sqrt(math.pi) for n in range(7)])
 
 
-def _fit_tail() -> np.ndarray:
-    """P's coefficients (highest power first): erfc(x) exp(x^2) / t as a polynomial in t."""
+@functools.cache
+def _tail() -> np.ndarray:
+    """P's float32 coefficients (highest power first): erfc(x) exp(x^2) / t as a
+    polynomial in t, fitted on first use (scipy is imported only when erf is needed)."""
+    from scipy.special import erfc
     x = np.linspace(0.0, 9.0, 200_001)
     t = 1.0 / (1.0 + _T_SCALE * x)
-    return np.polynomial.polynomial.polyfit(t, scipy_erfc(x) * np.exp(x * x) / t, 10)[::-1]
+    return np.polynomial.polynomial.polyfit(t, erfc(x) * np.exp(x * x) / t, 10)[::-1].astype(np.float32)
 
 
-_TAIL = _fit_tail().astype(np.float32)
 _SERIES32 = _SERIES[::-1].astype(np.float32)
 
 
@@ -39,7 +40,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     """erf of an array: float32 in, float32 out (the formula above, block by block);
     otherwise scipy's."""
     if x.dtype != np.float32:
-        return np.asarray(scipy_erf(x))
+        from scipy.special import erf as exact
+        return np.asarray(exact(x))
     flat = x.reshape(-1)
     out = np.empty_like(flat)
     for start in range(0, flat.size, CHUNK):
@@ -53,8 +55,9 @@ def _erf32(x: np.ndarray, out: np.ndarray) -> None:
     t = np.multiply(a, np.float32(_T_SCALE))
     t += np.float32(1)
     np.reciprocal(t, out=t)
-    out[:] = _TAIL[0]
-    for c in _TAIL[1:]:  # Horner
+    tail = _tail()
+    out[:] = tail[0]
+    for c in tail[1:]:  # Horner
         out *= t
         out += c
     out *= t
