@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def blas_threads_now() -> list[int]:
-    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    """The threads of numpy's BLAS: the one our ops use and the runtime drives (another
+    library's BLAS, e.g. scipy's own OpenBLAS once scipy is imported, is left alone)."""
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    numpys = [lib for lib in blas if "numpy" in str(lib.get("filepath", ""))]
+    return [lib["num_threads"] for lib in numpys or blas]
 
 
 @pytest.fixture
