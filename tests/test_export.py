@@ -143,6 +143,8 @@ OP_CASES = {  # op -> forward passes that record it (input (N, 3, 4, 5)), each e
     "expm1": [lambda x: x.expm1()],
     "flip": [lambda x: x.flip(1, 3), lambda x: x.flip(-1)],
     "cumsum": [lambda x: x.cumsum(2), lambda x: x.cumsum(-1)],
+    "silu": [lambda x: F.silu(x)],
+    "gelu": [lambda x: F.gelu(x), lambda x: F.gelu(x * 3)],
     "einsum": [lambda x: F.einsum("nchw,w->nch", x, Tensor(np.linspace(-1, 1, 5, dtype=np.float32))),
                lambda x: F.einsum("nchw,ncvw->nchv", x, x * 2), lambda x: F.einsum("...hw", x)],
     "getitem": [lambda x: x[:, 1], lambda x: x[:, ::-1, 1:3], lambda x: x[..., None, 2:],

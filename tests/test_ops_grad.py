@@ -321,6 +321,12 @@ def einsum_case(draw: st.DrawFn, op: str) -> GradCase:
     return GradCase(f"einsum {equation} {shapes}", lambda *ts: F.einsum(equation, *ts), xs)
 
 
+@grad_case("silu", "gelu")
+def smooth_activation_case(draw: st.DrawFn, op: str) -> GradCase:
+    x = draw(S.smooth(draw(S.shapes()), bound=3.0))
+    return GradCase(op, lambda t: getattr(t, op)(), (x,))
+
+
 @grad_case("linear")
 def linear_case(draw: st.DrawFn, op: str) -> GradCase:
     batch = draw(st.sampled_from([(), (2,), (3,), (2, 2)]))  # 1-D input, a batch, extra leading axes

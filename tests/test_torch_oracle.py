@@ -98,6 +98,7 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "matmul": lambda a, b: torch.matmul(a, b),
     "linear": lambda x, w, b=None: TF.linear(x, w, b),
     "einsum": lambda *xs, equation: torch.einsum(equation, *xs),
+    "silu": lambda x: TF.silu(x), "gelu": lambda x: TF.gelu(x),
     "conv2d": lambda x, w, b=None, *, stride, padding: TF.conv2d(x, w, b, stride=stride, padding=padding),
     "max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(x, kernel_size, stride),
     "relu_max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(TF.relu(x), kernel_size, stride),

@@ -473,8 +473,8 @@ class Tensor:
         return ops.Elu.apply(self, alpha=float(alpha))
 
     def silu(self) -> "Tensor":
-        """x * sigmoid(x) (swish)."""
-        return self * self.sigmoid()
+        """x * sigmoid(x) (swish), one op."""
+        return ops.Silu.apply(self)
 
     def gelu(self, approximate: str = "none") -> "Tensor":
         """x * Phi(x), Phi the standard normal CDF; approximate="tanh" uses PyTorch's tanh formula."""
@@ -483,7 +483,7 @@ class Tensor:
             return self * (inner.tanh() + 1.0) * 0.5
         if approximate != "none":
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return self * ((self * float(1 / np.sqrt(2.0))).erf() + 1.0) * 0.5
+        return ops.Gelu.apply(self)
 
     def erf(self) -> "Tensor":
         return ops.Erf.apply(self)

@@ -182,6 +182,17 @@ def _softplus(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], o
     return b.node("Where", [linear, ins[0], smooth], out)
 
 
+def _silu(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    return b.node("Mul", [ins[0], b.node("Sigmoid", ins[:1])], out)
+
+
+def _gelu(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    """x * (1 + erf(x / sqrt 2)) / 2 (ONNX's Gelu operator needs opset 20)."""
+    inner = b.node("Erf", [b.node("Mul", [ins[0], _scalar(b, 1 / np.sqrt(2.0), parents[0])])])
+    cdf = b.node("Mul", [b.node("Add", [inner, _scalar(b, 1.0, parents[0])]), _scalar(b, 0.5, parents[0])])
+    return b.node("Mul", [ins[0], cdf], out)
+
+
 def _plus_one_around(onnx_op: str, before: bool) -> Callable:
     """log1p as Log(x + 1) and expm1 as Exp(x) - 1 (ONNX has neither; less accurate
     than the op for |x| much below 1e-3 in float32)."""
@@ -275,6 +286,7 @@ ONNX_OPS: dict[str, Callable] = {
     "softplus": _softplus, "log1p": _plus_one_around("Log", before=True),
     "expm1": _plus_one_around("Exp", before=False), "flip": _flip, "cumsum": _cumsum, "getitem": _getitem,
     "einsum": lambda b, ins, attrs, parents, out: b.node("Einsum", ins, out, equation=attrs["equation"]),
+    "silu": _silu, "gelu": _gelu,
 }
 
 

@@ -2,6 +2,7 @@
 `tinygrad_lenet.autograd.OPS`."""
 
 from ..autograd import OPS
+from .activation import Gelu, Silu
 from .conv import Conv2d, Conv2dInputGrad, Conv2dWeightGrad
 from .dropout import Dropout
 from .einsum import Einsum
