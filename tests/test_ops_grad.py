@@ -409,6 +409,33 @@ def conv2d_gradient_case(draw: st.DrawFn, op: str) -> GradCase:
     return GradCase(f"{op} {g}", fn, (draw(S.smooth(g["x_shape"])), cotangent))
 
 
+def depthwise_geometry(draw: st.DrawFn) -> dict:
+    """A padded input (N, C, H, W) and one kernel per channel, with stride and dilation that fit."""
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride, dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))), (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    h = draw(st.integers((kh - 1) * dilation[0] + 1, (kh - 1) * dilation[0] + 4))
+    w = draw(st.integers((kw - 1) * dilation[1] + 1, (kw - 1) * dilation[1] + 4))
+    c = draw(st.integers(1, 3))
+    return dict(x_shape=(draw(st.integers(1, 2)), c, h, w), w_shape=(c, 1, kh, kw), stride=stride, dilation=dilation)
+
+
+@grad_case("depthwise_conv2d", "depthwise_conv2d_input_grad", "depthwise_conv2d_weight_grad")
+def depthwise_case(draw: st.DrawFn, op: str) -> GradCase:
+    from tinygrad_lenet import ops
+    g = depthwise_geometry(draw)
+    attrs = dict(stride=g["stride"], dilation=g["dilation"])
+    x, w = draw(S.smooth(g["x_shape"])), draw(S.smooth(g["w_shape"]))
+    if op == "depthwise_conv2d":
+        return GradCase(f"{op} {g}", lambda a, b: ops.DepthwiseConv2d.apply(a, b, **attrs), (x, w))
+    out_shape = ops.DepthwiseConv2d.call(x, w, **attrs).shape
+    cotangent = draw(S.smooth(out_shape))
+    if op == "depthwise_conv2d_input_grad":
+        return GradCase(f"{op} {g}", lambda gy, b: ops.DepthwiseConv2dInputGrad.apply(gy, b, x_shape=g["x_shape"], **attrs),
+                        (cotangent, w))
+    return GradCase(f"{op} {g}", lambda a, gy: ops.DepthwiseConv2dWeightGrad.apply(a, gy, w_shape=g["w_shape"], **attrs),
+                    (x, cotangent))
+
+
 @grad_case("max_pool2d_grad", "avg_pool2d_grad")
 def pool_gradient_case(draw: st.DrawFn, op: str) -> GradCase:
     g = draw(S.pool2d_geometry())

@@ -99,6 +99,12 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "linear": lambda x, w, b=None: TF.linear(x, w, b),
     "einsum": lambda *xs, equation: torch.einsum(equation, *xs),
     "silu": lambda x: TF.silu(x), "gelu": lambda x: TF.gelu(x),
+    "depthwise_conv2d": lambda x, w, *, stride, dilation: TF.conv2d(x, w, stride=stride, dilation=dilation,
+                                                                    groups=x.shape[1]),
+    "depthwise_conv2d_input_grad": lambda grad, w, *, stride, dilation, x_shape:
+        torch.nn.grad.conv2d_input(x_shape, w, grad, stride=stride, dilation=dilation, groups=w.shape[0]),
+    "depthwise_conv2d_weight_grad": lambda x, grad, *, stride, dilation, w_shape:
+        torch.nn.grad.conv2d_weight(x, w_shape, grad, stride=stride, dilation=dilation, groups=x.shape[1]),
     "conv2d": lambda x, w, b=None, *, stride, padding: TF.conv2d(x, w, b, stride=stride, padding=padding),
     "max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(x, kernel_size, stride),
     "relu_max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(TF.relu(x), kernel_size, stride),

@@ -34,6 +34,16 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
         return x.conv2d(weight, bias, stride=stride, padding=(pads[0][0], pads[1][0]))
     if any(pads[0] + pads[1]):
         x = x.pad(((0, 0), (0, 0), pads[0], pads[1]))
+    if groups > 1 and x.ndim == 4 and weight.ndim == 4 and groups == x.shape[1] == weight.shape[0] \
+            and weight.shape[1] == 1:  # depthwise: one kernel per channel, tap by tap (no GEMM to be had)
+        same_float_dtype("conv2d", x, weight, bias)
+        s = int_pair(stride, "conv2d", "stride")
+        span = ((weight.shape[2] - 1) * dh + 1, (weight.shape[3] - 1) * dw + 1)
+        if min(s) < 1 or span[0] > x.shape[2] or span[1] > x.shape[3]:
+            raise ShapeError(f"conv2d: kernel {tuple(weight.shape[2:])} (dilation {(dh, dw)}) does not fit the padded "
+                             f"input {x.shape[2:]}, or stride {s} is below 1")
+        out = ops.DepthwiseConv2d.apply(x, weight, stride=s, dilation=(dh, dw))
+        return out if bias is None else out + bias.reshape(1, -1, 1, 1)
     if (dh, dw) != (1, 1):
         o, c, kh, kw = weight.shape
         weight = ops.GetItemGrad.apply(weight, index=(slice(None), slice(None), slice(None, None, dh),

@@ -101,6 +101,12 @@ def _conv(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: 
                   kernel_shape=list(parents[1].shape[2:]))
 
 
+def _depthwise(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    """A Conv with one group per channel (the input is padded by a Pad node already)."""
+    return b.node("Conv", ins, out, strides=list(attrs["stride"]), dilations=list(attrs["dilation"]),
+                  group=int(parents[1].shape[0]), kernel_shape=list(parents[1].shape[2:]))
+
+
 def _conv_transpose(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
     """conv2d's input gradient as a layer (ConvTranspose2d): the output padding is what the
     recorded output size holds beyond (H - 1) * stride - 2 * padding + kernel."""
@@ -286,7 +292,7 @@ ONNX_OPS: dict[str, Callable] = {
     "softplus": _softplus, "log1p": _plus_one_around("Log", before=True),
     "expm1": _plus_one_around("Exp", before=False), "flip": _flip, "cumsum": _cumsum, "getitem": _getitem,
     "einsum": lambda b, ins, attrs, parents, out: b.node("Einsum", ins, out, equation=attrs["equation"]),
-    "silu": _silu, "gelu": _gelu,
+    "silu": _silu, "gelu": _gelu, "depthwise_conv2d": _depthwise,
 }
 
 

@@ -4,6 +4,7 @@
 from ..autograd import OPS
 from .activation import Gelu, Silu
 from .conv import Conv2d, Conv2dInputGrad, Conv2dWeightGrad
+from .depthwise import DepthwiseConv2d, DepthwiseConv2dInputGrad, DepthwiseConv2dWeightGrad
 from .dropout import Dropout
 from .einsum import Einsum
 from .elementwise import (
