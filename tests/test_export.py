@@ -144,6 +144,7 @@ OP_CASES = {  # op -> forward passes that record it (input (N, 3, 4, 5)), each e
     "flip": [lambda x: x.flip(1, 3), lambda x: x.flip(-1)],
     "cumsum": [lambda x: x.cumsum(2), lambda x: x.cumsum(-1)],
     "silu": [lambda x: F.silu(x)],
+    "normalize": [lambda x: F.layer_norm(x, (5,)), lambda x: F.group_norm(x, 3)],
     "depthwise_conv2d": [lambda x: F.conv2d(x, Tensor(np.linspace(-1, 1, 27, dtype=np.float32).reshape(3, 1, 3, 3)),
                                             padding=1, groups=3),
                          lambda x: F.conv2d(x, Tensor(np.ones((3, 1, 2, 2), np.float32)), stride=2, dilation=(1, 2),

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import strategies as S
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -319,6 +319,17 @@ def einsum_case(draw: st.DrawFn, op: str) -> GradCase:
         shapes.append(lead + tuple(size[c] for c in term.replace("...", "")))
     xs = tuple(draw(S.smooth(shape)) for shape in shapes)
     return GradCase(f"einsum {equation} {shapes}", lambda *ts: F.einsum(equation, *ts), xs)
+
+
+@grad_case("normalize")
+def normalize_case(draw: st.DrawFn, op: str) -> GradCase:
+    from tinygrad_lenet import ops
+    shape = draw(S.shapes(min_dims=1))
+    axes = tuple(sorted(draw(st.sets(st.integers(0, len(shape) - 1), min_size=1))))
+    assume(int(np.prod([shape[a] for a in axes])) >= 2)  # one value per group standardizes to 0: flat
+    x = draw(S.smooth(shape))
+    eps = draw(st.sampled_from([1e-5, 0.1]))
+    return GradCase(f"normalize axes={axes} eps={eps}", lambda t: ops.Normalize.apply(t, axes=axes, eps=eps), (x,))
 
 
 @grad_case("silu", "gelu")

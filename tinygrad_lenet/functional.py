@@ -464,17 +464,16 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         count = x.size // x.shape[1]
         if training and count < 2:
             raise ShapeError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
-        mean = x.mean(axis=axes, keepdims=True)
-        var = x.var(axis=axes, correction=0, keepdims=True)
-        if training and running_mean is not None and running_var is not None:
+        if training and running_mean is not None and running_var is not None:  # statistics only: no gradient
             m = x.dtype.type(momentum)
             running_mean.data *= 1 - m
-            running_mean.data += m * mean.data.reshape(-1)
+            running_mean.data += m * x.data.mean(axis=axes)
             running_var.data *= 1 - m
-            running_var.data += m * var.data.reshape(-1) * x.dtype.type(count / max(count - 1, 1))
+            running_var.data += m * x.data.var(axis=axes) * x.dtype.type(count / max(count - 1, 1))
+        out = ops.Normalize.apply(x, axes=axes, eps=float(eps))
     else:
         mean, var = running_mean.reshape(shape), running_var.reshape(shape)
-    out = (x - mean) * (var + float(eps)).rsqrt()
+        out = (x - mean) * (var + float(eps)).rsqrt()
     if weight is not None:
         out = out * weight.reshape(shape)
     return out if bias is None else out + bias.reshape(shape)
@@ -488,8 +487,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
     if x.ndim < 2 or x.shape[1] % num_groups:
         raise ShapeError(f"group_norm: {num_groups} groups do not divide the channels of input {x.shape}")
     grouped = x.reshape(x.shape[0], num_groups, -1)
-    mean = grouped.mean(axis=2, keepdims=True)
-    out = ((grouped - mean) * (grouped.var(axis=2, correction=0, keepdims=True) + float(eps)).rsqrt()).reshape(x.shape)
+    out = ops.Normalize.apply(grouped, axes=(2,), eps=float(eps)).reshape(x.shape)
     per_channel = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if weight is not None:
         out = out * weight.reshape(per_channel)
@@ -504,8 +502,7 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, b
     if tuple(x.shape[x.ndim - len(shape):]) != tuple(shape):
         raise ShapeError(f"layer_norm: input {x.shape} does not end with normalized_shape {shape}")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    out = (x - mean) * (x.var(axis=axes, correction=0, keepdims=True) + float(eps)).rsqrt()
+    out = ops.Normalize.apply(x, axes=axes, eps=float(eps))
     if weight is not None:
         out = out * weight
     return out if bias is None else out + bias

@@ -107,6 +107,15 @@ def _depthwise(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], 
                   group=int(parents[1].shape[0]), kernel_shape=list(parents[1].shape[2:]))
 
 
+def _normalize(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    """(x - mean) / sqrt(var + eps) over the op's axes (opset 17's ReduceMean takes them as an attribute)."""
+    axes = [int(a) for a in attrs["axes"]]
+    centered = b.node("Sub", [ins[0], b.node("ReduceMean", ins[:1], axes=axes, keepdims=1)])
+    var = b.node("ReduceMean", [b.node("Mul", [centered, centered])], axes=axes, keepdims=1)
+    std = b.node("Sqrt", [b.node("Add", [var, _scalar(b, attrs["eps"], parents[0])])])
+    return b.node("Div", [centered, std], out)
+
+
 def _conv_transpose(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
     """conv2d's input gradient as a layer (ConvTranspose2d): the output padding is what the
     recorded output size holds beyond (H - 1) * stride - 2 * padding + kernel."""
@@ -292,7 +301,7 @@ ONNX_OPS: dict[str, Callable] = {
     "softplus": _softplus, "log1p": _plus_one_around("Log", before=True),
     "expm1": _plus_one_around("Exp", before=False), "flip": _flip, "cumsum": _cumsum, "getitem": _getitem,
     "einsum": lambda b, ins, attrs, parents, out: b.node("Einsum", ins, out, equation=attrs["equation"]),
-    "silu": _silu, "gelu": _gelu, "depthwise_conv2d": _depthwise,
+    "silu": _silu, "gelu": _gelu, "depthwise_conv2d": _depthwise, "normalize": _normalize,
 }
 
 
