@@ -175,6 +175,8 @@ def main(args: argparse.Namespace) -> int:
         if not torch_available():
             print("benchmark.py: error: --layers needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
             return 2
+        if not args.no_retain_memory:  # as train.py and the step benchmark run: freed arrays reused, not page-faulted back
+            retain_freed_memory()
         r = bench_layers(args)
         report_layers(r)
         return write_json(args, {"layers": r})
