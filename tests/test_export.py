@@ -149,7 +149,7 @@ OP_CASES = {  # op -> forward passes that record it (input (N, 3, 4, 5)), each e
                                             padding=1, groups=3),
                          lambda x: F.conv2d(x, Tensor(np.ones((3, 1, 2, 2), np.float32)), stride=2, dilation=(1, 2),
                                             groups=3)],
-    "gelu": [lambda x: F.gelu(x), lambda x: F.gelu(x * 3)],
+    "gelu": [lambda x: F.gelu(x), lambda x: F.gelu(x * 3), lambda x: F.gelu(x * 3, approximate="tanh")],
     "einsum": [lambda x: F.einsum("nchw,w->nch", x, Tensor(np.linspace(-1, 1, 5, dtype=np.float32))),
                lambda x: F.einsum("nchw,ncvw->nchv", x, x * 2), lambda x: F.einsum("...hw", x)],
     "getitem": [lambda x: x[:, 1], lambda x: x[:, ::-1, 1:3], lambda x: x[..., None, 2:],

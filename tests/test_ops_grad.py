@@ -335,6 +335,9 @@ def normalize_case(draw: st.DrawFn, op: str) -> GradCase:
 @grad_case("silu", "gelu")
 def smooth_activation_case(draw: st.DrawFn, op: str) -> GradCase:
     x = draw(S.smooth(draw(S.shapes()), bound=3.0))
+    if op == "gelu":
+        approximate = draw(st.sampled_from(["none", "tanh"]))
+        return GradCase(f"gelu {approximate}", lambda t: t.gelu(approximate), (x,))
     return GradCase(op, lambda t: getattr(t, op)(), (x,))
 
 

@@ -98,7 +98,7 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "matmul": lambda a, b: torch.matmul(a, b),
     "linear": lambda x, w, b=None: TF.linear(x, w, b),
     "einsum": lambda *xs, equation: torch.einsum(equation, *xs),
-    "silu": lambda x: TF.silu(x), "gelu": lambda x: TF.gelu(x),
+    "silu": lambda x: TF.silu(x), "gelu": lambda x, *, approximate: TF.gelu(x, approximate=approximate),
     "normalize": lambda x, *, axes, eps: (x - x.mean(dim=axes, keepdim=True)) / torch.sqrt(
         x.var(dim=axes, correction=0, keepdim=True) + eps),
     "depthwise_conv2d": lambda x, w, *, stride, dilation: TF.conv2d(x, w, stride=stride, dilation=dilation,

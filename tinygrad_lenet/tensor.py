@@ -478,12 +478,9 @@ class Tensor:
 
     def gelu(self, approximate: str = "none") -> "Tensor":
         """x * Phi(x), Phi the standard normal CDF; approximate="tanh" uses PyTorch's tanh formula."""
-        if approximate == "tanh":
-            inner = (self + self * self * self * 0.044715) * float(np.sqrt(2.0 / np.pi))
-            return self * (inner.tanh() + 1.0) * 0.5
-        if approximate != "none":
+        if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return ops.Gelu.apply(self)
+        return ops.Gelu.apply(self, approximate=approximate)
 
     def erf(self) -> "Tensor":
         return ops.Erf.apply(self)

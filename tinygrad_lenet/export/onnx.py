@@ -202,8 +202,14 @@ def _silu(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: 
 
 
 def _gelu(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
-    """x * (1 + erf(x / sqrt 2)) / 2 (ONNX's Gelu operator needs opset 20)."""
-    inner = b.node("Erf", [b.node("Mul", [ins[0], _scalar(b, 1 / np.sqrt(2.0), parents[0])])])
+    """x * (1 + erf(x / sqrt 2)) / 2, or with tanh(sqrt(2 / pi) (x + 0.044715 x^3)) for erf
+    (ONNX's Gelu operator needs opset 20)."""
+    if attrs["approximate"] == "tanh":
+        cube = b.node("Mul", [b.node("Mul", [ins[0], ins[0]]), ins[0]])
+        inner = b.node("Add", [ins[0], b.node("Mul", [cube, _scalar(b, 0.044715, parents[0])])])
+        inner = b.node("Tanh", [b.node("Mul", [inner, _scalar(b, np.sqrt(2.0 / np.pi), parents[0])])])
+    else:
+        inner = b.node("Erf", [b.node("Mul", [ins[0], _scalar(b, 1 / np.sqrt(2.0), parents[0])])])
     cdf = b.node("Mul", [b.node("Add", [inner, _scalar(b, 1.0, parents[0])]), _scalar(b, 0.5, parents[0])])
     return b.node("Mul", [ins[0], cdf], out)
 

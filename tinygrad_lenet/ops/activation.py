@@ -15,11 +15,12 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from .elementwise import Erf, Exp, Sigmoid
+from .elementwise import Erf, Exp, Sigmoid, Tanh
 from .special import erf
 
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_TANH_C, _TANH_K = math.sqrt(2 / math.pi), 0.044715  # PyTorch's tanh approximation's constants
 
 
 class Silu(Function):
@@ -55,33 +56,51 @@ class Silu(Function):
 
 
 class Gelu(Function):
-    """x * Phi(x), Phi the standard normal CDF (exact, through erf); d/dx = Phi(x) + x * phi(x)."""
+    """x * Phi(x), Phi the standard normal CDF: exact through erf (approximate="none"),
+    or PyTorch's tanh formula (approximate="tanh"), Phi ~ (1 + tanh(c (x + k x^3))) / 2."""
     name = "gelu"
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, approximate):
         x = x if x.dtype.kind == "f" else x.astype(np.float64)  # integers: float64, as other float ops give
-        half = x.dtype.type(0.5)
-        cdf = erf(x * x.dtype.type(_INV_SQRT2))
-        cdf += x.dtype.type(1)
-        cdf *= half
-        ctx.save_for_backward(x, cdf)
-        return x * cdf
+        kind = x.dtype.type
+        if approximate == "tanh":
+            cdf = np.multiply(x, x, out=np.empty(np.shape(x), x.dtype))  # an array even for 0-d x: in place below
+            cdf *= kind(_TANH_K)
+            cdf += kind(1)
+            cdf *= x
+            cdf *= kind(_TANH_C)
+            np.tanh(cdf, out=cdf)  # t; Phi = (1 + t) / 2 below
+        else:
+            cdf = erf(x * kind(_INV_SQRT2))
+        ctx.save_for_backward(x, cdf)  # erf's or tanh's value, before the (1 + .) / 2
+        return x * ((cdf + kind(1)) * kind(0.5))
 
     @staticmethod
     def backward(ctx, grad):
-        x, cdf = ctx.saved_tensors
-        kind = grad.dtype.type
-        if not isinstance(x, np.ndarray):  # a recorded backward: Phi as a function of x
+        x, inner = ctx.saved_tensors
+        kind, tanh = grad.dtype.type, ctx.attrs["approximate"] == "tanh"
+        if not isinstance(x, np.ndarray):  # a recorded backward: the inner value as a function of x
+            if tanh:
+                t = Tanh.call((x + x * x * x * kind(_TANH_K)) * kind(_TANH_C))
+                slope = (kind(1) - t * t) * (x * x * kind(3 * _TANH_K) + kind(1)) * kind(_TANH_C)
+                return grad * ((t + kind(1)) * kind(0.5) + x * slope * kind(0.5))
             cdf = (Erf.call(x * kind(_INV_SQRT2)) + kind(1)) * kind(0.5)
-        if not isinstance(x, np.ndarray):
-            pdf = Exp.call(x * x * kind(-0.5)) * kind(_INV_SQRT_2PI)
-            return grad * (cdf + x * pdf)
-        out = np.multiply(x, x, out=np.empty(np.shape(x), grad.dtype))  # (Phi + x * phi) * grad, in place
-        out *= kind(-0.5)
-        np.exp(out, out=out)
-        out *= kind(_INV_SQRT_2PI)
-        out *= x
-        out += cdf
+            return grad * (cdf + x * Exp.call(x * x * kind(-0.5)) * kind(_INV_SQRT_2PI))
+        if tanh:  # (1 + t) / 2 + x (1 - t^2) c (1 + 3 k x^2) / 2, in place
+            out = np.multiply(x, x, out=np.empty(np.shape(x), grad.dtype))
+            out *= kind(3 * _TANH_K)
+            out += kind(1)
+            out *= kind(0.5 * _TANH_C)
+            out *= x
+            out *= kind(1) - inner * inner
+            out += (inner + kind(1)) * kind(0.5)
+        else:  # Phi + x phi, in place
+            out = np.multiply(x, x, out=np.empty(np.shape(x), grad.dtype))
+            out *= kind(-0.5)
+            np.exp(out, out=out)
+            out *= kind(_INV_SQRT_2PI)
+            out *= x
+            out += (inner + kind(1)) * kind(0.5)
         out *= grad
         return out
