@@ -168,9 +168,9 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     if min(size) < 1:
         raise ShapeError(f"conv_transpose2d: output size {tuple(size)} is empty (input {x.shape}, weight {weight.shape})")
     parts = zip(x.chunk(groups, axis=1), weight.chunk(groups, axis=0)) if groups > 1 else [(x, weight)]
-    out = concatenate([ops.Conv2dInputGrad.apply(xi, wi, stride=s, padding=p, x_shape=(x.shape[0], wi.shape[1], *size))
-                       for xi, wi in parts], axis=1) if groups > 1 else \
-        ops.Conv2dInputGrad.apply(x, weight, stride=s, padding=p, x_shape=(x.shape[0], weight.shape[1], *size))
+    outs = [ops.Conv2dInputGrad.apply(xi, wi, stride=s, padding=p, x_shape=(x.shape[0], wi.shape[1], *size))
+            for xi, wi in parts]
+    out = outs[0] if len(outs) == 1 else concatenate(outs, axis=1)
     return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
@@ -185,17 +185,12 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
     check_positive("max_pool2d", dilation=min(d))
     if not ceil_mode and padding == 0 and d == (1, 1):
         return x.max_pool2d(kernel_size, stride)
-    k = int_pair(kernel_size, "max_pool2d", "kernel_size")
-    p = int_pair(padding, "max_pool2d", "padding")
-    if any(pp < 0 or 2 * pp > kk for pp, kk in zip(p, k)):
-        raise ShapeError(f"max_pool2d: padding {p} must be >= 0 and at most half the kernel {k}")
-    span = tuple((kk - 1) * dd + 1 for kk, dd in zip(k, d))  # the window's extent with its gaps
-    _, s, pads = _pool_geometry(x, "max_pool2d", span, k if stride is None else stride, padding, ceil_mode)
+    k, s, pads = _pool_geometry(x, "max_pool2d", kernel_size, stride, padding, ceil_mode, d)
     if d == (1, 1):
         return x.pad(((0, 0), (0, 0), *pads), value=float(np.finfo(x.dtype).min)).max_pool2d(k, s)
     if any(a or b for a, b in pads):  # a dilated window may hold padding only: -inf, as in PyTorch
         x = x.pad(((0, 0), (0, 0), *pads), value=-np.inf)
-    oh, ow = ((n - e) // ss + 1 for n, e, ss in zip(x.shape[2:], span, s))
+    oh, ow = ((n - (kk - 1) * dd - 1) // ss + 1 for n, kk, dd, ss in zip(x.shape[2:], k, d, s))
     taps = [x[:, :, a * d[0]:a * d[0] + (oh - 1) * s[0] + 1:s[0], b * d[1]:b * d[1] + (ow - 1) * s[1] + 1:s[1]]
             for a in range(k[0]) for b in range(k[1])]
     return stack(taps, axis=-1).amax(axis=-1)
@@ -230,28 +225,27 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
 def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
     """Means over a grid of output_size cells covering the input (cells overlap when sizes do not divide)."""
     x = _tensor(x, "adaptive_avg_pool2d")
-    oh, ow = int_pair(output_size, "adaptive_avg_pool2d", "output_size")
-    h, w = x.shape[-2:]
-    if (oh, ow) == (1, 1):  # global average pooling: one mean, not a pooling window the image's size
+    if int_pair(output_size, "adaptive_avg_pool2d", "output_size") == (1, 1):  # global: one mean, no window
         return x.mean(axis=(-2, -1), keepdims=True)
-    if h % oh == 0 and w % ow == 0:
-        return x.avg_pool2d((h // oh, w // ow))
-    rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
-    cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
-    cells = [stack([x[..., r0:r1, c0:c1].mean(axis=(-2, -1)) for c0, c1 in cols], axis=-1) for r0, r1 in rows]
-    return stack(cells, axis=-2)
+    return _adaptive_pool(x, output_size, "adaptive_avg_pool2d", Tensor.avg_pool2d, Tensor.mean)
 
 
 def adaptive_max_pool2d(x: Tensor, output_size: Any) -> Tensor:
     """Maxima over a grid of output_size cells covering the input (as adaptive_avg_pool2d's cells)."""
     x = _tensor(x, "adaptive_max_pool2d")
-    oh, ow = int_pair(output_size, "adaptive_max_pool2d", "output_size")
+    return _adaptive_pool(x, output_size, "adaptive_max_pool2d", Tensor.max_pool2d, Tensor.amax)
+
+
+def _adaptive_pool(x: Tensor, output_size: Any, op: str, pool: Any, reduce: Any) -> Tensor:
+    """One pooling window when the sizes divide; else PyTorch's cells (row i covers
+    [floor(i h / oh), ceil((i + 1) h / oh)), likewise columns), each reduced."""
+    oh, ow = int_pair(output_size, op, "output_size")
     h, w = x.shape[-2:]
     if h % oh == 0 and w % ow == 0:
-        return x.max_pool2d((h // oh, w // ow))
+        return pool(x, (h // oh, w // ow))
     rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
     cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
-    cells = [stack([x[..., r0:r1, c0:c1].amax(axis=(-2, -1)) for c0, c1 in cols], axis=-1) for r0, r1 in rows]
+    cells = [stack([reduce(x[..., r0:r1, c0:c1], axis=(-2, -1)) for c0, c1 in cols], axis=-1) for r0, r1 in rows]
     return stack(cells, axis=-2)
 
 
@@ -266,8 +260,10 @@ def _padding_pairs(padding: Any, op: str) -> tuple[tuple[int, int], tuple[int, i
     return pairs  # type: ignore[return-value]
 
 
-def _pool_geometry(x: Tensor, op: str, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool):
-    """(kernel, stride, ((top, bottom), (left, right))) with ceil_mode's extra bottom/right rows."""
+def _pool_geometry(x: Tensor, op: str, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
+                   dilation: tuple[int, int] = (1, 1)):
+    """(kernel, stride, ((top, bottom), (left, right))) with ceil_mode's extra bottom/right rows;
+    a dilated window spans (kernel - 1) * dilation + 1 positions."""
     k = int_pair(kernel_size, op, "kernel_size")
     s = k if stride is None else int_pair(stride, op, "stride")
     p = int_pair(padding, op, "padding")
@@ -276,7 +272,7 @@ def _pool_geometry(x: Tensor, op: str, kernel_size: Any, stride: Any, padding: A
     if x.ndim != 4:
         raise ShapeError(f"{op}: input must be 4-D (N, C, H, W), got shape {x.shape}")
     pads = []
-    for n, kk, ss, pp in zip(x.shape[2:], k, s, p):
+    for n, kk, ss, pp in zip(x.shape[2:], ((kk - 1) * dd + 1 for kk, dd in zip(k, dilation)), s, p):
         span = n + 2 * pp - kk
         if span < 0:
             raise ShapeError(f"{op}: kernel {k} is bigger than the padded input (shape {x.shape}, padding {p})")
