@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 from browser import WINDOW, browser, console_errors, screenshot  # noqa: F401  (browser is a fixture)
@@ -22,22 +24,29 @@ from tinygrad_lenet.data import write_fake_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def training(tmp_path):
-    """train.py --dashboard 0 on a synthetic data set, long enough to watch; yields its URL."""
+@contextmanager
+def training_with_dashboard(tmp_path: Path, n_train: int, *args: str) -> Iterator[tuple[Path, Any]]:
+    """train.py --dashboard 0 on a synthetic data set, in the background: (its log, the process)."""
     require_tool("dot", "apt-get install graphviz")
-    write_fake_dataset(tmp_path / "data", n_train=4000, n_test=100)
+    write_fake_dataset(tmp_path / "data", n_train=n_train, n_test=100)
     log = tmp_path / "out.txt"
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", str(tmp_path / "data"),
-                                 "--epochs", "60", "--batch-size", "32", "--lr", "0.01", "--no-progress",
-                                 "--out", str(tmp_path / "run"), "--dashboard", "0"],
-                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                 "--lr", "0.01", "--no-progress", "--out", str(tmp_path / "run"), "--dashboard", "0",
+                                 *args], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
-        yield wait_for_line(log, r"dashboard: (http://127\.0\.0\.1:\d+/)", proc, timeout=60).group(1)
+        yield log, proc
     finally:
         stop(proc)
+
+
+@pytest.fixture
+def training(tmp_path):
+    """A run long enough to watch; yields its dashboard's URL."""
+    with training_with_dashboard(tmp_path, 4000, "--epochs", "60", "--batch-size", "32") as (log, proc):
+        yield wait_for_line(log, r"dashboard: (http://127\.0\.0\.1:\d+/)", proc, timeout=60).group(1)
 
 
 def state(url: str) -> dict:
@@ -132,22 +141,11 @@ def test_the_page_updates_in_chromium(training, browser, tmp_path):  # noqa: F81
 
 @pytest.fixture
 def finished_run(tmp_path):
-    """train.py --dashboard 0 --dashboard-keep: a short run that ends and keeps serving."""
-    require_tool("dot", "apt-get install graphviz")
-    write_fake_dataset(tmp_path / "data", n_train=1200, n_test=100)
-    log = tmp_path / "out.txt"
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", str(tmp_path / "data"),
-                                 "--epochs", "3", "--batch-size", "16", "--lr", "0.01", "--no-progress",
-                                 "--out", str(tmp_path / "run"), "--dashboard", "0", "--dashboard-keep"],
-                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    """--dashboard-keep: a short run that ends and keeps serving; yields (URL, run directory)."""
+    with training_with_dashboard(tmp_path, 1200, "--epochs", "3", "--batch-size", "16", "--dashboard-keep") as (log, proc):
         url = wait_for_line(log, r"dashboard: (http://127\.0\.0\.1:\d+/)", proc, timeout=60).group(1)
         wait_for_line(log, r"dashboard: the run has ended; still serving", proc, timeout=120)
         yield url, tmp_path / "run"
-    finally:
-        stop(proc)
 
 
 def test_a_finished_run_says_so_and_keeps_serving_and_its_snapshot_opens_without_a_server(

@@ -142,19 +142,24 @@ def test_pytorch_s_mnist_example_runs_with_its_imports_changed(real_mnist_dir, c
     assert accuracy >= 0.92, out  # 94.05% here (seed 1); chance is 10%
 
 
-def test_adadelta_matches_pytorch():
+def steps_like_pytorch(name: str, atol: float, **settings) -> None:
+    """Five steps of our optimizer `name` and PyTorch's on the same weights and gradients: the same weights."""
     torch = torch_or_skip()
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((3, 4))
     p = Tensor(w0.copy(), requires_grad=True, dtype=np.float64)
     tp = torch.tensor(w0.copy(), requires_grad=True)
-    ours, theirs = optim.Adadelta([p], lr=1.0, weight_decay=0.01), torch.optim.Adadelta([tp], lr=1.0, weight_decay=0.01)
+    ours, theirs = getattr(optim, name)([p], **settings), getattr(torch.optim, name)([tp], **settings)
     for _ in range(5):
         g = rng.standard_normal((3, 4))
         p.grad, tp.grad = g.copy(), torch.tensor(g)
         ours.step()
         theirs.step()
-    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=atol)
+
+
+def test_adadelta_matches_pytorch():
+    steps_like_pytorch("Adadelta", atol=1e-15, lr=1.0, weight_decay=0.01)
 
 
 def test_nll_loss_reductions_match_pytorch():
@@ -320,18 +325,7 @@ def test_sort_argsort_and_topk_match_pytorch_values_indices_and_gradients():
 @pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9}, {"centered": True, "weight_decay": 0.01},
                                     {"centered": True, "momentum": 0.5, "alpha": 0.9}])
 def test_rmsprop_matches_pytorch(kwargs):
-    torch = torch_or_skip()
-    rng = np.random.default_rng(0)
-    w0 = rng.standard_normal((3, 4))
-    p = Tensor(w0.copy(), requires_grad=True, dtype=np.float64)
-    tp = torch.tensor(w0.copy(), requires_grad=True)
-    ours, theirs = optim.RMSprop([p], lr=0.01, **kwargs), torch.optim.RMSprop([tp], lr=0.01, **kwargs)
-    for _ in range(5):
-        g = rng.standard_normal((3, 4))
-        p.grad, tp.grad = g.copy(), torch.tensor(g)
-        ours.step()
-        theirs.step()
-    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    steps_like_pytorch("RMSprop", atol=1e-14, lr=0.01, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{"patience": 2}, {"patience": 1, "cooldown": 2, "factor": 0.5},
