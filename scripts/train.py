@@ -6,6 +6,7 @@ directory of IDX files.
     python scripts/train.py --augment --epochs 20            # random shifts/rotations/scaling
     python scripts/train.py --model my_net.py:MyNet --model-arg width=32
     python scripts/train.py --resume runs/lenet5/checkpoint.npz
+    mpiexec -n 2 python scripts/train.py                     # data-parallel over MPI ranks
 
 Writes OUT/checkpoint.npz (model, optimizer and scheduler state, epoch, run config,
 class names; npz without pickle, written atomically), OUT/metrics.json and OUT/curves.png
@@ -15,6 +16,12 @@ runs/NAME; a directory that already holds a checkpoint is refused unless --overw
 `--resume CHECKPOINT` alone continues with the settings stored in it. The same seed
 gives the same weights and losses, and a resumed run continues exactly as the
 uninterrupted one would have.
+
+Under `mpiexec -n N` (or with --distributed) the run is data-parallel over N ranks
+(tinygrad_lenet.distributed, the `distributed` extra): --batch-size is the whole job's
+batch, each rank computing every N-th image of it, so the training is one process's up
+to rounding; --batch-per-rank B makes the batch N x B instead. Rank 0 prints and writes;
+an error on any rank ends every rank. --resume works with the same or another N.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -80,12 +88,25 @@ from tinygrad_lenet.data import (  # noqa: E402
     not_digits,
 )
 from tinygrad_lenet.data_parallel import DataParallel, DataParallelError  # noqa: E402
+from tinygrad_lenet.distributed import (  # noqa: E402
+    DistributedDataParallel,
+    DistributedError,
+    ProcessGroup,
+    init_process_group,
+    launched_world_size,
+)
 from tinygrad_lenet.functional import cross_entropy  # noqa: E402
 from tinygrad_lenet.memory import retain_freed_memory  # noqa: E402
 from tinygrad_lenet.nn import StateDictError  # noqa: E402
 from tinygrad_lenet.nn.fusion import unfused  # noqa: E402
 from tinygrad_lenet.nn.utils import non_finite_entries  # noqa: E402
-from tinygrad_lenet.training import NonFiniteLossError, energy_threshold, evaluate, train_one_epoch  # noqa: E402
+from tinygrad_lenet.training import (  # noqa: E402
+    NonFiniteLossError,
+    energy_threshold,
+    evaluate,
+    evaluate_distributed,
+    train_one_epoch,
+)
 from viz import draw_graph, layer_names_of  # noqa: E402
 from viz.dashboard import DashboardState, snapshot_html, start_dashboard  # noqa: E402
 from viz.plots import plot_curves  # noqa: E402
@@ -111,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --dashboard: after the run ends, keep serving its final state until Ctrl+C")
     p.add_argument("--plot-format", choices=("png", "svg"), default="png",
                    help="format of OUT/curves.* (loss, accuracy and learning rate per epoch)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI ranks (implied when started by mpiexec with more than one rank)")
+    p.add_argument("--batch-per-rank", type=positive_int, default=None, metavar="B",
+                   help="under MPI: each rank's batch; the job's batch is ranks x B (instead of --batch-size)")
     return p
 
 
@@ -176,26 +201,88 @@ class Training:
     per_batch: bool
     start_epoch: int = 0
     history: list = field(default_factory=list)
+    distributed: DistributedDataParallel | None = None  # under MPI: the model's ranks
+
+
+def is_lead(training: Training) -> bool:
+    """Whether this process prints and writes the run's files: one process, or rank 0."""
+    return training.distributed is None or training.distributed.rank == 0
+
+
+def ranks(training: Training) -> int:
+    return 1 if training.distributed is None else training.distributed.world_size
 
 
 def main(argv: list[str] | None = None) -> int:
     """The named steps of a run: settings, data, model, output directory, the epochs, a summary."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    group = join_ranks(parser, args)
+    if group is None:
+        return run(parser, args, None)
+    try:  # an error on any rank ends every rank (the others would wait for it at the next step)
+        code = run(parser, args, group)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+        if code:
+            group.abort(code)
+        raise
+    except DistributedError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        group.abort(1)
+    except BaseException:
+        traceback.print_exc()
+        group.abort(1)
+    if code:
+        group.abort(code)
+    return code
+
+
+def join_ranks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProcessGroup | None:
+    """The MPI ranks of a run under mpiexec (or --distributed), None for one process; the
+    options that depend on it checked, and every rank but 0 silenced."""
+    if not args.distributed and launched_world_size() == 1:
+        if args.batch_per_rank is not None:
+            parser.error("--batch-per-rank: only under MPI (mpiexec -n N ... or --distributed); use --batch-size")
+        return None
+    try:
+        group = init_process_group()
+    except DistributedError as e:
+        parser.error(f"--distributed: {e}")
+    if getattr(args, "workers", 1) > 1:
+        print(f"train.py: error: --workers: under MPI each rank is one process; start more ranks instead "
+              f"(mpiexec -n {group.size * args.workers})", file=sys.stderr)
+        group.abort(2)
+    if args.batch_per_rank is not None:
+        if hasattr(args, "batch_size"):
+            parser.error("--batch-per-rank: give it or --batch-size (the job's batch), not both")
+        args.batch_size = args.batch_per_rank * group.size
+    if group.rank != 0:  # rank 0 prints and writes; the others report only their errors
+        args.no_progress = True
+        sys.stdout = open(os.devnull, "w")
+    return group
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, group: ProcessGroup | None) -> int:
+    """The run on this process (a rank's part of it under MPI)."""
     config, ckpt, out = run_settings(parser, args)
     retain_freed_memory()  # reuse freed arrays instead of page-faulting them back every step
     manual_seed(config.seed)
     data, config = load_data(parser, args, config, fresh=ckpt is None)
     training = build_training(parser, args, config, data, ckpt)
-    prepare_out(parser, out)
+    if group is not None:  # every rank starts from rank 0's weights
+        training.distributed = DistributedDataParallel(training.model, group)
+    if is_lead(training):
+        prepare_out(parser, out)
     print(f"{config.model}: {count_trainable_parameters(training.model):,} parameters | {data.info.title}: "
           f"{len(data.train_x):,} train / {len(data.test_y):,} test, {data.info.num_classes} classes | "
           f"{config.optimizer} lr={config.lr} schedule={config.schedule} batch={config.batch_size}"
-          f"{' | augment' if config.augment else ''}{f' | {config.workers} processes' if config.workers > 1 else ''}")
+          f"{' | augment' if config.augment else ''}{f' | {config.workers} processes' if config.workers > 1 else ''}"
+          f"{f' | {group.size} ranks ({config.batch_size / group.size:g} images per rank)' if group else ''}")
     code = train_epochs(parser, args, config, data, training, out)
     if code:
         return code
-    result = summary(config, training.history)
+    result = summary(config, training.history, ranks(training))
     reached = result["time_to_target_seconds"]
     print(f"final test accuracy: {result['final_test_accuracy']:.4f} after {len(training.history)} epochs, "
           f"{result['train_seconds']:.1f} s of training"
@@ -316,7 +403,8 @@ def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
     dashboard = make_dashboard(parser, args, config, data, training)
     code, error = run_epochs(parser, args, config, data, training, out, dashboard)
     dashboard.state.finish(error)
-    write_dashboard_snapshot(dashboard.state, out)
+    if is_lead(training):
+        write_dashboard_snapshot(dashboard.state, out)
     if dashboard.server is not None:
         if args.dashboard_keep:
             print(f"dashboard: the run has ended; still serving {dashboard.server.url} (Ctrl+C to stop)", flush=True)
@@ -340,6 +428,7 @@ def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config
             parser.error(f"--outlier-exposure: needs 28x28 images, {data.info.title} has {data.info.image_shape}")
         outliers = normalize_images(not_digits(4000, seed=config.seed + 1), normalize=config.mean_std)
     calibration = normalize_images(data.train_x[:10_000], normalize=config.mean_std)  # the "not a digit" threshold
+    ddp, lead = training.distributed, is_lead(training)
     parallel = None  # its workers stop when it is closed or dropped, whichever way this returns
     if config.workers > 1:
         smoothing = config.label_smoothing
@@ -355,7 +444,7 @@ def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config
                                     config.clip_grad_norm, progress=bar, outliers=outliers,
                                     outlier_rng=np.random.default_rng([config.seed, epoch, 1]),
                                     on_step=dashboard.on_step, label_smoothing=config.label_smoothing,
-                                    parallel=parallel)
+                                    parallel=parallel, distributed=ddp)
         except NonFiniteLossError as e:
             bar.close()
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""
@@ -369,7 +458,12 @@ def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config
             print(f"train.py: error: epoch {epoch + 1}: {e}; training stopped{kept}", file=sys.stderr)
             return 1, f"epoch {epoch + 1}: {e}"
         bar.close()
-        test_loss, test_acc, _ = evaluate(model, data.test_images, data.test_y)
+        if ddp is None:
+            test_loss, test_acc, _ = evaluate(model, data.test_images, data.test_y)
+        else:  # each rank a share of the test set; then every rank's weights checked against rank 0's
+            test_loss, test_acc = evaluate_distributed(model, data.test_images, data.test_y, ddp)
+            ddp.sync_state(f"the broadcast of rank 0's buffers after epoch {epoch + 1}", buffers_only=True)
+            ddp.check_in_sync(f"after epoch {epoch + 1}")
         history.append(dict(epoch=epoch + 1, train_loss=stats.loss, train_accuracy=stats.accuracy,
                             test_loss=test_loss, test_accuracy=test_acc, train_seconds=stats.seconds,
                             images_per_s=stats.images_per_s, lr=float(optimizer.param_groups[0]["lr"])))
@@ -378,6 +472,8 @@ def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config
             note_if_not_learning(config, data.info.num_classes, epoch + 1, stats.loss, stats.accuracy)
         print(f"epoch {epoch + 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | test loss {test_loss:.4f} "
               f"acc {test_acc:.4f} | {stats.seconds:.1f} s, {stats.images_per_s:.0f} img/s", flush=True)
+        if not lead:
+            continue
         try:
             save_run(out, config, data, training, energy_threshold(model, calibration), args.plot_format)
             write_dashboard_snapshot(dashboard.state, out)
@@ -418,12 +514,13 @@ class Dashboard:
 def make_dashboard(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig, data: Data,
                    training: Training) -> Dashboard:
     """The run's dashboard state (epochs of a resumed run included), served with --dashboard."""
+    lead = is_lead(training)
     state = DashboardState(training.model, f"{config.model} on {data.info.title}", len(training.loader),
-                           module_graph_svg(training.model, training.loader))
+                           module_graph_svg(training.model, training.loader) if lead else None)
     for record in training.history:
         state.record_epoch(record)
     server = None
-    if args.dashboard is not None:
+    if args.dashboard is not None and lead:
         try:
             server = start_dashboard(state, args.dashboard)
         except OSError as e:
@@ -449,7 +546,7 @@ def save_run(out: Path, config: RunConfig, data: Data, training: Training, thres
                     scheduler_state=scheduler.state_dict() if scheduler is not None else None,
                     extra=dict(epoch=len(history), config=config.to_dict(), history=history,
                                classes=list(data.info.classes), energy_threshold=threshold))
-    atomic_write_text(out / METRICS, json.dumps(summary(config, history), indent=2) + "\n")
+    atomic_write_text(out / METRICS, json.dumps(summary(config, history, ranks(training)), indent=2) + "\n")
     plot_curves({run_name(config): history}, out / f"curves.{plot_format}", label_smoothing=config.label_smoothing,
                 num_classes=data.info.num_classes)
 
@@ -491,7 +588,9 @@ def with_model_details(config: RunConfig, num_classes: int) -> RunConfig:
     return config.replace(model_args=model_args, model_sha256=file_sha256(config.model))
 
 
-def summary(config: RunConfig, history: list[dict]) -> dict[str, Any]:
+def summary(config: RunConfig, history: list[dict], ranks: int = 1) -> dict[str, Any]:
+    """metrics.json: the config, every epoch's record, and the run's results (`ranks`: MPI
+    processes that trained it)."""
     seconds, to_target, epochs_to_target = 0.0, None, None
     for h in history:
         seconds += h["train_seconds"]
@@ -500,7 +599,7 @@ def summary(config: RunConfig, history: list[dict]) -> dict[str, Any]:
     return dict(config=config.to_dict(), epochs=history,
                 final_test_accuracy=history[-1]["test_accuracy"] if history else None,
                 train_seconds=seconds, target_accuracy=config.target_accuracy, time_to_target_seconds=to_target,
-                epochs_to_target=epochs_to_target)
+                epochs_to_target=epochs_to_target, ranks=ranks)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ class _GradState(threading.local):
     def __init__(self) -> None:
         self.modules: list[str] = []
         self.backward_depth = 0  # > 0 while a create_graph backward runs a derivative rule
+        self.callbacks: list[Callable[[], None]] | None = None  # queued for the end of the running backward
 
 
 _grad_state = _GradState()
@@ -104,6 +105,15 @@ class enable_grad(_GradMode):
     """Turn recording back on inside a `no_grad` block."""
 
     mode = True
+
+
+def queue_callback(fn: Callable[[], None]) -> None:
+    """Call `fn()` once the backward pass now running (in this thread) has finished
+    accumulating every gradient, as PyTorch's `queue_callback`: a gradient hook uses it
+    to act on the whole step's gradients (distributed data parallelism averages them there)."""
+    if _grad_state.callbacks is None:
+        raise RuntimeError("queue_callback: no backward pass is running; call it from a gradient hook")
+    _grad_state.callbacks.append(fn)
 
 
 def enter_module(name: str) -> None:
@@ -311,12 +321,27 @@ def run_backward(root: "Tensor", grad: Any, retain_graph: bool, create_graph: bo
     `retain_grad()`) accumulate into `.grad`; with `inputs`, nothing accumulates and
     the gradients of those tensors are returned by id. With `create_graph`, `grad` is
     a Tensor and every rule records its ops, so the gradients are differentiable.
-    Hooks registered on a tensor see (and may replace) its gradient."""
+    Hooks registered on a tensor see (and may replace) its gradient; callbacks queued
+    during the pass (`queue_callback`) run after it, in order."""
     order = topological_order(root)
     for node in order:
         if node.grad_fn is not None and node.grad_fn.released:
             raise RuntimeError(_released_message(node.grad_fn.op))
 
+    outer_callbacks, _grad_state.callbacks = _grad_state.callbacks, []
+    try:
+        found = _propagate(order, root, grad, retain_graph, create_graph, inputs)
+        for callback in _grad_state.callbacks:
+            callback()
+    finally:
+        _grad_state.callbacks = outer_callbacks
+    return found
+
+
+def _propagate(order: list["Tensor"], root: "Tensor", grad: Any, retain_graph: bool, create_graph: bool,
+               inputs: "list[Tensor] | None") -> dict[int, Any]:
+    """run_backward's pass over `order` (reversed): each node's gradient, hooks, accumulation
+    and rule."""
     wanted = None if inputs is None else {id(t) for t in inputs}
     found: dict[int, Any] = {}
     grads: dict[int, Any] = {id(root): grad}

@@ -11,7 +11,8 @@ import numpy as np
 
 from . import functional as F
 from .autograd import no_grad
-from .data_parallel import DataParallel
+from .data_parallel import DataParallel, shares
+from .distributed import DistributedDataParallel
 from .nn import Module
 from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
@@ -57,7 +58,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
                     clip_grad_norm: float | None = None, progress: Any = None,
                     outliers: np.ndarray | None = None, outlier_rng: np.random.Generator | None = None,
                     on_step: Callable[[float, float, int], None] | None = None,
-                    label_smoothing: float = 0.0, parallel: DataParallel | None = None) -> EpochStats:
+                    label_smoothing: float = 0.0, parallel: DataParallel | None = None,
+                    distributed: DistributedDataParallel | None = None) -> EpochStats:
     """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)), Tensors or arrays.
 
     `progress`, if given, is a tqdm bar: it advances per batch and shows the
@@ -69,7 +71,12 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     The loss is cross-entropy, with `label_smoothing` as in `functional.cross_entropy`.
     With `parallel` (a `DataParallel` of this model, whose loss is that cross-entropy),
     each batch's forward and backward passes are shared between its processes, and the
-    outliers' (if any) run in this one, their gradient added to the batch's."""
+    outliers' (if any) run in this one, their gradient added to the batch's.
+    With `distributed` (a `DistributedDataParallel` of this model), `batches` are the
+    whole job's batches, the same on every rank: each rank computes its rows (every
+    world-size-th from its rank) and its rows of the outliers, weighted by their share,
+    so that the one allreduce of gradients gives every rank the gradient one process
+    would compute for the whole batch; the loss, accuracy and counts are the whole job's."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -77,7 +84,11 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step, (x, y) in enumerate(batches, 1):
             x, y = _as_tensor(x), _as_tensor(y)
-            if parallel is not None:
+            if distributed is not None:
+                optimizer.zero_grad()
+                value, hits = _distributed_share_step(model, distributed, x, y, label_smoothing, outliers, outlier_rng)
+                logits = loss = None
+            elif parallel is not None:
                 optimizer.zero_grad()
                 value, scores = parallel.forward_backward(x, y)  # every .grad is the whole batch's
                 logits, loss = Tensor.wrap(scores), None
@@ -85,7 +96,7 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
                 logits = model(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
                 value = loss.item()
-            if outliers is not None:
+            if outliers is not None and distributed is None:
                 picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
                 uniform_ce = -model(Tensor.wrap(outliers[picked])).log_softmax(1).mean()
                 if loss is None:  # the batch's gradient is in .grad already (parallel): add the outliers' to it
@@ -103,7 +114,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
             if scheduler is not None and step_scheduler_per_batch:
                 scheduler.step()
             n = len(y)
-            hits = int((logits.data.argmax(axis=1) == y.data).sum())
+            if logits is not None:
+                hits = int((logits.data.argmax(axis=1) == y.data).sum())
             total_loss += value * n
             correct += hits
             seen += n
@@ -118,6 +130,32 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
         scheduler.step()
     seconds = time.perf_counter() - start
     return EpochStats(total_loss / max(seen, 1), correct / max(seen, 1), seen, seconds)
+
+
+def _distributed_share_step(model: Module, ddp: DistributedDataParallel, x: Tensor, y: Tensor,
+                            label_smoothing: float, outliers: np.ndarray | None,
+                            outlier_rng: np.random.Generator | None) -> tuple[float, int]:
+    """This rank's forward and backward of its rows of the batch (and of the outliers), each
+    term weighted by its share, then the allreduce: (the batch's loss, its correct count)."""
+    rows = slice(ddp.rank, None, ddp.world_size)
+    xs, ys = x.data[rows], y.data[rows]
+    loss, value, hits = None, 0.0, 0
+    if len(ys):
+        logits = model(Tensor.wrap(xs))
+        loss = F.cross_entropy(logits, Tensor.wrap(ys), label_smoothing=label_smoothing) * (len(ys) / len(y))
+        value = loss.item()
+        hits = int((logits.data.argmax(axis=1) == ys).sum())
+    if outliers is not None:  # the draw one process would make, the same on every rank; this rank's rows of it
+        picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
+        mine = picked[rows]
+        if len(mine):
+            uniform_ce = -model(Tensor.wrap(outliers[mine])).log_softmax(1).mean()
+            term = uniform_ce * (OUTLIER_WEIGHT * len(mine) / len(picked))
+            loss = term if loss is None else loss + term
+    if loss is not None:
+        loss.backward()
+    value, correct = ddp.reduce_gradients(extras=(value, hits))
+    return float(value), int(round(correct))
 
 
 def _as_tensor(batch: Any) -> Tensor:
@@ -143,6 +181,18 @@ def evaluate(model: Module, images: np.ndarray, labels: np.ndarray, batch_size: 
         loss = F.cross_entropy(Tensor.wrap(logits), Tensor.wrap(labels.astype(np.int64))).item()
     preds = logits.argmax(axis=1)
     return loss, float((preds == labels).mean()), preds
+
+
+def evaluate_distributed(model: Module, images: np.ndarray, labels: np.ndarray, ddp: DistributedDataParallel,
+                         batch_size: int = 1000) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over a labelled set, each rank evaluating a contiguous
+    share of it, the sums combined by one allreduce (the same on every rank)."""
+    a, b = shares(len(labels), ddp.world_size)[ddp.rank]
+    loss, accuracy = (evaluate(model, images[a:b], labels[a:b], batch_size)[:2]) if b > a else (0.0, 0.0)
+    total = ddp.group.allreduce_(np.array([loss * (b - a), round(accuracy * (b - a))], dtype=np.float64),
+                                 "the evaluation's allreduce")
+    n = max(len(labels), 1)
+    return float(total[0] / n), float(total[1] / n)
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:

@@ -24,6 +24,12 @@ _AUGMENT_TAG = 0x4147
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled order of n samples in `epoch`, a function of (seed, epoch) alone: the
+    one rule of shuffling (DataLoader, distributed.DistributedSampler)."""
+    return np.random.default_rng([seed, epoch, _SHUFFLE_TAG]).permutation(n)
+
+
 def _mean_std(normalize) -> tuple[float, float] | None:
     if normalize is None or normalize is False:
         return None
@@ -86,6 +92,8 @@ class DataLoader:
     ("mnist", "fashion-mnist") or (mean, std); applied after `augment`, which gets the
     [0, 1] batch and a numpy Generator (e.g. `RandomAffine()`).
     Each `iter()` runs one epoch and advances `epoch`; `set_epoch` moves to any epoch.
+    sampler: instead of `shuffle`, an iterable of sample indices with a length, read once
+    per epoch (a `distributed.DistributedSampler`: call its `set_epoch` each epoch, as in PyTorch).
 
     PyTorch's form works too: `DataLoader(dataset, batch_size=64, shuffle=True)` with a
     dataset of (image, label) pairs held as two arrays (`TensorDataset`, `MNIST`); `.dataset`
@@ -94,7 +102,8 @@ class DataLoader:
 
     def __init__(self, images: Any, labels: Any = None, batch_size: int = 64, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None, generator: np.random.Generator | None = None,
-                 normalize: bool | str | tuple[float, float] | None = None, augment: Augment | None = None):
+                 normalize: bool | str | tuple[float, float] | None = None, augment: Augment | None = None,
+                 sampler: Any = None):
         dataset = None
         if labels is None:  # PyTorch's form: a dataset of (image, label) pairs
             arrays = getattr(images, "tensors", None)
@@ -112,6 +121,11 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if seed is not None and generator is not None:
             raise ValueError("DataLoader: pass seed or generator, not both")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler gives the order; it cannot be combined with shuffle=True")
+        if sampler is not None and not hasattr(sampler, "__len__"):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, got "
+                            f"{type(sampler).__name__}")
         if seed is None:
             seed = int((generator if generator is not None else default_generator()).integers(0, 2**63))
         if seed < 0:
@@ -125,6 +139,7 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.seed = int(seed)
         self.augment = augment
+        self.sampler = sampler
         self.mean_std = _mean_std(normalize)
         self.epoch = 0
         self._start_batch = 0
@@ -134,7 +149,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Number of batches in one epoch."""
-        n = len(self.labels)
+        n = len(self.labels) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
@@ -148,9 +163,15 @@ class DataLoader:
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of `epoch`, in the order they are served."""
         n = len(self.labels)
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=np.int64)
+            if len(order) and (order.min() < 0 or order.max() >= n):
+                raise IndexError(f"DataLoader: the sampler gave index {order.min() if order.min() < 0 else order.max()}"
+                                 f" for a data set of {n} samples")
+            return order
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng([self.seed, epoch, _SHUFFLE_TAG]).permutation(n)
+        return epoch_permutation(n, self.seed, epoch)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         epoch, start = self.epoch, self._start_batch
