@@ -249,6 +249,9 @@ def join_ranks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Pro
         group = init_process_group()
     except DistributedError as e:
         parser.error(f"--distributed: {e}")
+    if group.size > 1:  # an error names the rank it happened on
+        error = parser.error
+        parser.error = lambda message: error(f"rank {group.rank} of {group.size}: {message}")  # type: ignore[method-assign]
     if getattr(args, "workers", 1) > 1:
         print(f"train.py: error: --workers: under MPI each rank is one process; start more ranks instead "
               f"(mpiexec -n {group.size * args.workers})", file=sys.stderr)

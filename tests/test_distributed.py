@@ -1,0 +1,236 @@
+"""Data-parallel training over MPI (tinygrad_lenet.distributed): the sampler against
+PyTorch's, the engine's end-of-backward callbacks, and real MPI jobs of 2 and 4 ranks
+(shared memory and TCP over loopback) against one process, a killed rank, Ctrl+C on
+mpiexec, and a rank that cannot read its data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import require_module
+from mpi import ROOT, mpi_env, mpiexec, mpiexec_command, rank_pids
+
+from tinygrad_lenet import Tensor, autograd
+from tinygrad_lenet import distributed as dist
+from tinygrad_lenet.checkpoint import load_checkpoint
+from tinygrad_lenet.data import DataLoader, TensorDataset, write_fake_dataset
+
+STEPS = ROOT / "tests" / "mpi_programs" / "steps.py"
+TRAIN = ROOT / "scripts" / "train.py"
+
+
+# ---------------------------------------------------------------- without MPI
+@pytest.mark.parametrize("n", [10, 11, 13, 3])
+@pytest.mark.parametrize("replicas", [2, 3, 4])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_sampler_shares_are_pytorchs(n, replicas, drop_last):
+    torch = require_module("torch", "pip install torch==2.13.0")
+    from torch.utils.data.distributed import DistributedSampler as TorchSampler
+    for rank in range(replicas):
+        ours = dist.DistributedSampler(n, num_replicas=replicas, rank=rank, shuffle=False, drop_last=drop_last)
+        theirs = TorchSampler(torch.arange(n), num_replicas=replicas, rank=rank, shuffle=False, drop_last=drop_last)
+        assert list(ours) == list(theirs) and len(ours) == len(theirs)
+
+
+def test_sampler_splits_the_loaders_shuffle_between_ranks():
+    n, ranks = 1000, 4
+    one = DataLoader(np.zeros((n, 28, 28), np.uint8), np.arange(n), shuffle=True, seed=7)
+    for epoch in (0, 1):
+        samplers = [dist.DistributedSampler(n, num_replicas=ranks, rank=r, seed=7) for r in range(ranks)]
+        for s in samplers:
+            s.set_epoch(epoch)
+        shares = [list(s) for s in samplers]
+        assert sorted(sum(shares, [])) == list(range(n))  # disjoint, and every sample once
+        order = one.order(epoch)
+        assert all(share == order[r::ranks].tolist() for r, share in enumerate(shares))
+    assert list(samplers[0]) != (samplers[0].set_epoch(0) or list(samplers[0]))  # a new order each epoch
+
+
+def test_loader_serves_a_samplers_indices():
+    images, labels = np.arange(10, dtype=np.uint8).reshape(10, 1, 1).repeat(4, 1).reshape(10, 2, 2), np.arange(10)
+    sampler = dist.DistributedSampler(10, num_replicas=3, rank=1, shuffle=False)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=2, sampler=sampler)
+    assert len(loader) == 2 and [y.data.tolist() for _, y in loader] == [[1, 4], [7, 0]]  # padded with index 0
+    with pytest.raises(ValueError, match="sampler gives the order"):
+        DataLoader(images, labels, sampler=sampler, shuffle=True)
+    with pytest.raises(IndexError, match="index 12 for a data set of 10"):
+        list(DataLoader(images, labels, sampler=[0, 12]))
+
+
+def test_without_a_process_group_the_error_says_what_to_call():
+    for call in (dist.get_rank, dist.get_world_size, lambda: dist.DistributedSampler(10)):
+        with pytest.raises(dist.DistributedError, match=r"init_process_group\(\) first"):
+            call()
+
+
+def test_world_size_is_read_from_the_launchers_environment(monkeypatch):
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert dist.launched_world_size() == 1
+    monkeypatch.setenv("PMI_SIZE", "3")
+    assert dist.launched_world_size() == 3
+
+
+def test_a_queued_callback_runs_once_every_gradient_is_in():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    seen = []
+    out = (w * w).sum()
+    out.register_hook(lambda g: autograd.queue_callback(lambda: seen.append(w.grad.copy())))
+    (out * 3).backward()
+    assert len(seen) == 1 and np.array_equal(seen[0], [6.0, 12.0])
+    with pytest.raises(RuntimeError, match="no backward pass is running"):
+        autograd.queue_callback(lambda: None)
+
+
+# ---------------------------------------------------------------- MPI jobs
+@pytest.fixture(scope="module")
+def one_process_steps(tmp_path_factory, real_mnist_dir):
+    """Per-step losses of one process (no MPI) for each style of program."""
+    out = {}
+    for style in ("loop", "ddp"):
+        path = tmp_path_factory.mktemp("one") / f"{style}.json"
+        subprocess.run([sys.executable, str(STEPS), str(path), "--style", style], check=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONWARNINGS": "error"}, timeout=240)
+        out[style] = json.loads(path.read_text())["losses"]
+    return out
+
+
+@pytest.mark.parametrize("ranks,tcp", [(2, False), (4, True)], ids=["2 ranks, shared memory",
+                                                                      "4 ranks on 2 cores (oversubscribed), TCP"])
+@pytest.mark.parametrize("style", ["loop", "ddp"])
+def test_ranks_train_as_one_process_does(tmp_path, one_process_steps, ranks, tcp, style):
+    """50 steps of the default recipe: the same losses up to summation order, every rank's
+    parameters bit-identical to rank 0's after every step (the program checks each step)."""
+    path = tmp_path / "steps.json"
+    mpiexec(ranks, STEPS, path, "--style", style, tcp=tcp)
+    result = json.loads(path.read_text())
+    assert result["ranks"] == ranks
+    one, many = np.array(one_process_steps[style]), np.array(result["losses"])
+    assert len(one) == len(many) == 50
+    np.testing.assert_allclose(many, one, rtol=1e-5)
+
+
+TRAIN_ARGS = ("--train-subset", "10000", "--test-subset", "2000", "--epochs", "3", "--no-outlier-exposure")
+
+
+@pytest.mark.slow
+def test_train_script_under_mpiexec_matches_one_process(tmp_path):
+    """train.py with 2 ranks (--batch-per-rank 64: the job's batch is one process's 128):
+    rank 0 alone prints and writes, the run matches one process's, and a checkpoint
+    written by 2 ranks resumes in 1."""
+    one = subprocess.run([sys.executable, str(TRAIN), *TRAIN_ARGS, "--out", str(tmp_path / "one"), "--no-progress"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=mpi_env())
+    assert one.returncode == 0, one.stderr
+    two = mpiexec(2, TRAIN, *TRAIN_ARGS, "--out", tmp_path / "two", "--batch-per-rank", "64")
+    assert two.stdout.count("epoch 1: ") == 1 and "2 ranks (64 images per rank)" in two.stdout
+    assert "batch=128" in two.stdout and two.stderr.count("epoch 1/3: 100%") == 1  # one progress bar: rank 0's
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    assert a["ranks"] == 1 and b["ranks"] == 2
+    # the same run up to rounding, which the steps at the schedule's peak rate grow (the first
+    # 50 steps agree to 1e-5: see above); what remains of it at the end is small
+    assert abs(a["epochs"][-1]["train_loss"] - b["epochs"][-1]["train_loss"]) < 2e-2 * a["epochs"][-1]["train_loss"]
+    assert abs(a["final_test_accuracy"] - b["final_test_accuracy"]) <= 0.005
+    # stopped after epoch 1 by 2 ranks, resumed by 1 process: the same run
+    mpiexec(2, TRAIN, *TRAIN_ARGS, "--out", tmp_path / "half", "--stop-after", "1", "--no-progress")
+    resumed = subprocess.run([sys.executable, str(TRAIN), "--resume", str(tmp_path / "half" / "checkpoint.npz"),
+                              "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=mpi_env())
+    assert resumed.returncode == 0, resumed.stderr
+    c = json.loads((tmp_path / "half" / "metrics.json").read_text())
+    assert len(c["epochs"]) == 3 and c["ranks"] == 1
+    assert abs(c["final_test_accuracy"] - a["final_test_accuracy"]) <= 0.005
+
+
+@pytest.mark.slow
+def test_two_ranks_reach_the_default_recipes_accuracy(tmp_path):
+    """`mpiexec -n 2 python scripts/train.py`, all of MNIST: 99.0% by epoch 3, >= 99.2% at the end
+    (one process: 99.26%, 99.0% in epoch 3)."""
+    mpiexec(2, TRAIN, "--out", tmp_path, "--no-progress", timeout=600)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["ranks"] == 2 and metrics["epochs_to_target"] <= 3
+    assert metrics["final_test_accuracy"] >= 0.992
+
+
+def test_train_script_refuses_workers_under_mpi_and_batch_per_rank_without(tmp_path):
+    proc = mpiexec(2, TRAIN, "--workers", "2", "--out", tmp_path, check=False, timeout=120)
+    assert proc.returncode != 0 and "--workers: under MPI each rank is one process" in proc.stderr
+    alone = subprocess.run([sys.executable, str(TRAIN), "--batch-per-rank", "64", "--out", str(tmp_path)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 2 and "--batch-per-rank: only under MPI" in alone.stderr.strip().splitlines()[-1]
+
+
+def start_training(tmp_path: Path, epochs: int = 6) -> tuple[subprocess.Popen, Path]:
+    """mpiexec -n 2 train.py in the background; returns once its first checkpoint is on disk."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(mpiexec_command(2, TRAIN, "--train-subset", "20000", "--test-subset", "500", "--epochs",
+                                            str(epochs), "--out", out, "--no-progress"),
+                            cwd=ROOT, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not (out / "checkpoint.npz").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint within 180 s"
+        time.sleep(0.1)
+    return proc, out
+
+
+def ended_within(proc: subprocess.Popen, seconds: float) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the job did not end within {seconds} s") from None
+
+
+@pytest.mark.slow
+def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path):
+    proc, out = start_training(tmp_path)
+    pids = rank_pids(str(out))
+    assert sorted(pids) == [0, 1], pids
+    os.kill(pids[1], signal.SIGKILL)  # mid-epoch 2
+    stdout, stderr = ended_within(proc, 30)
+    assert proc.returncode != 0
+    assert "rank 1" in stderr and "signal 9" in stderr, stderr
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids.values())
+    ckpt = load_checkpoint(out / "checkpoint.npz")  # intact: written atomically by rank 0
+    assert ckpt["extra"]["epoch"] >= 1
+    resumed = mpiexec(2, TRAIN, "--resume", out / "checkpoint.npz", "--stop-after", str(ckpt["extra"]["epoch"] + 1),
+                      "--no-progress")
+    assert f"epoch {ckpt['extra']['epoch'] + 1}: train loss" in resumed.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_mpiexec_stops_every_rank(tmp_path):
+    proc, out = start_training(tmp_path)
+    pids = rank_pids(str(out))
+    proc.send_signal(signal.SIGINT)
+    ended_within(proc, 30)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids.values()), "a rank outlived mpiexec"
+    assert load_checkpoint(out / "checkpoint.npz")["extra"]["epoch"] >= 1
+
+
+def test_a_rank_that_cannot_read_the_data_ends_the_job(tmp_path):
+    """Rank 1's data directory holds a truncated file: the job ends with that rank's error,
+    not a hang (the other rank is waiting for it at the first broadcast)."""
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    write_fake_dataset(good, n_train=64, n_test=32)
+    write_fake_dataset(bad, n_train=64, n_test=32)
+    victim = sorted(bad.iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:50])
+    args = ("--epochs", "1", "--no-progress", "--out", tmp_path / "out")
+    command = mpiexec_command(1, TRAIN, "--dataset", good, *args)
+    command += [":", "-n", "1", sys.executable, str(TRAIN), "--dataset", str(bad), *map(str, args)]
+    start = time.monotonic()
+    proc = subprocess.run(command, cwd=ROOT, env=mpi_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and time.monotonic() - start < 60
+    assert f"train.py: error: rank 1 of 2: cannot load {bad}" in proc.stderr, proc.stderr
+    assert victim.name in proc.stderr and "MPI_ABORT was invoked on rank 1" in proc.stderr, proc.stderr
