@@ -7,6 +7,7 @@
     python scripts/benchmark.py --server          # the digit app's server under load
     python scripts/benchmark.py --dashboard       # train.py's speed with and without --dashboard
     python scripts/benchmark.py --all             # the README's speed figures in one run (about 9 minutes)
+    python scripts/benchmark.py --mpi 2           # 2 ranks over MPI against fork workers and PyTorch's DDP
 
 Measures on MNIST-shaped random float32 data (28x28, 10 classes):
   * training (forward + backward + SGD momentum step) at batch sizes 32, 128,
@@ -32,7 +33,8 @@ OpenBLAS's own threads (which spin while waiting) made steps 3-50x slower
 whenever the other core was busy. --threads 2 uses both cores.
 
 Each measurement is a module of scripts/bench/ (training, inference, profile,
-compute_bound, memory, server, plain_program, time_to_accuracy, dashboard; targets
+compute_bound, memory, server, plain_program, time_to_accuracy, dashboard, layers, mpi
+with its rank program ranks; targets
 holds --all and the speed targets); this script parses the options, sets the
 threads before numpy loads, and runs them.
 
@@ -88,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default 3: the recipe's seed and the next two)")
     p.add_argument("--layers", action="store_true", help="every everyday layer's forward + backward against "
                    "PyTorch's, 1 thread (ratios; target: none above 1.5x)")
+    p.add_argument("--mpi", type=int, metavar="N", help="data-parallel over N ranks: ours over MPI (shared memory, "
+                   "TCP) against one process, --workers N and PyTorch's DDP (gloo), step times, allreduce share, "
+                   "scaling efficiency, and time to 99.0%% (needs the distributed and bench extras)")
     p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
                    "loop in a fresh process that sets nothing, against the same step set up as train.py")
     p.add_argument("--all", action="store_true", help="every figure of the README's speed section in one run: "
@@ -110,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.repeats = 3 if args.quick else 15
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.mpi is not None and args.mpi < 2:
+        p.error(f"--mpi must be >= 2, got {args.mpi}")
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
     return args
@@ -136,6 +143,7 @@ from scripts.bench.dashboard import bench_dashboard
 from scripts.bench.inference import bench_app_prediction, bench_inference
 from scripts.bench.layers import bench_layers, report_layers
 from scripts.bench.memory import bench_memory, memory_probe
+from scripts.bench.mpi import bench_mpi, report_mpi
 from scripts.bench.plain_program import bench_plain_program
 from scripts.bench.profile import bench_profile
 from scripts.bench.report import report
@@ -180,6 +188,15 @@ def main(args: argparse.Namespace) -> int:
         r = bench_layers(args)
         report_layers(r)
         return write_json(args, {"layers": r})
+    if args.mpi is not None:
+        if not torch_available():
+            print("benchmark.py: error: --mpi needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
+            return 2
+        retain_freed_memory()
+        args.model_args = {}
+        r = bench_mpi(args)
+        print("\n".join(report_mpi(r)))
+        return write_json(args, {"mpi": r})
     if args.plain_program:
         r = bench_plain_program()
         print(f"README loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "

@@ -198,3 +198,25 @@ def test_speed_targets_are_judged_against_their_limits():
     assert f"{step}: 0.61 (at most 0.6): NOT met" in lines
     assert f"{accuracy}: 99.2 (at least 99.2): NOT met" in lines  # 99.19 shown to 3 digits, still judged below
     assert "digit app, one drawing (ms): - (at most 20): not measured" in lines
+
+
+def test_mpi_benchmark_reports_every_way_of_splitting_a_batch(tmp_path):
+    """--mpi 2 (quick): one process, fork workers, MPI over shared memory and TCP, PyTorch's
+    DDP over gloo; every figure present and positive, efficiencies computed from them."""
+    from conftest import require_module
+    from mpi import MPI_ENV, mpiexec_command
+
+    require_module("torch", "pip install torch==2.13.0")
+    mpiexec_command(2)  # skips (fails in CI) without mpi4py and mpiexec
+    out = tmp_path / "mpi.json"
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--mpi", "2", "--quick", "--repeats", "1",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **MPI_ENV})
+    assert done.returncode == 0, done.stderr
+    r = json.loads(out.read_text())["mpi"]
+    for key in ("mpi_shared_memory", "mpi_tcp", "torch_ddp_gloo"):
+        assert r[key]["ranks"] == 2 and r[key]["step"]["median_ms"] > 0
+        assert r[key]["efficiency"] == pytest.approx(r["one_process_ms" if key != "torch_ddp_gloo" else
+                                                       "torch_one_process_ms"] / (2 * r[key]["step"]["median_ms"]))
+    assert 0 < r["mpi_tcp"]["allreduce"]["median_ms"] < r["mpi_tcp"]["step"]["median_ms"]
+    assert "ours, 2 ranks over MPI, TCP over loopback" in done.stdout and "PyTorch DDP, 2 ranks, gloo" in done.stdout

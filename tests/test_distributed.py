@@ -234,3 +234,23 @@ def test_a_rank_that_cannot_read_the_data_ends_the_job(tmp_path):
     assert proc.returncode != 0 and time.monotonic() - start < 60
     assert f"train.py: error: rank 1 of 2: cannot load {bad}" in proc.stderr, proc.stderr
     assert victim.name in proc.stderr and "MPI_ABORT was invoked on rank 1" in proc.stderr, proc.stderr
+
+
+def test_pytorchs_ddp_surface_and_a_missed_deadline():
+    """tests/mpi_programs/api.py asserts each behaviour (broadcast at construction, averaged
+    gradients, no_sync, buffers at forward, state_dict keys), then rank 1 never joins an
+    allreduce: rank 0 raises at its 2 s deadline, names itself, and aborts the job."""
+    start = time.monotonic()
+    proc = mpiexec(2, ROOT / "tests" / "mpi_programs" / "api.py", check=False, timeout=60)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "rank 0 of 2: all_reduce did not complete within 2 s: another rank stopped answering" in proc.stdout
+    assert time.monotonic() - start < 15  # not rank 1's 20 s sleep
+
+
+def test_the_distributed_example_trains_under_mpiexec(real_mnist_dir):
+    """examples/distributed_mnist.py, PyTorch's DDP program shape, as its user runs it."""
+    proc = mpiexec(2, ROOT / "examples" / "distributed_mnist.py", "--epochs", "1", "--train-subset", "2000",
+                   "--test-subset", "500")
+    assert proc.stdout.count("Train Epoch: 1 (2 ranks)") == 1 and proc.stdout.count("Test set:") == 1
+    correct = int(proc.stdout.split("Accuracy: ")[1].split("/")[0])
+    assert correct >= 0.7 * 500, proc.stdout  # well above chance after 2,000 images
