@@ -6,7 +6,8 @@ Why processes: threads inside an op pay a GIL handover at each of the hundreds o
 small numpy calls in a LeNet-5 step (two threads each running half a batch took twice
 as long as one), while each process has its own interpreter. The parameters live in a
 shared anonymous memory mapping, so the optimizer's in-place update here is what the
-workers read on the next step; each worker writes its gradients into shared memory too.
+workers read on the next step; each worker writes its gradients into shared memory too,
+in one flat buffer (`flat_gradients`, the layout MPI ranks allreduce in `distributed`).
 
     dp = DataParallel(model, workers=2, loss=lambda logits, y: F.cross_entropy(logits, y))
     loss, logits = dp.forward_backward(x, y)   # p.grad: the gradient of the whole batch's loss
@@ -40,6 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .flat_gradients import FlatGradients
 from .nn import Module
 from .tensor import Tensor
 
@@ -96,9 +98,10 @@ class DataParallel:
             loss = F.cross_entropy
         self.model, self.workers, self.loss, self.timeout = model, workers, loss, float(timeout)
         self.params = list(model.parameters())
+        self._flat = FlatGradients([p for p in self.params if p.requires_grad])
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
-        self._grads: list[list[np.ndarray]] = []  # per worker: its gradient for each parameter
+        self._grads: list[list[np.ndarray]] = []  # per worker: its gradients, flat (one buffer per dtype)
         self._shared_params: list[np.ndarray] = []
         self._finalizer: weakref.finalize | None = None
 
@@ -130,11 +133,11 @@ class DataParallel:
         buffers, and fork the workers."""
         import multiprocessing as mp
 
-        specs = [(p.data.shape, p.data.dtype) for p in self.params]
-        shared = _Shared(specs * self.workers)  # the parameters, then each worker's gradients
-        n = len(self.params)
+        specs, flat = [(p.data.shape, p.data.dtype) for p in self.params], self._flat.specs()
+        shared = _Shared(specs + flat * (self.workers - 1))  # the parameters, then each worker's gradients
+        n, m = len(self.params), len(flat)
         self._shared_params = shared.arrays[:n]
-        self._grads = [shared.arrays[n * k:n * (k + 1)] for k in range(1, self.workers)]
+        self._grads = [shared.arrays[n + m * k:n + m * (k + 1)] for k in range(self.workers - 1)]
         self._bind_parameters()
         seeds = np.random.SeedSequence(int(np.random.default_rng(_seed_source()).integers(2**63)))
         ctx = mp.get_context("fork")
@@ -238,15 +241,13 @@ class DataParallel:
     def _combine(self, parts: list[tuple[int, int]]) -> None:
         """p.grad = sum over shares of (share size / n) * that share's gradient, in share order."""
         n = parts[-1][1]
-        mine = (parts[0][1] - parts[0][0]) / n
-        for i, p in enumerate(self.params):
-            if not p.requires_grad:
-                continue
-            g = np.zeros_like(p.data) if p.grad is None else np.asarray(p.grad)
-            g *= g.dtype.type(mine)
+        flats = self._flat.buffers()
+        self._flat.gather(flats)
+        for i, flat in enumerate(flats):
+            flat *= flat.dtype.type((parts[0][1] - parts[0][0]) / n)
             for grads, (a, b) in zip(self._grads, parts[1:]):
-                g += grads[i] * g.dtype.type((b - a) / n)
-            p.grad = g
+                flat += grads[i] * flat.dtype.type((b - a) / n)
+        self._flat.scatter(flats)
 
 
     # ------------------------------------------------------------------ in a worker
@@ -273,11 +274,7 @@ class DataParallel:
             try:
                 self.model.train(training)
                 loss, logits = self._share_backward(x, y)
-                for p, g in zip(self.params, grads):
-                    if p.grad is None:
-                        g.fill(0)
-                    else:
-                        np.copyto(g, p.grad)
+                self._flat.gather(grads)
                 conn.send(("ok", loss, logits))
             except Exception as e:  # reported to the parent, which raises it with the worker named
                 conn.send(("error", f"{type(e).__name__}: {e}".splitlines()[0]))

@@ -38,6 +38,7 @@ import numpy as np
 
 from .autograd import is_grad_enabled, queue_callback
 from .data.loader import epoch_permutation
+from .flat_gradients import FlatGradients
 from .nn import Module
 from .tensor import Tensor
 
@@ -297,7 +298,18 @@ class DistributedDataParallel(Module):
         """Every parameter's .grad <- scale * (the sum over the ranks of their .grad), in one
         allreduce of one flat buffer; `extras` (numbers such as a share's loss) are summed
         in the same message and returned, in float64."""
-        return self._grads.allreduce(self.group, scale, extras)
+        flats = self._grads.buffers(extras=len(extras))
+        self._grads.gather(flats)
+        head = self._grads.sizes[self._grads.dtypes[0]]
+        flats[0][head:] = extras
+        for flat in flats:
+            self.group.allreduce_(flat, "the gradients' allreduce")
+        reduced_extras = flats[0][head:].astype(np.float64)
+        if scale != 1.0:
+            for dt, flat in zip(self._grads.dtypes, flats):
+                flat[:self._grads.sizes[dt]] *= dt.type(scale)
+        self._grads.scatter(flats)
+        return reduced_extras
 
     def check_in_sync(self, when: str) -> None:
         """Raise a DistributedError naming the ranks whose parameters and buffers are not
@@ -311,40 +323,3 @@ class DistributedDataParallel(Module):
         if differ:
             raise DistributedError(f"rank{'s' if len(differ) > 1 else ''} {', '.join(map(str, differ))}: parameters "
                                    f"differ from rank 0's {when} (SHA-256 of the bytes); the ranks went out of step")
-
-
-class FlatGradients:
-    """The gradients of `params` gathered into one contiguous buffer per dtype (a float32
-    model: one), so that a step sends one message, and written back from it."""
-
-    def __init__(self, params: list[Tensor]):
-        self.params = params
-        self.dtypes = sorted({np.dtype(p.dtype) for p in params}, key=str) or [np.dtype(np.float32)]
-        self.sizes = {dt: sum(p.size for p in params if np.dtype(p.dtype) == dt) for dt in self.dtypes}
-
-    def allreduce(self, group: ProcessGroup, scale: float, extras: tuple[float, ...]) -> np.ndarray:
-        """See `DistributedDataParallel.reduce_gradients`: the first dtype's buffer carries the extras."""
-        reduced_extras = np.zeros(0)
-        for i, dt in enumerate(self.dtypes):
-            tail = len(extras) if i == 0 else 0
-            flat = np.empty(self.sizes[dt] + tail, dtype=dt)
-            at = 0
-            mine = [p for p in self.params if np.dtype(p.dtype) == dt]
-            for p in mine:
-                view = flat[at:at + p.size]
-                if p.grad is None:
-                    view.fill(0)
-                else:
-                    view[...] = np.asarray(p.grad.data if isinstance(p.grad, Tensor) else p.grad).reshape(-1)
-                at += p.size
-            flat[at:] = extras
-            group.allreduce_(flat, "the gradients' allreduce")
-            if tail:
-                reduced_extras = flat[at:].astype(np.float64)
-            if scale != 1.0:
-                flat[:at] *= dt.type(scale)
-            at = 0
-            for p in mine:
-                p.grad = flat[at:at + p.size].reshape(p.shape)
-                at += p.size
-        return reduced_extras
