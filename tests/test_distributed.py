@@ -103,8 +103,8 @@ def one_process_steps(tmp_path_factory, real_mnist_dir):
     return out
 
 
-@pytest.mark.parametrize("ranks,tcp", [(2, False), (4, True)], ids=["2 ranks, shared memory",
-                                                                      "4 ranks on 2 cores (oversubscribed), TCP"])
+@pytest.mark.parametrize("ranks,tcp", [(2, False), (2, True), (4, True)],
+                         ids=["2 ranks, shared memory", "2 ranks, TCP", "4 ranks on 2 cores (oversubscribed), TCP"])
 @pytest.mark.parametrize("style", ["loop", "ddp"])
 def test_ranks_train_as_one_process_does(tmp_path, one_process_steps, ranks, tcp, style):
     """50 steps of the default recipe: the same losses up to summation order, every rank's

@@ -73,7 +73,7 @@ def test_every_environment_variable_is_read_in_settings_and_listed_there():
     assert readers == []
     source = (ROOT / "tinygrad_lenet" / "settings.py").read_text()
     table = source.split('"""')[1]
-    read = set(re.findall(r'"((?:TINYGRAD_LENET|OMP|XDG)_[A-Z_]+)"', source)) | {settings.DATA_DIR_VARIABLE}
+    read = set(re.findall(r'"((?:TINYGRAD_LENET|OMP|OMPI|PMIX|PMI|XDG)_[A-Z_]+)"', source)) | {settings.DATA_DIR_VARIABLE}
     assert read and all(f"`{name}`" in table for name in read), read
 
 

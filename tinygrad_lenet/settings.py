@@ -7,6 +7,7 @@
 | `TINYGRAD_LENET_RETAIN_MEMORY` | 1 | 0: glibc malloc keeps its defaults; else freed memory is reused (`runtime`) |
 | `TINYGRAD_LENET_DATA` | unset | a directory holding the data sets' IDX files (`data`) |
 | `XDG_CACHE_HOME` | `~/.cache` | where downloaded data sets go, under `tinygrad_lenet/` (`data`) |
+| `OMPI_COMM_WORLD_SIZE`, `PMIX_SIZE`, `PMI_SIZE` | unset (1) | set by `mpiexec`: the job's ranks (`distributed`) |
 
 Each is read when first needed, not at import, so a program may set them first. A
 malformed value is a ValueError naming the variable. The settings they give can
@@ -47,6 +48,18 @@ def retain_memory() -> bool:
 def data_dir() -> Path | None:
     value = os.environ.get(DATA_DIR_VARIABLE)
     return Path(value).expanduser() if value else None
+
+
+MPI_WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE")  # Open MPI, PMIx, MPICH's Hydra
+
+
+def mpi_world_size() -> int:
+    """The number of ranks mpiexec started this process among (1 when it did not)."""
+    for name in MPI_WORLD_SIZE_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) >= 1:
+            return int(value)
+    return 1
 
 
 def cache_home() -> Path:
