@@ -103,10 +103,12 @@ def one_process_steps(tmp_path_factory, real_mnist_dir):
     return out
 
 
-@pytest.mark.parametrize("ranks,tcp", [(2, False), (2, True), (4, True)],
-                         ids=["2 ranks, shared memory", "2 ranks, TCP", "4 ranks on 2 cores (oversubscribed), TCP"])
-@pytest.mark.parametrize("style", ["loop", "ddp"])
-def test_ranks_train_as_one_process_does(tmp_path, one_process_steps, ranks, tcp, style):
+@pytest.mark.parametrize("style,ranks,tcp", [("loop", 2, False), ("loop", 2, True), ("loop", 4, True),
+                                              ("ddp", 2, False), ("ddp", 4, True)],
+                         ids=["loop, 2 ranks, shared memory", "loop, 2 ranks, TCP",
+                              "loop, 4 ranks on 2 cores (oversubscribed), TCP", "ddp, 2 ranks, shared memory",
+                              "ddp, 4 ranks on 2 cores (oversubscribed), TCP"])
+def test_ranks_train_as_one_process_does(tmp_path, one_process_steps, style, ranks, tcp):
     """50 steps of the default recipe: the same losses up to summation order, every rank's
     parameters bit-identical to rank 0's after every step (the program checks each step)."""
     path = tmp_path / "steps.json"
@@ -118,43 +120,22 @@ def test_ranks_train_as_one_process_does(tmp_path, one_process_steps, ranks, tcp
     np.testing.assert_allclose(many, one, rtol=1e-5)
 
 
-TRAIN_ARGS = ("--train-subset", "10000", "--test-subset", "2000", "--epochs", "3", "--no-outlier-exposure")
-
-
 @pytest.mark.slow
-def test_train_script_under_mpiexec_matches_one_process(tmp_path):
-    """train.py with 2 ranks (--batch-per-rank 64: the job's batch is one process's 128):
-    rank 0 alone prints and writes, the run matches one process's, and a checkpoint
-    written by 2 ranks resumes in 1."""
-    one = subprocess.run([sys.executable, str(TRAIN), *TRAIN_ARGS, "--out", str(tmp_path / "one"), "--no-progress"],
+def test_two_ranks_train_the_default_recipe_and_one_process_resumes_it(tmp_path):
+    """`mpiexec -n 2 python scripts/train.py --batch-per-rank 64` (the job's batch: the
+    default 128) on all of MNIST, stopped after epoch 3: rank 0 alone prints and writes,
+    99.0% is reached by epoch 3; one process resumes it, and the run ends >= 99.2% (one
+    process alone: 99.26%, past 99.0% in epoch 3)."""
+    two = mpiexec(2, TRAIN, "--out", tmp_path, "--batch-per-rank", "64", "--stop-after", "3", timeout=600)
+    assert two.stdout.count("epoch 1: ") == 1 and "batch=128 | 2 ranks (64 images per rank)" in two.stdout
+    assert two.stderr.count("epoch 1/4: 100%") == 1  # one progress bar: rank 0's
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["ranks"] == 2 and metrics["epochs_to_target"] is not None and metrics["epochs_to_target"] <= 3
+    one = subprocess.run([sys.executable, str(TRAIN), "--resume", str(tmp_path / "checkpoint.npz"), "--no-progress"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=mpi_env())
     assert one.returncode == 0, one.stderr
-    two = mpiexec(2, TRAIN, *TRAIN_ARGS, "--out", tmp_path / "two", "--batch-per-rank", "64")
-    assert two.stdout.count("epoch 1: ") == 1 and "2 ranks (64 images per rank)" in two.stdout
-    assert "batch=128" in two.stdout and two.stderr.count("epoch 1/3: 100%") == 1  # one progress bar: rank 0's
-    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
-    assert a["ranks"] == 1 and b["ranks"] == 2
-    # the same run up to rounding, which the steps at the schedule's peak rate grow (the first
-    # 50 steps agree to 1e-5: see above); what remains of it at the end is small
-    assert abs(a["epochs"][-1]["train_loss"] - b["epochs"][-1]["train_loss"]) < 2e-2 * a["epochs"][-1]["train_loss"]
-    assert abs(a["final_test_accuracy"] - b["final_test_accuracy"]) <= 0.005
-    # stopped after epoch 1 by 2 ranks, resumed by 1 process: the same run
-    mpiexec(2, TRAIN, *TRAIN_ARGS, "--out", tmp_path / "half", "--stop-after", "1", "--no-progress")
-    resumed = subprocess.run([sys.executable, str(TRAIN), "--resume", str(tmp_path / "half" / "checkpoint.npz"),
-                              "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=mpi_env())
-    assert resumed.returncode == 0, resumed.stderr
-    c = json.loads((tmp_path / "half" / "metrics.json").read_text())
-    assert len(c["epochs"]) == 3 and c["ranks"] == 1
-    assert abs(c["final_test_accuracy"] - a["final_test_accuracy"]) <= 0.005
-
-
-@pytest.mark.slow
-def test_two_ranks_reach_the_default_recipes_accuracy(tmp_path):
-    """`mpiexec -n 2 python scripts/train.py`, all of MNIST: 99.0% by epoch 3, >= 99.2% at the end
-    (one process: 99.26%, 99.0% in epoch 3)."""
-    mpiexec(2, TRAIN, "--out", tmp_path, "--no-progress", timeout=600)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["ranks"] == 2 and metrics["epochs_to_target"] <= 3
+    assert metrics["ranks"] == 1 and len(metrics["epochs"]) == 4
     assert metrics["final_test_accuracy"] >= 0.992
 
 
@@ -169,7 +150,7 @@ def test_train_script_refuses_workers_under_mpi_and_batch_per_rank_without(tmp_p
 def start_training(tmp_path: Path, epochs: int = 6) -> tuple[subprocess.Popen, Path]:
     """mpiexec -n 2 train.py in the background; returns once its first checkpoint is on disk."""
     out = tmp_path / "run"
-    proc = subprocess.Popen(mpiexec_command(2, TRAIN, "--train-subset", "20000", "--test-subset", "500", "--epochs",
+    proc = subprocess.Popen(mpiexec_command(2, TRAIN, "--train-subset", "8000", "--test-subset", "500", "--epochs",
                                             str(epochs), "--out", out, "--no-progress"),
                             cwd=ROOT, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
