@@ -35,6 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
@@ -220,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     group = join_ranks(parser, args)
     if group is None:
         return run(parser, args, None)
+    quiet = open(os.devnull, "w") if group.rank != 0 else None  # rank 0 prints; the others report only errors
     try:  # an error on any rank ends every rank (the others would wait for it at the next step)
-        code = run(parser, args, group)
+        with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
+            code = run(parser, args, group)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
         if code:
@@ -233,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         traceback.print_exc()
         group.abort(1)
+    finally:
+        if quiet is not None:
+            quiet.close()
     if code:
         group.abort(code)
     return code
@@ -240,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def join_ranks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProcessGroup | None:
     """The MPI ranks of a run under mpiexec (or --distributed), None for one process; the
-    options that depend on it checked, and every rank but 0 silenced."""
+    options that depend on it checked."""
     if not args.distributed and launched_world_size() == 1:
         if args.batch_per_rank is not None:
             parser.error("--batch-per-rank: only under MPI (mpiexec -n N ... or --distributed); use --batch-size")
@@ -260,9 +266,8 @@ def join_ranks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Pro
         if hasattr(args, "batch_size"):
             parser.error("--batch-per-rank: give it or --batch-size (the job's batch), not both")
         args.batch_size = args.batch_per_rank * group.size
-    if group.rank != 0:  # rank 0 prints and writes; the others report only their errors
+    if group.rank != 0:  # one progress bar: rank 0's
         args.no_progress = True
-        sys.stdout = open(os.devnull, "w")
     return group
 
 
