@@ -89,6 +89,8 @@ def test_a_model_from_a_file_goes_through_every_script(my_net, tmp_path, real_mn
                                "--json").stdout)
     assert predicted["model"] == spec and len(predicted["predictions"]) == 2
     run("visualize.py", "--checkpoint", str(ckpt), "--model", spec, "--out", str(tmp_path / "g.dot"))
+    run("export.py", "--checkpoint", str(ckpt), "--model", spec, "--out", str(tmp_path / "my_net.onnx"))
+    assert (tmp_path / "my_net.onnx").stat().st_size > 0
     assert "features.0" in (tmp_path / "g.dot").read_text()
     run("visualize.py", "--model", spec, "--model-arg", "width=4", "--out", str(tmp_path / "m.dot"))
     trusted = run("evaluate.py", "--checkpoint", str(ckpt), "--trust-checkpoint-code", "--test-subset", "1000")

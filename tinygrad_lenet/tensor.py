@@ -897,7 +897,7 @@ class Tensor:
 
     @with_dim
     def gather(self, axis: int, index: Any) -> "Tensor":
-        """out[i][j][k] = self[i][index[i][j][k]][k] for axis 1 (PyTorch's gather)."""
+        """`out[i][j][k] = self[i][index[i][j][k]][k]` for axis 1 (PyTorch's gather)."""
         idx = np.asarray(index.data if isinstance(index, Tensor) else index)
         axis = normalize_axis(axis, self.ndim, "gather")
         if idx.ndim != self.ndim or idx.dtype.kind not in "iu":
