@@ -70,3 +70,74 @@ def test_every_command_block_is_run_by_a_test_or_marked_an_excerpt(page, line, c
         name = Path(program).name
         assert name in source or name.removesuffix(".py") in source, \
             f"{page}:{line}: {marker.group(1)} never runs {program}"
+
+
+def public_api() -> list[tuple[str, object, type | None]]:
+    """(qualified name, object, owning class or None) of every public function, class,
+    method and property the package defines: modules and names without a leading
+    underscore, each where it is defined (not where it is re-exported)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import tinygrad_lenet
+
+    found: list[tuple[str, object, type | None]] = []
+    for info in pkgutil.walk_packages(tinygrad_lenet.__path__, "tinygrad_lenet."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        module = importlib.import_module(info.name)
+        if module.__name__ != info.name:  # nn.functional is functional itself
+            continue
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != info.name:
+                continue
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            found.append((f"{info.name}.{name}", obj, None))
+            if inspect.isclass(obj):
+                found += [(f"{info.name}.{name}.{member}", value, obj) for member, value in vars(obj).items()
+                          if not member.startswith("_") and (inspect.isfunction(value) or isinstance(
+                              value, (property, staticmethod, classmethod)))]
+    return found
+
+
+def docstring(qualname: str, obj: object, owner: type | None) -> str | None:
+    """The docstring; a method without one has the docstring of the method it overrides."""
+    import inspect
+    if owner is None:
+        return inspect.getdoc(obj)
+    member = qualname.rsplit(".", 1)[1]
+    for cls in owner.__mro__:
+        value = vars(cls).get(member)
+        value = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+        if value is not None and getattr(value, "__doc__", None):
+            return value.__doc__
+    return None
+
+
+def test_every_public_name_has_a_docstring():
+    api = public_api()
+    assert len(api) > 700
+    missing = [name for name, obj, owner in api if not docstring(name, obj, owner)]
+    assert missing == [], f"{len(missing)} public names without a docstring: {missing[:10]}"
+
+
+def test_every_public_name_is_in_the_api_reference(tmp_path):
+    """The site builds with warnings as errors, and its inventory (objects.inv, what
+    mkdocstrings rendered) holds every public name."""
+    import subprocess
+    import sys
+    import zlib
+
+    require_module = __import__("conftest").require_module
+    require_module("mkdocstrings", "pip install -e '.[docs]'")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    raw = (tmp_path / "objects.inv").read_bytes().split(b"\n", 4)
+    rendered = {line.split(" ", 1)[0] for line in zlib.decompress(raw[4]).decode().splitlines()}
+    missing = [name for name, _, _ in public_api() if name not in rendered]
+    assert missing == [], f"{len(missing)} public names missing from the API reference: {missing[:10]}"
+    assert (tmp_path / "tour" / "index.html").is_file()  # the notebook, rendered

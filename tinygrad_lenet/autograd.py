@@ -70,6 +70,7 @@ op_timer: Callable[[str, str, float], None] | None = None
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops in this thread are recorded for backward (off inside `no_grad`)."""
     return _grad_state.enabled
 
 
@@ -140,6 +141,7 @@ def module_scope(name: str) -> Iterator[None]:
 
 
 def current_module() -> str | None:
+    """The module path the ops recorded now are annotated with (None outside modules)."""
     stack = _grad_state.modules
     return stack[-1] if stack else None
 
@@ -179,6 +181,7 @@ class Context:
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
+        """What `forward` saved with `save_for_backward`, in order (tensors under `create_graph`)."""
         if self.released:
             raise RuntimeError(_released_message(self.op))
         if self.graph_output is None:
@@ -239,8 +242,18 @@ class Function:
             raise TypeError(f"op name '{cls.name}' is already registered by {OPS[cls.name].__name__}")
         OPS[cls.name] = cls
 
-    forward: ClassVar[Callable[..., np.ndarray]]
-    backward: ClassVar[Callable[..., tuple[np.ndarray | None, ...]]]
+    @staticmethod
+    def forward(ctx: Any, *inputs: np.ndarray, **attrs: Any) -> np.ndarray:
+        """The op's value from its inputs' arrays and its attributes; saves on `ctx`
+        (`save_for_backward`, `remember`) what `backward` needs."""
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        """The gradient with respect to each input (None for one that needs none), from the
+        gradient of the output and what `forward` saved; written with ops that record
+        themselves under `create_graph`, so it can be differentiated again."""
+        raise NotImplementedError
 
     @classmethod
     def call(cls, *values: Any, **attrs: Any) -> Any:
@@ -255,6 +268,8 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
+        """Run the op on tensors: its forward on their arrays, recorded in the graph (with
+        a `Context` as the result's `grad_fn`) when grad mode is on and an input requires grad."""
         for i, t in enumerate(inputs):
             if not isinstance(t, Tensor):
                 raise TypeError(f"{cls.name}: input {i} must be a Tensor, got {type(t).__module__}."

@@ -133,6 +133,7 @@ def _number(kind: type, what: str) -> Any:
 
 
 def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1, or an error naming the value."""
     value = _number(int, "an integer")(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
@@ -140,6 +141,7 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0, or an error naming the value."""
     value = _number(int, "an integer")(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
@@ -147,6 +149,7 @@ def non_negative_int(text: str) -> int:
 
 
 def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
     value = _number(int, "an integer")(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be in 0..65535 (0: any free port), got {value}")
@@ -154,6 +157,7 @@ def port_number(text: str) -> int:
 
 
 def existing_file(text: str) -> Path:
+    """An argparse type: the path of an existing file."""
     path = Path(text)
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {path}")

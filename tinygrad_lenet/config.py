@@ -85,9 +85,11 @@ class RunConfig:
         return self.normalize_mean, self.normalize_std
 
     def replace(self, **changes: Any) -> "RunConfig":
+        """A copy with `changes` applied, every value checked (a ConfigError names the field)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready values (what checkpoints and metrics.json store)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod

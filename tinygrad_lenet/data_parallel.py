@@ -121,6 +121,7 @@ class DataParallel:
 
     @property
     def started(self) -> bool:
+        """Whether the worker processes are running (they start at the first step)."""
         return bool(self._procs)
 
     @property

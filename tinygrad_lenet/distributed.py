@@ -104,6 +104,7 @@ class ProcessGroup:
         return out
 
     def barrier(self) -> None:
+        """Wait until every rank reaches this point (with the group's deadline)."""
         self._wait(self.comm.Ibarrier(), "barrier")
 
     def abort(self, code: int = 1) -> None:
@@ -137,6 +138,7 @@ def init_process_group(backend: str = "mpi", timeout: float | timedelta = DEFAUL
 
 
 def is_initialized() -> bool:
+    """Whether `init_process_group` has been called (PyTorch's `dist.is_initialized`)."""
     return _default_group is not None
 
 
@@ -155,14 +157,17 @@ def destroy_process_group() -> None:
 
 
 def get_rank() -> int:
+    """This process's rank in the default group (0 to world size - 1)."""
     return default_group().rank
 
 
 def get_world_size() -> int:
+    """The number of ranks in the default group."""
     return default_group().size
 
 
 def barrier() -> None:
+    """Wait until every rank of the default group reaches this point."""
     default_group().barrier()
 
 
@@ -206,6 +211,7 @@ class DistributedSampler:
         self.total_size = self.num_samples * self.num_replicas
 
     def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch `epoch`'s order (call it before each epoch)."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -244,10 +250,12 @@ class DistributedDataParallel(Module):
 
     @property
     def rank(self) -> int:
+        """This process's rank."""
         return self.group.rank
 
     @property
     def world_size(self) -> int:
+        """The number of ranks."""
         return self.group.size
 
     def sync_state(self, what: str = "the broadcast of rank 0's buffers", buffers_only: bool = False) -> None:
@@ -259,6 +267,8 @@ class DistributedDataParallel(Module):
             self.group.broadcast_(t.data, 0, what)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped module's forward; in training mode with more than one rank, rank 0's
+        buffers are broadcast first, and a backward pass through the output averages the gradients."""
         if self.broadcast_buffers and self.training and self.world_size > 1 and any(True for _ in self.module.buffers()):
             self.sync_state(buffers_only=True)
         out = self.module(*args, **kwargs)

@@ -139,6 +139,7 @@ def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: b
 
 
 def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    """Whether all elements of `a` and `b` are within `atol + rtol * |b|` (PyTorch's `allclose`)."""
     return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
 
 
@@ -291,30 +292,37 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def relu(x: Tensor) -> Tensor:
+    """max(x, 0) elementwise (PyTorch's `F.relu`)."""
     return _tensor(x, "relu").relu()
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, else negative_slope * x (PyTorch's `F.leaky_relu`)."""
     return _tensor(x, "leaky_relu").leaky_relu(negative_slope)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, else alpha * (e**x - 1) (PyTorch's `F.elu`)."""
     return _tensor(x, "elu").elu(alpha)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), exact (`approximate='none'`, through erf) or the tanh approximation (`'tanh'`), as PyTorch's `F.gelu`."""
     return _tensor(x, "gelu").gelu(approximate)
 
 
 def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (PyTorch's `F.silu`)."""
     return _tensor(x, "silu").silu()
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e**(beta x)) / beta, linear above `threshold` (PyTorch's `F.softplus`)."""
     return _tensor(x, "softplus").softplus(beta, threshold)
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clamped to [min_val, max_val] (PyTorch's `F.hardtanh`)."""
     return _tensor(x, "hardtanh").hardtanh(min_val, max_val)
 
 
@@ -349,20 +357,24 @@ where = where_op
 
 
 def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent elementwise (PyTorch's `torch.tanh`)."""
     return _tensor(x, "tanh").tanh()
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e**-x) elementwise (PyTorch's `torch.sigmoid`)."""
     return _tensor(x, "sigmoid").sigmoid()
 
 
 @with_dim
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log(softmax(x)) along `axis` (PyTorch's `F.log_softmax(x, dim)`)."""
     return _tensor(x, "log_softmax").log_softmax(axis)
 
 
 @with_dim
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """e**x normalized along `axis` (PyTorch's `F.softmax(x, dim)`)."""
     return _tensor(x, "softmax").softmax(axis)
 
 
@@ -568,6 +580,7 @@ def one_hot(targets: Any, num_classes: int = -1) -> Tensor:
 
 @with_dim
 def concatenate(tensors: list[Tensor], axis: int = 0) -> Tensor:
+    """Tensors joined along an existing `axis` (PyTorch's `torch.cat`); the gradient is split back."""
     tensors = [_tensor(t, "concatenate") for t in tensors]
     same_float_dtype("concatenate", *tensors)
     nd = tensors[0].ndim if tensors else 1
@@ -576,6 +589,7 @@ def concatenate(tensors: list[Tensor], axis: int = 0) -> Tensor:
 
 @with_dim
 def stack(tensors: list[Tensor], axis: int = 0) -> Tensor:
+    """Tensors of one shape stacked along a new `axis` (PyTorch's `torch.stack`)."""
     tensors = [_tensor(t, "stack") for t in tensors]
     same_float_dtype("stack", *tensors)
     nd = (tensors[0].ndim if tensors else 0) + 1

@@ -16,6 +16,7 @@ class RemovableHandle:
         self._hooks, self.id = hooks, key
 
     def remove(self) -> None:
+        """Take the hook out again (no error if it is gone already)."""
         self._hooks.pop(self.id, None)
 
     def __enter__(self) -> "RemovableHandle":

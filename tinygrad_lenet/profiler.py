@@ -32,6 +32,7 @@ class OpStats:
 
     @property
     def total_s(self) -> float:
+        """Forward plus backward seconds."""
         return self.forward_s + self.backward_s
 
 
@@ -44,6 +45,7 @@ class OpProfile:
         self.wall_s = 0.0
 
     def record(self, op: str, phase: str, seconds: float) -> None:
+        """Add one timed kernel call of `op` in `phase` (forward or backward)."""
         stats = self.ops.get(op)
         if stats is None:
             stats = self.ops[op] = OpStats()
@@ -75,6 +77,7 @@ class OpProfile:
         }
 
     def sorted_ops(self) -> list[tuple[str, OpStats]]:
+        """(op, stats) pairs, the most time first."""
         return sorted(self.ops.items(), key=lambda kv: -kv[1].total_s)
 
     def table(self, per: int = 1) -> str:

@@ -16,12 +16,15 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def default_generator() -> np.random.Generator:
+    """The package's random generator (seeded by `manual_seed`), used by init, dropout and loaders."""
     return _generator
 
 
 def get_state() -> dict:
+    """The default generator's state, to restore with `set_state`."""
     return _generator.bit_generator.state
 
 
 def set_state(state: dict) -> None:
+    """Restore a state `get_state` returned."""
     _generator.bit_generator.state = state

@@ -34,18 +34,22 @@ def _positive_int(*names: str, default: int) -> int:
 
 
 def blas_threads() -> int:
+    """`TINYGRAD_LENET_BLAS_THREADS` (default 1)."""
     return _positive_int("TINYGRAD_LENET_BLAS_THREADS", default=1)
 
 
 def op_threads() -> int:
+    """`TINYGRAD_LENET_NUM_THREADS`, else `OMP_NUM_THREADS` (default 1)."""
     return _positive_int("TINYGRAD_LENET_NUM_THREADS", "OMP_NUM_THREADS", default=1)
 
 
 def retain_memory() -> bool:
+    """Whether freed memory is kept for reuse (`TINYGRAD_LENET_RETAIN_MEMORY`, default on)."""
     return os.environ.get("TINYGRAD_LENET_RETAIN_MEMORY", "").strip() != "0"
 
 
 def data_dir() -> Path | None:
+    """`TINYGRAD_LENET_DATA` as a path, or None when unset."""
     value = os.environ.get(DATA_DIR_VARIABLE)
     return Path(value).expanduser() if value else None
 
@@ -63,4 +67,5 @@ def mpi_world_size() -> int:
 
 
 def cache_home() -> Path:
+    """`XDG_CACHE_HOME`, else ~/.cache."""
     return Path(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"))

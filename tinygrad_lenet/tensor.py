@@ -82,14 +82,17 @@ class Tensor:
     # ---------------------------------------------------------------- properties
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints (PyTorch's `.shape`; `.size()` gives it too)."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The numpy dtype of `.data` (float32 by default)."""
         return self.data.dtype
 
     @property
@@ -99,6 +102,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """Whether no recorded op produced this tensor (inputs and parameters): leaves accumulate `.grad`."""
         return self.grad_fn is None
 
     def numel(self) -> int:
@@ -184,6 +188,7 @@ class Tensor:
         return self
 
     def zero_grad(self) -> None:
+        """Set `.grad` to None (the next backward pass starts the sum again)."""
         self.grad = None
 
     def detach(self) -> "Tensor":
@@ -191,17 +196,21 @@ class Tensor:
         return Tensor.wrap(self.data, requires_grad=False)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Set whether ops on this tensor are recorded for backward, in place; returns the tensor.
+        Only floating-point tensors can require grad."""
         if flag and self.dtype.kind != "f":
             raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {self.dtype}")
         self.requires_grad = flag
         return self
 
     def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
         if self.size != 1:
             raise ShapeError(f"item(): tensor has {self.size} elements, expected 1 (shape {self.shape})")
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
+        """The data as a numpy array (the same array, not a copy; PyTorch's `.numpy()`)."""
         return self.data
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
@@ -212,28 +221,35 @@ class Tensor:
         return self.data.copy() if copy else self.data
 
     def tolist(self) -> Any:
+        """The data as nested Python lists."""
         return self.data.tolist()
 
     # ---------------------------------------------------------------- dtype
     def astype(self, dtype: Any) -> "Tensor":
+        """A cast to `dtype` (recorded: float to float casts carry the gradient back)."""
         dt = check_dtype(dtype)
         if dt == self.dtype:
             return self
         return ops.Cast.apply(self, dtype=dt)
 
     def float(self) -> "Tensor":
+        """A float32 copy (a cast, recorded), as PyTorch's `.float()`."""
         return self.astype(np.float32)
 
     def double(self) -> "Tensor":
+        """A float64 copy (a cast, recorded), as PyTorch's `.double()`."""
         return self.astype(np.float64)
 
     def long(self) -> "Tensor":
+        """An int64 copy (class targets, indices), as PyTorch's `.long()`."""
         return self.astype(np.int64)
 
     def int(self) -> "Tensor":
+        """An int32 copy, as PyTorch's `.int()`."""
         return self.astype(np.int32)
 
     def type_as(self, other: "Tensor") -> "Tensor":
+        """A cast to `other`'s dtype."""
         return self.astype(other.dtype)
 
     def to(self, *args: Any, **kwargs: Any) -> "Tensor":
@@ -247,6 +263,7 @@ class Tensor:
         return self
 
     def cpu(self) -> "Tensor":
+        """The tensor itself: everything runs on the CPU (PyTorch programs call it)."""
         return self
 
     def contiguous(self) -> "Tensor":
@@ -259,15 +276,19 @@ class Tensor:
             Tensor.wrap(self.data.copy())
 
     def dim(self) -> int:
+        """The number of dimensions (PyTorch's `.dim()`)."""
         return self.ndim
 
     def view_as(self, other: "Tensor") -> "Tensor":
+        """A reshape to `other`'s shape."""
         return self.reshape(other.shape)
 
     def eq(self, other: Any) -> "Tensor":
+        """Elementwise `==` as a bool tensor (PyTorch's `.eq`)."""
         return self == other
 
     def ne(self, other: Any) -> "Tensor":
+        """Elementwise `!=` as a bool tensor (PyTorch's `.ne`)."""
         return self != other
 
     def masked_fill(self, mask: Any, value: float) -> "Tensor":
@@ -397,27 +418,35 @@ class Tensor:
         return ops.MatMul.apply(*self._operands(other, "matmul", reflected=True))
 
     def matmul(self, other: Any) -> "Tensor":
+        """Matrix product, numpy's `@` rules (batched, broadcast); its gradient is two products."""
         return self @ other
 
     def exp(self) -> "Tensor":
+        """Elementwise e**x."""
         return ops.Exp.apply(self)
 
     def log(self) -> "Tensor":
+        """Elementwise natural logarithm."""
         return ops.Log.apply(self)
 
     def sqrt(self) -> "Tensor":
+        """Elementwise square root."""
         return ops.Sqrt.apply(self)
 
     def relu(self) -> "Tensor":
+        """Elementwise max(x, 0); the gradient at 0 is 0, as PyTorch's."""
         return ops.Relu.apply(self)
 
     def tanh(self) -> "Tensor":
+        """Elementwise hyperbolic tangent."""
         return ops.Tanh.apply(self)
 
     def sigmoid(self) -> "Tensor":
+        """Elementwise 1 / (1 + e**-x), computed without overflow."""
         return ops.Sigmoid.apply(self)
 
     def abs(self) -> "Tensor":
+        """Elementwise absolute value; the gradient at 0 is 0, as PyTorch's."""
         return ops.Abs.apply(self)
 
     def sign(self) -> "Tensor":
@@ -425,24 +454,31 @@ class Tensor:
         return Tensor.wrap(np.sign(self.data))
 
     def sin(self) -> "Tensor":
+        """Elementwise sine."""
         return ops.Sin.apply(self)
 
     def cos(self) -> "Tensor":
+        """Elementwise cosine."""
         return ops.Cos.apply(self)
 
     def log1p(self) -> "Tensor":
+        """Elementwise log(1 + x), accurate near 0."""
         return ops.Log1p.apply(self)
 
     def expm1(self) -> "Tensor":
+        """Elementwise e**x - 1, accurate near 0."""
         return ops.Expm1.apply(self)
 
     def square(self) -> "Tensor":
+        """Elementwise x * x."""
         return self * self
 
     def reciprocal(self) -> "Tensor":
+        """Elementwise 1 / x."""
         return 1.0 / self
 
     def rsqrt(self) -> "Tensor":
+        """Elementwise 1 / sqrt(x)."""
         return self ** -0.5
 
     def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002  (PyTorch's names)
@@ -464,12 +500,15 @@ class Tensor:
     clamp = clip
 
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> "Tensor":
+        """Elementwise log(1 + e**(beta x)) / beta, linear above `threshold` (PyTorch's softplus)."""
         return ops.Softplus.apply(self, beta=float(beta), threshold=float(threshold))
 
     def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        """Elementwise x for x > 0, else negative_slope * x."""
         return ops.LeakyRelu.apply(self, negative_slope=float(negative_slope))
 
     def elu(self, alpha: float = 1.0) -> "Tensor":
+        """Elementwise x for x > 0, else alpha * (e**x - 1)."""
         return ops.Elu.apply(self, alpha=float(alpha))
 
     def silu(self) -> "Tensor":
@@ -483,9 +522,11 @@ class Tensor:
         return ops.Gelu.apply(self, approximate=approximate)
 
     def erf(self) -> "Tensor":
+        """Elementwise error function (float64: scipy's; float32: a fitted formula, within float32 rounding)."""
         return ops.Erf.apply(self)
 
     def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> "Tensor":
+        """Elementwise clamp to [min_val, max_val], gradient 0 outside."""
         return self.clip(min_val, max_val)
 
     def __rpow__(self, base: Any) -> "Tensor":
@@ -493,9 +534,11 @@ class Tensor:
         return ops.PowTensor.apply(*self._operands(base, "pow_tensor", reflected=True))
 
     def maximum(self, other: Any) -> "Tensor":
+        """Elementwise maximum of two tensors (broadcast); ties split the gradient equally."""
         return ops.Maximum.apply(*self._operands(other, "maximum"))
 
     def minimum(self, other: Any) -> "Tensor":
+        """Elementwise minimum of two tensors (broadcast); ties split the gradient equally."""
         return ops.Minimum.apply(*self._operands(other, "minimum"))
 
     # ---------------------------------------------- comparisons (no gradient)
@@ -538,18 +581,23 @@ class Tensor:
             raise ShapeError(f"{op}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
 
     def bitwise_and(self, other: Any) -> "Tensor":
+        """Elementwise `&` of integer or bool tensors (not differentiable)."""
         return self._bitwise(other, np.bitwise_and, "bitwise_and")
 
     def bitwise_or(self, other: Any) -> "Tensor":
+        """Elementwise `|` of integer or bool tensors (not differentiable)."""
         return self._bitwise(other, np.bitwise_or, "bitwise_or")
 
     def bitwise_xor(self, other: Any) -> "Tensor":
+        """Elementwise `^` of integer or bool tensors (not differentiable)."""
         return self._bitwise(other, np.bitwise_xor, "bitwise_xor")
 
     def bitwise_not(self) -> "Tensor":
+        """Elementwise `~` of an integer or bool tensor (not differentiable)."""
         return self._bitwise(self, lambda a, _: np.invert(a), "bitwise_not")
 
     def bitwise_left_shift(self, other: Any) -> "Tensor":
+        """Elementwise `<<` of integer tensors (not differentiable)."""
         return self._bitwise(other, np.left_shift, "bitwise_left_shift", shift=True)
 
     def bitwise_right_shift(self, other: Any) -> "Tensor":
@@ -575,15 +623,19 @@ class Tensor:
         return self._bitwise(other, np.right_shift, "bitwise_right_shift", shift=True, reverse=True)
 
     def logical_and(self, other: Any) -> "Tensor":
+        """Elementwise logical and, as a bool tensor."""
         return self._compare(other, np.logical_and)
 
     def logical_or(self, other: Any) -> "Tensor":
+        """Elementwise logical or, as a bool tensor."""
         return self._compare(other, np.logical_or)
 
     def logical_xor(self, other: Any) -> "Tensor":
+        """Elementwise logical exclusive or, as a bool tensor."""
         return self._compare(other, np.logical_xor)
 
     def logical_not(self) -> "Tensor":
+        """Elementwise logical not, as a bool tensor."""
         return Tensor.wrap(np.logical_not(self.data))
 
     @with_dim
@@ -604,10 +656,12 @@ class Tensor:
     # ------------------------------------------------------------- reductions
     @with_dim
     def sum(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """The sum over `axis` (PyTorch's `dim=`; None: every axis), keeping reduced axes with `keepdims` (`keepdim=`)."""
         return ops.Sum.apply(self, axis=reduction_axis(axis, self.ndim, "sum"), keepdims=keepdims)
 
     @with_dim
     def mean(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """The mean over `axis` (PyTorch's `dim=`; None: every axis), keeping reduced axes with `keepdims` (`keepdim=`)."""
         return ops.Mean.apply(self, axis=reduction_axis(axis, self.ndim, "mean"), keepdims=keepdims)
 
     def max(self, *args: Any, **kwargs: Any) -> Any:
@@ -647,6 +701,7 @@ class Tensor:
 
     @with_dim
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+        """log(sum(exp(x))) over `axis`, computed without overflow."""
         return ops.LogSumExp.apply(self, axis=reduction_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
 
     def min(self, *args: Any, **kwargs: Any) -> Any:
@@ -693,6 +748,7 @@ class Tensor:
 
     @with_dim
     def std(self, axis: Axis = None, correction: int = 1, keepdims: bool = False) -> "Tensor":
+        """The standard deviation over `axis`, dividing by n - `correction` (1: the unbiased estimate, as PyTorch's default)."""
         return self.var(axis, correction, keepdims).sqrt()
 
     @with_dim
@@ -726,6 +782,7 @@ class Tensor:
         return self._running_extremum(dim, np.maximum, "cummax")
 
     def cummin(self, dim: int) -> ValuesIndices:
+        """Running minimum along `dim`: `(values, indices)`, as PyTorch's."""
         return self._running_extremum(dim, np.minimum, "cummin")
 
     def _running_extremum(self, dim: int, pick: Any, op: str) -> ValuesIndices:
@@ -739,6 +796,7 @@ class Tensor:
 
     @with_dim
     def cumsum(self, axis: int) -> "Tensor":
+        """Running sum along `axis` (PyTorch's `dim=`)."""
         return ops.Cumsum.apply(self, axis=normalize_axis(axis, max(self.ndim, 1), "cumsum"))
 
     @with_dim
@@ -753,6 +811,7 @@ class Tensor:
 
     # ------------------------------------------------------------ shape ops
     def reshape(self, *shape: Any) -> "Tensor":
+        """The same data in a new shape (one size may be -1); a view when numpy can make one."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return ops.Reshape.apply(self, shape=resolve_shape(self.shape, tuple(shape)))
@@ -760,6 +819,7 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Dimensions `start_dim` to `end_dim` merged into one."""
         s, e = normalize_axis(start_dim, self.ndim, "flatten"), normalize_axis(end_dim, self.ndim, "flatten")
         if s > e:
             raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
@@ -781,6 +841,7 @@ class Tensor:
         return self if shape == self.shape else ops.Reshape.apply(self, shape=shape)
 
     def permute(self, *axes: Any) -> "Tensor":
+        """The axes reordered (`x.permute(0, 2, 1)`)."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         norm = tuple(a % self.ndim for a in axes) if self.ndim else ()
@@ -801,6 +862,7 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
+        """The axes reversed (a matrix transposed)."""
         return self.transpose()
 
     def expand(self, *shape: Any) -> "Tensor":
@@ -811,6 +873,7 @@ class Tensor:
         return self.broadcast_to([self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape)])
 
     def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
+        """The tensor broadcast to `shape` (numpy's rules); the gradient sums over the broadcast axes."""
         shape = tuple(int(s) for s in shape)
         try:
             ok = np.broadcast_shapes(self.shape, shape) == shape
@@ -916,6 +979,7 @@ class Tensor:
         return ValuesIndices(self.gather(dim, order) if self.ndim else self, Tensor.wrap(order.astype(np.int64)))
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> "Tensor":
+        """The indices that sort along `dim` (ascending, or `descending`), as PyTorch's."""
         return self.sort(dim, descending, stable).indices
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
@@ -980,6 +1044,7 @@ class Tensor:
         return ops.Conv2d.apply(self, weight, bias, **attrs)
 
     def max_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
+        """2-D max pooling of an (N, C, H, W) tensor (see `functional.max_pool2d` for every option)."""
         k = int_pair(kernel_size, "max_pool2d", "kernel_size")
         s = k if stride is None else int_pair(stride, "max_pool2d", "stride")
         return ops.MaxPool2d.apply(self, kernel_size=k, stride=s)
@@ -991,16 +1056,19 @@ class Tensor:
         return ops.ReluMaxPool2d.apply(self, kernel_size=k, stride=s)
 
     def avg_pool2d(self, kernel_size: Any, stride: Any = None) -> "Tensor":
+        """2-D average pooling of an (N, C, H, W) tensor (see `functional.avg_pool2d` for every option)."""
         k = int_pair(kernel_size, "avg_pool2d", "kernel_size")
         s = k if stride is None else int_pair(stride, "avg_pool2d", "stride")
         return ops.AvgPool2d.apply(self, kernel_size=k, stride=s)
 
     @with_dim
     def log_softmax(self, axis: int = -1) -> "Tensor":
+        """log(softmax(x)) along `axis`, computed stably (PyTorch's `dim=`)."""
         return ops.LogSoftmax.apply(self, axis=reduction_axis(axis, self.ndim, "log_softmax"))
 
     @with_dim
     def softmax(self, axis: int = -1) -> "Tensor":
+        """e**x normalized to sum to 1 along `axis`, computed stably (PyTorch's `dim=`)."""
         return ops.Softmax.apply(self, axis=reduction_axis(axis, self.ndim, "softmax"))
 
     def cross_entropy(self, targets: Any, label_smoothing: float = 0.0) -> "Tensor":
@@ -1109,6 +1177,8 @@ Tensor.arange = staticmethod(_arange)  # type: ignore[attr-defined]
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A new tensor from data (copied), PyTorch's `torch.tensor`: floating-point data becomes
+    float32 unless `dtype` says otherwise."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 

@@ -101,4 +101,5 @@ class cuda:  # noqa: N801  (PyTorch's name: `torch.cuda.is_available()`)
 
     @staticmethod
     def is_available() -> bool:
+        """False: there is no GPU support (PyTorch programs ask)."""
         return False

@@ -50,6 +50,7 @@ class EpochStats:
 
     @property
     def images_per_s(self) -> float:
+        """Training images per second over the epoch."""
         return self.images / self.seconds if self.seconds > 0 else float("nan")
 
 

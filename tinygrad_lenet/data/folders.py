@@ -34,14 +34,17 @@ class DatasetInfo:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes."""
         return len(self.classes)
 
     @property
     def mean_std(self) -> tuple[float, float]:
+        """(mean, std) of the training pixels scaled to [0, 1]: the normalization."""
         return self.mean, self.std
 
 
 def is_known_dataset(dataset: str) -> bool:
+    """Whether `dataset` names a built-in data set (mnist, fashion-mnist)."""
     return dataset.lower().replace("_", "-") in DATASETS
 
 

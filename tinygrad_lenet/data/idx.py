@@ -46,6 +46,7 @@ class GunzipStream:
         self._d, self._started = zlib.decompressobj(wbits=31), False  # 31: gzip header and trailer
 
     def feed(self, data: bytes) -> None:
+        """Decompress the next chunk of the gzip stream, within the output limit."""
         while data and self.problem is None:
             self._started = True
             room = 0 if self.limit is None else self.limit + 1 - self.size

@@ -362,6 +362,7 @@ class InputScaling(Module):
         self.model, self.scale, self.shift = model, np.float32(scale), np.float32(shift)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x * scale - shift: raw pixels to the model's normalized input."""
         return self.model(x * self.scale - self.shift)
 
 

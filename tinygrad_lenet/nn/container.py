@@ -45,6 +45,7 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module: Module) -> "Sequential":
+        """Add `module` at the end; returns the container."""
         self.add_module(str(len(self)), module)
         return self
 
@@ -87,10 +88,12 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
     def append(self, module: Module) -> "ModuleList":
+        """Add `module` at the end; returns the list."""
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        """Add every module of `modules` at the end; returns the list."""
         for m in modules:
             self.append(m)
         return self
@@ -123,10 +126,13 @@ class ModuleDict(Module):
         return iter(self._modules)
 
     def keys(self) -> Iterable[str]:
+        """The names, in insertion order."""
         return self._modules.keys()
 
     def values(self) -> Iterable[Module]:
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self) -> Iterable[tuple[str, Module]]:
+        """(name, module) pairs, in insertion order."""
         return self._modules.items()

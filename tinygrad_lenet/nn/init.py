@@ -63,15 +63,18 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: np.r
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill `tensor` with `val`, in place (PyTorch's `nn.init.constant_`)."""
     tensor.data.fill(val)
     return tensor
 
 
 def zeros_(tensor: Tensor) -> Tensor:
+    """Fill `tensor` with zeros, in place."""
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor: Tensor) -> Tensor:
+    """Fill `tensor` with ones, in place."""
     return constant_(tensor, 1.0)
 
 

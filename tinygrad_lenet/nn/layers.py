@@ -46,6 +46,7 @@ class Linear(Module):
         _add_weight_and_bias(self, (out_features, in_features), bias)
 
     def reset_parameters(self) -> None:
+        """Draw the weight and bias again as PyTorch does: uniform in +-1/sqrt(in_features)."""
         _reset_default(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -89,6 +90,7 @@ class Conv2d(Module):
         _add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias)
 
     def reset_parameters(self) -> None:
+        """Draw the weight and bias again as PyTorch does: uniform in +-1/sqrt(fan_in)."""
         _reset_default(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -213,6 +215,7 @@ class Conv1d(Module):
         _add_weight_and_bias(self, (out_channels, in_channels // groups, self.kernel_size), bias)
 
     def reset_parameters(self) -> None:
+        """Draw the weight and bias again as PyTorch does: uniform in +-1/sqrt(fan_in)."""
         _reset_default(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:

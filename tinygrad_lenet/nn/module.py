@@ -185,10 +185,12 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every descendant, depth first."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) of each direct child, in registration order."""
         seen: set[int] = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
@@ -196,6 +198,7 @@ class Module:
                 yield name, m
 
     def children(self) -> Iterator["Module"]:
+        """Each direct child, in registration order."""
         for _, m in self.named_children():
             yield m
 
@@ -214,13 +217,16 @@ class Module:
         return self._named_members("_parameters", prefix, recurse)  # type: ignore[return-value]
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter of this module (and of its descendants with `recurse`), each once."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(path, tensor) of every buffer (BatchNorm's running statistics, say)."""
         return self._named_members("_buffers", prefix, recurse)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer of this module (and of its descendants with `recurse`)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
@@ -239,6 +245,7 @@ class Module:
         return self
 
     def eval(self) -> "Module":
+        """Evaluation mode (dropout off, BatchNorm's running statistics used); returns the module."""
         return self.train(False)
 
     def zero_grad(self) -> None:
@@ -267,6 +274,7 @@ class Module:
         return self
 
     def cpu(self) -> "Module":
+        """The module itself: everything runs on the CPU (PyTorch programs call it)."""
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
@@ -276,9 +284,11 @@ class Module:
         return self
 
     def float(self) -> "Module":
+        """Every parameter and floating-point buffer cast to float32, in place; returns the module."""
         return self.to(np.float32)
 
     def double(self) -> "Module":
+        """Every parameter and floating-point buffer cast to float64 (gradient checks); returns the module."""
         return self.to(np.float64)
 
     # ------------------------------------------------------------- state dicts
@@ -329,6 +339,8 @@ class Module:
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation on its inputs; call the module (`module(x)`), which runs hooks
+        and names the recorded ops, rather than `forward` itself."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -64,6 +64,7 @@ _MIN_PARALLEL_FLOPS_AVX512 = 5_000_000
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """The output length of a convolution or pooling window along one axis."""
     return (size + 2 * padding - kernel) // stride + 1
 
 

@@ -26,6 +26,7 @@ def _taps(kh: int, kw: int, height: int, width: int, stride: tuple[int, int], di
 
 
 def output_size(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, dilation) -> tuple[int, int]:
+    """The (height, width) of a depthwise convolution's output."""
     (sh, sw), (dh, dw) = stride, dilation
     return ((x_shape[2] - dh * (w_shape[2] - 1) - 1) // sh + 1, (x_shape[3] - dw * (w_shape[3] - 1) - 1) // sw + 1)
 

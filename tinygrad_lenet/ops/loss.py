@@ -18,6 +18,7 @@ def one_hot(targets: np.ndarray, shape: tuple[int, int], dtype: np.dtype) -> np.
 
 
 def check_class_targets(op: str, scores: np.ndarray, targets: np.ndarray) -> None:
+    """Raise a one-line error naming `op` when targets are not integer classes in range."""
     if scores.ndim != 2:
         raise ShapeError(f"{op}: input must be 2-D (batch, classes), got shape {scores.shape}")
     if targets.shape != scores.shape[:1]:

@@ -10,6 +10,7 @@ from .elementwise import Exp
 
 
 def stable_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """log(softmax(x)) along `axis` with the maximum subtracted first (no overflow)."""
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 

@@ -35,6 +35,7 @@ class SchedulerState:
                 for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the state `state_dict()` returned (to resume a run)."""
         unknown = sorted(set(state_dict) - set(self.__dict__) - {"optimizer"})
         if unknown or "optimizer" in state_dict:
             raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {unknown or ['optimizer']} "
@@ -294,4 +295,5 @@ class ReduceLROnPlateau(SchedulerState):
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
+        """The learning rate of each parameter group after the last step."""
         return list(self._last_lr)
