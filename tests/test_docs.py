@@ -5,15 +5,20 @@ block runs) or marked as an excerpt (`<!-- fragment: not run -->`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import require
 
 from tinygrad_lenet import OPS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+from api_names import COUNTERPARTS, counterparts, docstring, public_api  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -72,50 +77,6 @@ def test_every_command_block_is_run_by_a_test_or_marked_an_excerpt(page, line, c
             f"{page}:{line}: {marker.group(1)} never runs {program}"
 
 
-def public_api() -> list[tuple[str, object, type | None]]:
-    """(qualified name, object, owning class or None) of every public function, class,
-    method and property the package defines: modules and names without a leading
-    underscore, each where it is defined (not where it is re-exported)."""
-    import importlib
-    import inspect
-    import pkgutil
-
-    import tinygrad_lenet
-
-    found: list[tuple[str, object, type | None]] = []
-    for info in pkgutil.walk_packages(tinygrad_lenet.__path__, "tinygrad_lenet."):
-        if any(part.startswith("_") for part in info.name.split(".")):
-            continue
-        module = importlib.import_module(info.name)
-        if module.__name__ != info.name:  # nn.functional is functional itself
-            continue
-        for name, obj in vars(module).items():
-            if name.startswith("_") or getattr(obj, "__module__", None) != info.name:
-                continue
-            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
-                continue
-            found.append((f"{info.name}.{name}", obj, None))
-            if inspect.isclass(obj):
-                found += [(f"{info.name}.{name}.{member}", value, obj) for member, value in vars(obj).items()
-                          if not member.startswith("_") and (inspect.isfunction(value) or isinstance(
-                              value, (property, staticmethod, classmethod)))]
-    return found
-
-
-def docstring(qualname: str, obj: object, owner: type | None) -> str | None:
-    """The docstring; a method without one has the docstring of the method it overrides."""
-    import inspect
-    if owner is None:
-        return inspect.getdoc(obj)
-    member = qualname.rsplit(".", 1)[1]
-    for cls in owner.__mro__:
-        value = vars(cls).get(member)
-        value = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
-        if value is not None and getattr(value, "__doc__", None):
-            return value.__doc__
-    return None
-
-
 def test_every_public_name_has_a_docstring():
     api = public_api()
     assert len(api) > 700
@@ -127,7 +88,6 @@ def test_every_public_name_is_in_the_api_reference(tmp_path):
     """The site builds with warnings as errors, and its inventory (objects.inv, what
     mkdocstrings rendered) holds every public name."""
     import subprocess
-    import sys
     import zlib
 
     require_module = __import__("conftest").require_module
@@ -141,3 +101,13 @@ def test_every_public_name_is_in_the_api_reference(tmp_path):
     missing = [name for name, _, _ in public_api() if name not in rendered]
     assert missing == [], f"{len(missing)} public names missing from the API reference: {missing[:10]}"
     assert (tmp_path / "tour" / "index.html").is_file()  # the notebook, rendered
+
+
+def test_the_pytorch_counterparts_are_pytorchs_names():
+    """docs/pytorch_counterparts.json (what the reference shows) is what the installed
+    PyTorch gives by the rules; regenerate it with `python docs/api_names.py`."""
+    torch = __import__("conftest").require_module("torch", "pip install torch==2.13.0")
+    committed = json.loads(COUNTERPARTS.read_text(encoding="utf-8"))
+    assert committed == counterparts(torch)
+    assert committed["tinygrad_lenet.functional.conv2d"] == "torch.nn.functional.conv2d"
+    assert committed["tinygrad_lenet.distributed.DistributedDataParallel"] == "torch.nn.parallel.DistributedDataParallel"

@@ -14,12 +14,13 @@ from .torch_names import Device as device
 from .torch_names import cuda
 
 # PyTorch's top-level names for what small programs call on `torch.`: with these,
-# `import tinygrad_lenet as torch` runs such a program (see README, "PyTorch programs").
+# `import tinygrad_lenet as torch` runs such a program (see docs/pytorch.md).
 zeros, ones, randn = Tensor.zeros, Tensor.ones, Tensor.randn  # type: ignore[attr-defined]
 from_numpy = Tensor.wrap
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Dimensions `start_dim` to `end_dim` of `x` merged into one (`torch.flatten`)."""
     return x.flatten(start_dim, end_dim)
 
 
