@@ -6,7 +6,7 @@
     python scripts/benchmark.py --threads 1 --json bench.json
     python scripts/benchmark.py --server          # the digit app's server under load
     python scripts/benchmark.py --dashboard       # train.py's speed with and without --dashboard
-    python scripts/benchmark.py --all             # the README's speed figures in one run (about 9 minutes)
+    python scripts/benchmark.py --all             # the speed guide's figures in one run (about 9 minutes)
     python scripts/benchmark.py --mpi 2           # 2 ranks over MPI against fork workers and PyTorch's DDP
 
 Measures on MNIST-shaped random float32 data (28x28, 10 classes):
@@ -93,9 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mpi", type=int, metavar="N", help="data-parallel over N ranks: ours over MPI (shared memory, "
                    "TCP) against one process, --workers N and PyTorch's DDP (gloo), step times, allreduce share, "
                    "scaling efficiency, and time to 99.0%% (needs the distributed and bench extras)")
-    p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the README's hand-written "
+    p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the docs' hand-written "
                    "loop in a fresh process that sets nothing, against the same step set up as train.py")
-    p.add_argument("--all", action="store_true", help="every figure of the README's speed section in one run: "
+    p.add_argument("--all", action="store_true", help="every figure of the speed guide in one run: "
                    "the default benchmark at 1 and 2 threads and on 2 processes, --plain-program and "
                    "--time-to-accuracy on 1 and 2 processes, each in its own process, then a summary")
     p.add_argument("--memory-probe", type=int, metavar="BATCH", help=argparse.SUPPRESS)
@@ -199,7 +199,7 @@ def main(args: argparse.Namespace) -> int:
         return write_json(args, {"mpi": r})
     if args.plain_program:
         r = bench_plain_program()
-        print(f"README loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "
+        print(f"hand-written loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "
               f"in a program that sets nothing, {r['as_train_ms']:.2f} ms set up as train.py (ratio {r['ratio']:.3f})")
         return write_json(args, {"plain_program": r})
     if args.dashboard:

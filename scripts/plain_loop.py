@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The README's hand-written training loop, as a user's own program would run it:
-LeNet-5, SGD with momentum, batch 128, 260 steps on one random batch. Prints the
+"""The docs' hand-written training loop (docs/guides/your-own-model.md), as a user's
+own program would run it: LeNet-5, SGD with momentum, batch 128, 260 steps on one random batch. Prints the
 median step time (s) of the last 200 steps as JSON.
 
     python scripts/plain_loop.py plain          # nothing set up, as a program that only imports us

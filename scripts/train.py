@@ -29,8 +29,8 @@ from __future__ import annotations
 import os
 
 # Before numpy loads: OpenBLAS's own threads spin while they wait, which makes
-# LeNet-5's small matrix products slower, not faster (see the README's speed
-# section). Set OPENBLAS_NUM_THREADS / TINYGRAD_LENET_NUM_THREADS to override.
+# LeNet-5's small matrix products slower, not faster (see docs/guides/speed.md,
+# "threads"). Set OPENBLAS_NUM_THREADS / TINYGRAD_LENET_NUM_THREADS to override.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -137,7 +137,7 @@ def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(t
                    "training step, 2 processes", "compute bound, 2 processes", "time to 99.0%, ours (2 processes)",
                    "compute bound, 1 thread", "compute bound, 2 threads", "time to 99.0%, ours (1 thread)",
                    "time to 99.0%, PyTorch (1 thread)", "peak memory", "inference, 10,000 images, 1 thread",
-                   "digit app, one drawing", "README loop", "targets, with these BLAS kernels"):
+                   "digit app, one drawing", "hand-written loop", "targets, with these BLAS kernels"):
         assert figure in summary, figure
     r = json.loads(out.read_text())["all"]
     targets = {t["what"]: t for t in r["targets"]}

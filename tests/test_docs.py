@@ -19,6 +19,8 @@ from tinygrad_lenet import OPS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
 from api_names import COUNTERPARTS, counterparts, docstring, public_api  # noqa: E402
+from speed_tables import MARKED, rendered  # noqa: E402
+from speed_tables import PAGES as TABLE_PAGES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -111,3 +113,12 @@ def test_the_pytorch_counterparts_are_pytorchs_names():
     assert committed == counterparts(torch)
     assert committed["tinygrad_lenet.functional.conv2d"] == "torch.nn.functional.conv2d"
     assert committed["tinygrad_lenet.distributed.DistributedDataParallel"] == "torch.nn.parallel.DistributedDataParallel"
+
+
+@pytest.mark.parametrize("page", TABLE_PAGES, ids=lambda p: p.name)
+def test_the_speed_tables_are_the_committed_runs(page):
+    """Every marked table in the guides is the rendering of the benchmark JSON committed
+    in docs/benchmarks/ (`python docs/speed_tables.py` renders them again)."""
+    text = page.read_text(encoding="utf-8")
+    assert MARKED.search(text), f"{page.name} has no marked table"
+    assert text == rendered(text), f"{page.name}: a table differs from its JSON; run python docs/speed_tables.py"

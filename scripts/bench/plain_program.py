@@ -1,4 +1,4 @@
-"""The README's hand-written loop (scripts/plain_loop.py) in fresh processes, with and
+"""The docs' hand-written loop (scripts/plain_loop.py) in fresh processes, with and
 without train.py's environment."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _SET_UP_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS", "O
 
 
 def bench_plain_program(runs: int = 3) -> dict[str, Any]:
-    """Median step time of the README loop in fresh processes: one with no environment
+    """Median step time of the docs' hand-written loop in fresh processes: one with no environment
     variables set (as a user's program), one set up as train.py is; alternating runs."""
     plain_env = {k: v for k, v in os.environ.items() if k not in _SET_UP_VARS}
     train_env = {**plain_env, "OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}

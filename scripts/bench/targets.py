@@ -189,7 +189,7 @@ def report_all(r: dict[str, Any]) -> str:
     if app:
         lines.append(f"  digit app, one drawing with feature maps and saliency: {app['median_ms']:.1f} ms")
     plain = r["plain_program"]["plain_program"]
-    lines.append(f"  README loop in a program that sets nothing: {plain['plain_ms']:.2f} ms per step vs "
+    lines.append(f"  hand-written loop in a program that sets nothing: {plain['plain_ms']:.2f} ms per step vs "
                  f"{plain['as_train_ms']:.2f} ms set up as train.py (ratio {plain['ratio']:.3f})")
     lines.append("  targets, with these BLAS kernels:")
     lines += ["    " + line for line in report_targets(r["targets"])]
