@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from browser import browser  # noqa: F401  (a fixture)
 from conftest import require
 
 from tinygrad_lenet import OPS
@@ -86,23 +87,61 @@ def test_every_public_name_has_a_docstring():
     assert missing == [], f"{len(missing)} public names without a docstring: {missing[:10]}"
 
 
-def test_every_public_name_is_in_the_api_reference(tmp_path):
-    """The site builds with warnings as errors, and its inventory (objects.inv, what
-    mkdocstrings rendered) holds every public name."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The documentation site, built with warnings as errors (a broken link or reference fails)."""
     import subprocess
-    import zlib
 
-    require_module = __import__("conftest").require_module
-    require_module("mkdocstrings", "pip install -e '.[docs]'")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(tmp_path)],
+    __import__("conftest").require_module("mkdocstrings", "pip install -e '.[docs]'")
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    raw = (tmp_path / "objects.inv").read_bytes().split(b"\n", 4)
-    rendered = {line.split(" ", 1)[0] for line in zlib.decompress(raw[4]).decode().splitlines()}
-    missing = [name for name, _, _ in public_api() if name not in rendered]
+    return out
+
+
+def test_every_public_name_is_in_the_api_reference(site):
+    """The site's inventory (objects.inv, what mkdocstrings rendered) holds every public name."""
+    import zlib
+
+    raw = (site / "objects.inv").read_bytes().split(b"\n", 4)
+    rendered_names = {line.split(" ", 1)[0] for line in zlib.decompress(raw[4]).decode().splitlines()}
+    missing = [name for name, _, _ in public_api() if name not in rendered_names]
     assert missing == [], f"{len(missing)} public names missing from the API reference: {missing[:10]}"
-    assert (tmp_path / "tour" / "index.html").is_file()  # the notebook, rendered
+    assert (site / "tour" / "index.html").is_file()  # the notebook, rendered
+
+
+def test_a_newcomer_finds_pad_and_their_own_model_in_the_site(site, browser):  # noqa: F811
+    """The site in Chromium, served over HTTP as `mkdocs serve` does: no console error (no
+    font or script fetched from elsewhere), the guide one click from the home page, and
+    the search finding what `pad` accepts."""
+    import functools
+    import http.server
+    import threading
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+    handler = functools.partial(Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        browser.find_element(By.LINK_TEXT, "Your own model").click()
+        WebDriverWait(browser, 10).until(lambda d: "my_net.py" in d.find_element(By.TAG_NAME, "article").text)
+        search = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+        search.click()
+        search.send_keys("pad")
+        results = WebDriverWait(browser, 15).until(
+            lambda d: [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, ".md-search-result__link")])
+        assert any("api/functional" in href and "pad" in href for href in results), results[:10]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_pytorch_counterparts_are_pytorchs_names():
