@@ -39,6 +39,12 @@ class Tensor:
     `Tensor(data, requires_grad=False, dtype=None)`: floating-point data becomes
     float32 unless `dtype` says otherwise (float64 is supported, e.g. for gradient
     checks); integer and bool data keep their type and cannot require grad.
+
+    Where PyTorch differs: `.data` is a numpy array and `.grad` holds numpy arrays
+    (Tensors after a `create_graph=True` backward), not tensors; mixing float32 and
+    float64 in one op is a TypeError, not a promotion; `pad` takes numpy's
+    (before, after) widths (`functional.pad` takes PyTorch's flat form); mistakes raise
+    `ShapeError` / `DimError`, each a subclass of both of PyTorch's classes for it.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "retains_grad", "name", "hooks", "__weakref__")
