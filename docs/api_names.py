@@ -11,6 +11,7 @@
 - `PyTorchCounterparts`: a griffe extension (mkdocs.yml) that ends each docstring in
   the reference with its counterpart. Where the semantics differ, the docstring says so.
 - `DefinedHereOnly`: a griffe extension that documents each name once, in its module.
+- `InheritedDocstrings`: an overriding method shows the docstring of the one it overrides.
 """
 
 from __future__ import annotations
@@ -100,21 +101,6 @@ def docstring(qualname: str, obj: Any, owner: type | None) -> str | None:
     return None
 
 
-def _exists(torch: Any, dotted: str) -> bool:
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for part in parts[i:]:
-            if not hasattr(obj, part):
-                return False
-            obj = getattr(obj, part)
-        return True
-    return False
-
-
 def counterparts(torch: Any) -> dict[str, str]:
     """Our qualified name -> PyTorch's, for the names PyTorch has (see the module docstring)."""
     out = {}
@@ -122,7 +108,7 @@ def counterparts(torch: Any) -> dict[str, str]:
         module = (owner or obj).__module__
         inner = qualname[len(module) + 1:]
         for namespace in NAMESPACES.get(module, []):
-            if _exists(torch, f"{namespace}.{inner}"):
+            if _runtime(f"{namespace}.{inner}") is not None:
                 out[qualname] = f"{namespace}.{inner}"
                 break
     return out
@@ -137,6 +123,33 @@ class DefinedHereOnly(Extension):
         for name, member in list(mod.members.items()):
             if member.is_alias or name == "annotations":
                 del mod.members[name]
+
+
+class InheritedDocstrings(Extension):
+    """A method that overrides one without a docstring of its own (every layer's `forward`)
+    shows the docstring of the method it overrides, as `inspect.getdoc` gives it."""
+
+    def on_instance(self, *, obj: Any, **kwargs: Any) -> None:
+        if obj.docstring is not None or not obj.is_function or not obj.parent or not obj.parent.is_class:
+            return
+        owner = _runtime(obj.parent.path)
+        inherited = docstring(obj.path, None, owner) if isinstance(owner, type) else None
+        if inherited:
+            obj.docstring = griffe.Docstring(inspect.cleandoc(inherited), parent=obj)
+
+
+def _runtime(path: str) -> Any:
+    """The object at a dotted path, imported (None when it cannot be found)."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:]:
+            obj = getattr(obj, part, None)
+        return obj
+    return None
 
 
 class PyTorchCounterparts(Extension):
