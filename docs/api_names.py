@@ -2,7 +2,7 @@
 
 - `public_api()`: every public function, class, method and property the package defines
   (the tests check that each has a docstring and appears in the built reference).
-- `counterparts(torch)`: our name -> PyTorch's, by one rule per module (a Tensor method
+- `counterparts()`: our name -> PyTorch's, by one rule per module (a Tensor method
   is `torch.Tensor`'s of the same name, `functional` is `torch.nn.functional` or
   `torch`, the layers are `torch.nn`, ...), keeping only names the installed PyTorch
   has. Committed as `pytorch_counterparts.json` (the docs build without PyTorch); the
@@ -101,8 +101,9 @@ def docstring(qualname: str, obj: Any, owner: type | None) -> str | None:
     return None
 
 
-def counterparts(torch: Any) -> dict[str, str]:
-    """Our qualified name -> PyTorch's, for the names PyTorch has (see the module docstring)."""
+def counterparts() -> dict[str, str]:
+    """Our qualified name -> PyTorch's, for the names the installed PyTorch has (see the
+    module docstring)."""
     out = {}
     for qualname, obj, owner in public_api():
         module = (owner or obj).__module__
@@ -171,8 +172,6 @@ class PyTorchCounterparts(Extension):
 
 
 if __name__ == "__main__":
-    import torch
-
-    names = counterparts(torch)
+    names = counterparts()
     COUNTERPARTS.write_text(json.dumps(names, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {COUNTERPARTS}: {len(names)} names with a PyTorch counterpart")
