@@ -96,8 +96,8 @@ def mpi() -> str:
     rows += [("PyTorch, 1 process, 1 thread", r["torch_one_process_ms"], ""),
              (f"PyTorch DDP, {n} ranks, gloo", r["torch_ddp_gloo"]["step"]["median_ms"],
               f"{r['torch_ddp_gloo']['efficiency']:.0%}")]
-    lines = ["| | ms per step | scaling efficiency |", "|---|---|---|"]
-    lines += [f"| {a} | {b:.2f} | {c} |" for a, b, c in rows]
+    lines = ["| | ms per step | images/s | scaling efficiency |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b:.2f} | {128 / b * 1e3:,.0f} | {c} |" for a, b, c in rows]
     tta = r.get("time_to_accuracy")
     if tta:
         ours, theirs = tta["ours"]["reached"], tta["torch"]["reached"]

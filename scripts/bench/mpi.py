@@ -90,7 +90,7 @@ def report_mpi(r: dict[str, Any]) -> list[str]:
     n = r["ranks"]
 
     def row(label: str, ms: float, rest: str = "") -> str:
-        return f"  {label:44s}{ms:7.2f} ms{rest}"
+        return f"  {label:44s}{ms:7.2f} ms {128 / ms * 1e3:7.0f} img/s{rest}"
     lines = [f"Data-parallel LeNet-5 training, the job's batch 128 split over {n} ranks, 1 thread each "
              f"(ms per step, median; scaling efficiency = 1-process time / ({n} x this)):",
              row("ours, 1 process", r["one_process_ms"]),
