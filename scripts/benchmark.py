@@ -17,6 +17,9 @@ Measures on MNIST-shaped random float32 data (28x28, 10 classes):
     interleaved with ours in the same run, and the ratio ours / PyTorch;
   * a per-op profile at batch 128 (tinygrad_lenet.profiler): forward and
     backward ms per op, and the share of a step spent outside op kernels;
+  * a per-kernel roofline of LeNet-5's step (scripts/bench/roofline.py): each
+    convolution, gradient, pooling and linear kernel's time, work, bytes and the
+    share of its bound it reaches;
   * peak resident memory while training and RSS after each epoch-worth of
     steps, each batch size in its own subprocess so numbers stay separate.
 
@@ -147,6 +150,7 @@ from scripts.bench.mpi import bench_mpi, report_mpi
 from scripts.bench.plain_program import bench_plain_program
 from scripts.bench.profile import bench_profile
 from scripts.bench.report import report
+from scripts.bench.roofline import bench_roofline
 from scripts.bench.server import bench_server, report_server
 from scripts.bench.targets import report_all, run_all
 from scripts.bench.time_to_accuracy import bench_time_to_accuracy, report_time_to_accuracy
@@ -240,6 +244,8 @@ def main(args: argparse.Namespace) -> int:
     results["compute_bound"] = bench_compute_bound(results["training"], args)
     results["inference"] = bench_inference(args, with_torch)
     results["profile"] = bench_profile(args)
+    if args.model == "lenet5":  # its kernels at their batch-128 shapes against their bounds
+        results["roofline"] = bench_roofline(args)
     results["app_prediction"] = bench_app_prediction(args)
     results["memory"] = [] if args.no_memory else [bench_memory(b, args) for b in args.batch_sizes]
     print(report(results))

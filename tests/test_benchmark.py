@@ -83,6 +83,13 @@ def test_benchmark_quick_run_writes_the_expected_json(tmp_path):
     prof = results["profile"]
     assert {"conv2d", "relu_max_pool2d", "relu", "linear", "cross_entropy"} <= set(prof["ops"])  # relu alone in the classifier
     assert {"kernel_ms", "wall_ms", "outside_share", "optimizer_ms", "autograd_python_share"} <= set(prof)
+    roof = results["roofline"]  # every heavy kernel of the step against its bound
+    assert {k["kernel"] for k in roof["kernels"]} >= {"conv2 forward", "conv2 input gradient", "conv1 weight gradient",
+                                                       "relu + max_pool2d 1 backward", "fc 400-120 backward"}
+    assert roof["sgemm_gflops"] > 0 and roof["copy_gbytes_per_s"] > 0
+    assert all(k["ms"] > 0 and k["bound_ms"] > 0 and k["share"] == pytest.approx(k["bound_ms"] / k["ms"])
+               for k in roof["kernels"])
+    assert "per-kernel roofline" in done.stdout and "the most time above its bound" in done.stdout
     (mem,) = results["memory"]
     assert mem["batch_size"] == 8 and mem["peak_rss_mb"] > 0 and len(mem["rss_after_each_epoch_mb"]) == 2
     if "torch" in env:

@@ -6,6 +6,7 @@ from typing import Any
 
 from .common import blas_kernels_line, fmt_ms
 from .compute_bound import sgemm_rate
+from .roofline import report_roofline
 
 
 def report(results: dict[str, Any]) -> str:
@@ -47,6 +48,9 @@ def report(results: dict[str, Any]) -> str:
     lines.extend("  " + row for row in prof["table"].splitlines())
     lines.append(f"  optimizer.step {prof['optimizer_ms']:.3f} ms; autograd + Python overhead "
                  f"{prof['autograd_python_ms']:.3f} ms = {prof['autograd_python_share']:.1%} of the step")
+    if results.get("roofline"):
+        lines.append("")
+        lines.extend(report_roofline(results["roofline"]))
     if results.get("app_prediction"):
         a = results["app_prediction"]
         lines.append(f"digit app, one drawing (prediction, feature maps, saliency): {fmt_ms(a)}")
