@@ -235,3 +235,38 @@ def test_the_distributed_example_trains_under_mpiexec(real_mnist_dir):
     assert proc.stdout.count("Train Epoch: 1 (2 ranks)") == 1 and proc.stdout.count("Test set:") == 1
     correct = int(proc.stdout.split("Accuracy: ")[1].split("/")[0])
     assert correct >= 0.7 * 500, proc.stdout  # well above chance after 2,000 images
+
+
+class OneRank:
+    """What train_one_epoch asks of a DistributedDataParallel, for a job of one rank: its
+    allreduce returns the extras as they are (the gradients stay this rank's)."""
+    rank, world_size = 0, 1
+
+    @staticmethod
+    def reduce_gradients(extras=()):
+        return np.array(extras, dtype=np.float64)
+
+
+def test_the_distributed_step_of_one_rank_is_the_plain_step():
+    """The rank's share of the batch and of the outliers, weighted by its share, is the
+    whole loss when the job has one rank: the same weights after two steps."""
+    from models import build_model
+    from tinygrad_lenet import manual_seed, optim
+    from tinygrad_lenet.training import train_one_epoch
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((16, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 16)) for _ in range(2)]
+    outliers = rng.standard_normal((20, 1, 28, 28), dtype=np.float32)
+    weights = []
+    for distributed in (None, OneRank()):
+        manual_seed(0)
+        model = build_model("lenet5", {}, None)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        stats = train_one_epoch(model, batches, opt, outliers=outliers, outlier_rng=np.random.default_rng(1),
+                                distributed=distributed)
+        weights.append((stats.loss, [p.data.copy() for p in model.parameters()]))
+    assert weights[0][0] == pytest.approx(weights[1][0], rel=1e-6)
+    for a, b in zip(weights[0][1], weights[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="outlier_rng must be given"):  # the ranks must share one draw
+        train_one_epoch(model, batches, opt, outliers=outliers, distributed=OneRank())

@@ -204,8 +204,8 @@ class DistributedSampler:
         self.n = dataset if isinstance(dataset, int) else len(dataset)
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), bool(drop_last), 0
-        if drop_last and self.n % self.num_replicas:
-            self.num_samples = (self.n - self.num_replicas) // self.num_replicas + 1 if self.n >= self.num_replicas else 0
+        if drop_last and self.n % self.num_replicas:  # the largest count every rank can have
+            self.num_samples = max(0, math.ceil((self.n - self.num_replicas) / self.num_replicas))
         else:
             self.num_samples = math.ceil(self.n / self.num_replicas)
         self.total_size = self.num_samples * self.num_replicas

@@ -98,8 +98,7 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
                 loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
                 value = loss.item()
             if outliers is not None and distributed is None:
-                picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
-                uniform_ce = -model(Tensor.wrap(outliers[picked])).log_softmax(1).mean()
+                uniform_ce = uniform_cross_entropy(model, outliers[draw_outliers(outliers, outlier_rng, len(y))])
                 if loss is None:  # the batch's gradient is in .grad already (parallel): add the outliers' to it
                     (uniform_ce * OUTLIER_WEIGHT).backward()
                 else:
@@ -147,16 +146,29 @@ def _distributed_share_step(model: Module, ddp: DistributedDataParallel, x: Tens
         value = loss.item()
         hits = int((logits.data.argmax(axis=1) == ys).sum())
     if outliers is not None:  # the draw one process would make, the same on every rank; this rank's rows of it
-        picked = (outlier_rng or np.random.default_rng()).integers(0, len(outliers), max(1, len(y) // 4))
+        if outlier_rng is None:
+            raise ValueError("train_one_epoch: with distributed, outlier_rng must be given (seeded alike on every "
+                             "rank), so that the ranks share one draw of outliers")
+        picked = draw_outliers(outliers, outlier_rng, len(y))
         mine = picked[rows]
         if len(mine):
-            uniform_ce = -model(Tensor.wrap(outliers[mine])).log_softmax(1).mean()
-            term = uniform_ce * (OUTLIER_WEIGHT * len(mine) / len(picked))
+            term = uniform_cross_entropy(model, outliers[mine]) * (OUTLIER_WEIGHT * len(mine) / len(picked))
             loss = term if loss is None else loss + term
     if loss is not None:
         loss.backward()
     value, correct = ddp.reduce_gradients(extras=(value, hits))
     return float(value), int(round(correct))
+
+
+def draw_outliers(outliers: np.ndarray, rng: np.random.Generator | None, batch: int) -> np.ndarray:
+    """Indices of the outliers a step of `batch` images adds: a quarter batch (at least one)."""
+    return (rng or np.random.default_rng()).integers(0, len(outliers), max(1, batch // 4))
+
+
+def uniform_cross_entropy(model: Module, images: np.ndarray) -> Tensor:
+    """The mean cross-entropy of the model's predictions on `images` to the uniform
+    distribution (up to a constant): low when it rates no class likely."""
+    return -model(Tensor.wrap(images)).log_softmax(1).mean()
 
 
 def _as_tensor(batch: Any) -> Tensor:
@@ -189,9 +201,11 @@ def evaluate_distributed(model: Module, images: np.ndarray, labels: np.ndarray, 
     """(mean cross-entropy, accuracy) over a labelled set, each rank evaluating a contiguous
     share of it, the sums combined by one allreduce (the same on every rank)."""
     a, b = shares(len(labels), ddp.world_size)[ddp.rank]
-    loss, accuracy = (evaluate(model, images[a:b], labels[a:b], batch_size)[:2]) if b > a else (0.0, 0.0)
-    total = ddp.group.allreduce_(np.array([loss * (b - a), round(accuracy * (b - a))], dtype=np.float64),
-                                 "the evaluation's allreduce")
+    loss, correct = 0.0, 0
+    if b > a:
+        loss, _, preds = evaluate(model, images[a:b], labels[a:b], batch_size)
+        correct = int((preds == labels[a:b]).sum())
+    total = ddp.group.allreduce_(np.array([loss * (b - a), correct], dtype=np.float64), "the evaluation's allreduce")
     n = max(len(labels), 1)
     return float(total[0] / n), float(total[1] / n)
 
