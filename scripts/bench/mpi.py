@@ -16,9 +16,14 @@ from typing import Any
 
 from .common import ROOT, interleaved, make_ours, make_torch, random_batches, training_runner
 
-MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMP_WAIT_POLICY": "PASSIVE",
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "TINYGRAD_LENET_NUM_THREADS": "1"}
-TCP = ["--mca", "pml", "ob1", "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo"]
+# As root (containers, CI) Open MPI refuses to start unless told it may.
+ALLOW_ROOT = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+# Unpinned (other jobs may run beside), and allowed more ranks than cores.
+PLACEMENT = ("--bind-to", "none", "--map-by", ":OVERSUBSCRIBE")
+# Open MPI's TCP transport alone, on the loopback interface: what ranks on other hosts would use.
+TCP = ("--mca", "pml", "ob1", "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo")
+MPI_ENV = {**ALLOW_ROOT, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "TINYGRAD_LENET_NUM_THREADS": "1"}
 
 
 def _rank_zero_json(command: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
@@ -35,7 +40,7 @@ def run_ours(ranks: int, mode: str, tcp: bool = False, quick: bool = False, time
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         raise RuntimeError("benchmark: --mpi needs mpiexec: pip install -e '.[distributed]'")
-    command = [mpiexec, "--bind-to", "none", "--map-by", ":OVERSUBSCRIBE", "-n", str(ranks), *(TCP if tcp else []),
+    command = [mpiexec, *PLACEMENT, "-n", str(ranks), *(TCP if tcp else ()),
                sys.executable, "-m", "scripts.bench.ranks", "ours", mode, *(["--quick"] if quick else [])]
     return _rank_zero_json(command, {**os.environ, **MPI_ENV}, timeout)
 
