@@ -11,6 +11,7 @@ from tinygrad_lenet.cli import add_checkpoint_code_arguments
 
 RUNS = Path("runs")  # train.py writes runs/NAME/ (NAME from the model and the data set)
 CHECKPOINT, METRICS, DASHBOARD = "checkpoint.npz", "metrics.json", "dashboard.html"  # the files of a run directory
+GRAPH_VIEWER = "graph.html"  # the graph viewer, which the dashboard links to
 DEFAULT_CHECKPOINT = RUNS / "lenet5" / CHECKPOINT  # what `python scripts/train.py` writes
 
 

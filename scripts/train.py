@@ -65,7 +65,7 @@ from models import (  # noqa: E402
     model_to_build,
     resolve_builder,
 )
-from scripts.options import CHECKPOINT, DASHBOARD, METRICS, RUNS, add_data_dir_argument, check_data_dir
+from scripts.options import CHECKPOINT, DASHBOARD, GRAPH_VIEWER, METRICS, RUNS, add_data_dir_argument, check_data_dir
 from tinygrad_lenet import manual_seed  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -108,7 +108,7 @@ from tinygrad_lenet.training import (  # noqa: E402
     evaluate_distributed,
     train_one_epoch,
 )
-from viz import draw_graph, layer_names_of  # noqa: E402
+from viz import draw_graph, explore, layer_names_of  # noqa: E402
 from viz.dashboard import DashboardState, snapshot_html, start_dashboard  # noqa: E402
 from viz.plots import plot_curves  # noqa: E402
 
@@ -523,8 +523,8 @@ def make_dashboard(parser: argparse.ArgumentParser, args: argparse.Namespace, co
                    training: Training) -> Dashboard:
     """The run's dashboard state (epochs of a resumed run included), served with --dashboard."""
     lead = is_lead(training)
-    state = DashboardState(training.model, f"{config.model} on {data.info.title}", len(training.loader),
-                           module_graph_svg(training.model, training.loader) if lead else None)
+    svg, viewer = model_graphs(training.model, training.loader) if lead else (None, None)
+    state = DashboardState(training.model, f"{config.model} on {data.info.title}", len(training.loader), svg, viewer)
     for record in training.history:
         state.record_epoch(record)
     server = None
@@ -541,8 +541,11 @@ def make_dashboard(parser: argparse.ArgumentParser, args: argparse.Namespace, co
 
 
 def write_dashboard_snapshot(state: DashboardState, out: Path) -> None:
-    """OUT/dashboard.html: the dashboard as it is now, one file that opens without a server."""
+    """OUT/dashboard.html: the dashboard as it is now, one file that opens without a server;
+    OUT/graph.html: the graph viewer it links to."""
     if out.is_dir():
+        if state.graph_html is not None and not (out / GRAPH_VIEWER).exists():
+            atomic_write_text(out / GRAPH_VIEWER, state.graph_html)
         atomic_write_text(out / DASHBOARD, snapshot_html(state))
 
 
@@ -573,16 +576,21 @@ def history_problem(epoch: int, history: list) -> str | None:
     return None
 
 
-def module_graph_svg(model: Any, loader: Any) -> str | None:
-    """The model's module-level graph for one batch, as SVG (None without graphviz's `dot`)."""
+def model_graphs(model: Any, loader: Any) -> tuple[str | None, str]:
+    """The model's graph for four images of one batch: the module-level drawing as SVG
+    (None without graphviz's `dot`) and the interactive viewer's page."""
     x, y = next(iter(loader))
     model.eval()  # no running statistics or dropout masks consumed: the run stays as it would be without
     try:
         with unfused():  # every layer drawn (relu apart from max_pool2d)
             loss = cross_entropy(model(x[:4]), y.data[:4])
-        return draw_graph(loss, level="module", layer_names=layer_names_of(model)).pipe(format="svg").decode()
-    except (OSError, RuntimeError, ValueError):  # graphviz.ExecutableNotFound is a RuntimeError
-        return None
+        loss.name = "loss"
+        viewer = explore(loss, model).html()
+        try:
+            svg = draw_graph(loss, level="module", layer_names=layer_names_of(model)).pipe(format="svg").decode()
+        except (OSError, RuntimeError, ValueError):  # graphviz.ExecutableNotFound is a RuntimeError
+            svg = None
+        return svg, viewer
     finally:
         model.train()
 

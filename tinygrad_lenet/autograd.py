@@ -38,6 +38,8 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
+from .hooks import RemovableHandle, add_hook
+
 # name -> Function subclass, for every op that can be recorded.
 OPS: dict[str, type["Function"]] = {}
 
@@ -163,6 +165,7 @@ class Context:
         self._saved: tuple[Any, ...] = ()
         self.values: dict[str, Any] = {}  # what `remember` kept: shapes, counts, constants
         self.graph_output: Tensor | None = None  # the output, while a create_graph backward runs the rule
+        self.hooks: dict[int, Callable[..., Any]] | None = None  # see register_hook
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays for backward: the op's inputs and output (which a create_graph
@@ -196,6 +199,16 @@ class Context:
         if self.graph_output.data is array:
             return self.graph_output
         return array
+
+    def register_hook(self, hook: Callable[[tuple[Any, ...], tuple[Any, ...]], Any]) -> RemovableHandle:
+        """Call `hook(grad_inputs, grad_outputs)` each time backward has applied this op's
+        rule, as PyTorch's `Node.register_hook`: `grad_outputs` is `(gradient received,)`,
+        `grad_inputs` one gradient per input (None where none flows), already summed to
+        each input's shape. A hook returning a tuple replaces `grad_inputs`. Returns a
+        handle with `.remove()`."""
+        if self.hooks is None:
+            self.hooks = {}
+        return add_hook(self.hooks, hook)
 
     def release(self) -> None:
         """Free what backward needed; the graph's structure stays for drawing."""
@@ -398,13 +411,12 @@ def _propagate(order: list["Tensor"], root: "Tensor", grad: Any, retain_graph: b
             if len(parent_grads) != len(ctx.parents):
                 raise RuntimeError(f"op '{ctx.op}': backward returned {len(parent_grads)} "
                                    f"gradients for {len(ctx.parents)} inputs")
+            parent_grads = tuple(_shaped(pg, parent, create_graph) for parent, pg in zip(ctx.parents, parent_grads))
+            if ctx.hooks:
+                parent_grads = _run_node_hooks(ctx, parent_grads, g)
             for parent, pg in zip(ctx.parents, parent_grads):
-                if pg is None or not parent.requires_grad:
+                if pg is None:
                     continue
-                if pg.shape != parent.shape:
-                    pg = unbroadcast(pg, parent.shape)
-                if create_graph and not isinstance(pg, Tensor):
-                    pg = Tensor.wrap(pg)
                 key = id(parent)
                 prev = grads.get(key)
                 grads[key] = pg if prev is None else prev + pg
@@ -417,6 +429,31 @@ def backward_scope(module: str | None) -> str:
     """The module name ops recorded by a derivative rule get: the forward op's module
     with " (backward)", so drawings group and label the backward pass apart."""
     return f"{module} (backward)" if module else "(backward)"
+
+
+def _shaped(pg: Any, parent: "Tensor", create_graph: bool) -> Any:
+    """A rule's gradient for `parent` as backward passes it on: None where the parent needs
+    none, summed to its shape, a Tensor in a create_graph pass."""
+    if pg is None or not parent.requires_grad:
+        return None
+    if pg.shape != parent.shape:
+        pg = unbroadcast(pg, parent.shape)
+    if create_graph and not isinstance(pg, Tensor):
+        pg = Tensor.wrap(pg)
+    return pg
+
+
+def _run_node_hooks(ctx: Context, grad_inputs: tuple[Any, ...], grad: Any) -> tuple[Any, ...]:
+    """Call `ctx`'s hooks in order; a hook returning a tuple replaces the gradients it passes on."""
+    for hook in list(ctx.hooks.values()):  # type: ignore[union-attr]
+        result = hook(grad_inputs, (grad,))
+        if result is not None:
+            result = tuple(result)
+            if len(result) != len(ctx.parents):
+                raise ValueError(f"a hook on op '{ctx.op}' returned {len(result)} gradients for "
+                                 f"{len(ctx.parents)} inputs")
+            grad_inputs = tuple(_shaped(r, p, isinstance(grad, Tensor)) for p, r in zip(ctx.parents, result))
+    return grad_inputs
 
 
 def _run_hooks(node: "Tensor", grad: Any, create_graph: bool) -> Any:

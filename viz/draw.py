@@ -19,7 +19,7 @@ from tinygrad_lenet.tensor import Tensor
 
 from .graph import Graph, build_graph
 from .group import group_by_module
-from .labels import group_label, op_label, tensor_label
+from .labels import group_label, module_namer, op_label, tensor_label
 
 NodeKind = Literal["input", "constant", "parameter", "intermediate", "output", "saved", "op", "backward op", "module"]
 
@@ -254,7 +254,7 @@ def draw_graph(tensor: Tensor, level: str = "op", show_grads: bool = False,
                              f"computed the output {tensor!r}")
         target_keys.append(key)
 
-    named = _naming(layer_names or {})
+    named = module_namer(layer_names or {})
     d = _op_level(graph, show_grads) if level == "op" else _module_level(graph, show_grads, named)
     if len(d.nodes) > max_nodes:
         return _summary(graph, len(d.nodes), level, max_nodes)
@@ -288,12 +288,3 @@ def layer_names_of(model: Any) -> dict[str, str]:
     """The `layer_names` a model declares (module path -> its own name), or none."""
     names = getattr(model, "layer_names", None)
     return dict(names) if isinstance(names, Mapping) else {}
-
-
-def _naming(layer_names: Mapping[str, str]) -> Callable[[str], str]:
-    """Module path -> its label: "C1 · features.0" where the model names it, also inside
-    "<module> (backward)"."""
-    def named(module: str) -> str:
-        path, _, rest = module.partition(" ")
-        return f"{layer_names[path]} · {path}" + (f" {rest}" if rest else "") if path in layer_names else module
-    return named

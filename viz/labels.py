@@ -6,7 +6,7 @@ out rather than printed as long reprs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -126,3 +126,12 @@ def tensor_label(t: TensorNode, show_grads: bool) -> str:
     if show_grads and t.grad is not None:
         lines.append(grad_text(t.grad))
     return "\n".join(lines)
+
+
+def module_namer(layer_names: Mapping[str, str]) -> Callable[[str], str]:
+    """Module path -> its label: "C1 · features.0" where the model names it (see
+    `viz.layer_names_of`), also inside "<module> (backward)"."""
+    def named(module: str) -> str:
+        path, _, rest = module.partition(" ")
+        return f"{layer_names[path]} · {path}" + (f" {rest}" if rest else "") if path in layer_names else module
+    return named

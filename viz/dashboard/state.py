@@ -18,9 +18,11 @@ class DashboardState:
     """Curves and per-layer statistics of a running training, as JSON-ready data.
     `record_step` is called by the loop after each step; `snapshot` by the server."""
 
-    def __init__(self, model: Module, title: str, steps_per_epoch: int, graph_svg: str | None = None):
+    def __init__(self, model: Module, title: str, steps_per_epoch: int, graph_svg: str | None = None,
+                 graph_html: str | None = None):
         self.model, self.title, self.steps_per_epoch = model, title, steps_per_epoch
         self.graph_svg = graph_svg
+        self.graph_html = graph_html  # the graph viewer's page (viz.explore), linked from the dashboard
         self._lock = threading.Lock()
         self._points: list[dict[str, float]] = []
         self._epochs: list[dict[str, float]] = []
@@ -71,4 +73,4 @@ class DashboardState:
             return dict(title=self.title, step=self._step, steps_per_epoch=self.steps_per_epoch,
                         status=self._status, error=self._error, done=self._status != "training",
                         points=list(self._points), epochs=list(self._epochs), layers=list(self._layers),
-                        has_graph=self.graph_svg is not None)
+                        has_graph=self.graph_svg is not None, has_graph_viewer=self.graph_html is not None)

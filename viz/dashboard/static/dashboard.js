@@ -162,6 +162,7 @@ function show(state) {
   document.getElementById("histograms").replaceChildren(...state.layers.map(histogram));
   const graph = document.getElementById("graph");
   if (state.has_graph && !graph.src) graph.src = window.DASHBOARD_GRAPH || "graph.svg";
+  document.getElementById("graph-viewer").hidden = !state.has_graph_viewer;
 }
 
 function poll() {

@@ -1,0 +1,42 @@
+"""Serve the viewer page on loopback: the digit app's bounded server with one page,
+answered with a Content-Security-Policy that allows only the page's own inline
+scripts and style (by hash) and its WebAssembly."""
+
+from __future__ import annotations
+
+import threading
+from http import HTTPStatus
+from typing import Any
+
+from viz.app.server import DigitAppServer, Response
+
+from .page import content_security_policy
+
+
+class ExplorerServer(DigitAppServer):
+    """Serves one viewer page at / (and /graph.html); POST is refused."""
+
+    name = "tinygrad_lenet-graph-viewer"
+
+    def __init__(self, address: tuple[str, int], page: str, quiet: bool = True, **limits: Any):
+        super().__init__(address, predictor=None, quiet=quiet, **limits)  # type: ignore[arg-type]
+        self.page = page.encode("utf-8")
+        self.policy = content_security_policy(page)
+        self.static = {}
+
+    def _get(self, path: str) -> Response:
+        if path in ("/", "/graph.html"):
+            return page_response(self.page, self.policy)
+        return Response.error(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+
+
+def page_response(page: bytes, policy: str) -> Response:
+    """The viewer page, with its own Content-Security-Policy."""
+    return Response(HTTPStatus.OK, page, "text/html; charset=utf-8", **{"Content-Security-Policy": policy})
+
+
+def start_explorer_server(page: str, port: int = 0, host: str = "127.0.0.1") -> ExplorerServer:
+    """A running server of `page` (a daemon thread): `.url`, and `.shutdown()` to stop."""
+    server = ExplorerServer((host, port), page)
+    threading.Thread(target=server.serve_forever, name="graph-viewer", daemon=True).start()
+    return server
