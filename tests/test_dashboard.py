@@ -161,12 +161,27 @@ def test_a_finished_run_says_so_and_keeps_serving_and_its_snapshot_opens_without
     time.sleep(2.5)  # still there after the run
     assert state(url)["status"] == "finished"
 
+    follow_the_graph_viewer_link(browser)
+
     browser.get((run / "dashboard.html").as_uri())  # the run directory's copy: no server at all
     snapshot = browser.execute_script(LAYOUT)
     assert snapshot["state"] == "finished" and snapshot["status"] == layout["status"], snapshot
     assert wait_until(lambda: browser.execute_script(
         "const g = document.getElementById('graph'); return g.complete && g.naturalWidth > 100"), timeout=10)
     check_looks_right(browser, tmp_path, "dashboard_snapshot")
+    follow_the_graph_viewer_link(browser)  # graph.html beside it
+
+
+def follow_the_graph_viewer_link(driver) -> None:
+    """The dashboard's link opens the graph viewer of the model being trained."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    link = driver.find_element(By.ID, "graph-viewer")
+    assert link.is_displayed()
+    link.click()
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+    assert driver.execute_script("return document.querySelectorAll('#canvas g.node').length") > 20
+    assert console_errors(driver) == []
 
 
 def test_a_run_that_fails_leaves_a_snapshot_saying_why(tmp_path):

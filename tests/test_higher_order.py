@@ -119,6 +119,33 @@ def test_tensor_hooks_see_and_may_replace_the_gradient():
         Tensor([1.0]).register_hook(print)
 
 
+def test_op_hooks_see_each_rule_in_the_engines_order_and_may_replace_what_it_sends():
+    """grad_fn.register_hook(fn(grad_inputs, grad_outputs)), as PyTorch's Node hooks."""
+    from tinygrad_lenet.autograd import topological_order
+    x, b = leaf(np.ones((2, 3))), leaf([1.0, 2.0, 3.0])
+    y = (x * b).tanh().sum()
+    ops = [t.grad_fn for t in reversed(topological_order(y)) if t.grad_fn is not None]
+    seen = []
+    for ctx in ops:
+        ctx.register_hook(lambda gi, go, op=ctx.op: seen.append(
+            (op, [None if g is None else g.shape for g in gi], go[0].shape)))
+    y.backward(retain_graph=True)
+    # the engine visits sum, tanh, mul; the broadcast input's gradient arrives summed to its shape
+    assert seen == [("sum", [(2, 3)], ()), ("tanh", [(2, 3)], (2, 3)), ("mul", [(2, 3), (3,)], (2, 3))]
+    grad_b = b.grad.copy()
+    x.grad = b.grad = None
+    handle = ops[-1].register_hook(lambda gi, go: (gi[0], gi[1] * 10))  # the mul's gradient for b, scaled
+    y.backward(retain_graph=True)
+    np.testing.assert_allclose(b.grad, 10 * grad_b)
+    handle.remove()
+    b.grad = None
+    y.backward(retain_graph=True)
+    np.testing.assert_allclose(b.grad, grad_b)
+    ops[-1].register_hook(lambda gi, go: (gi[0],))
+    with pytest.raises(ValueError, match="a hook on op 'mul' returned 1 gradients for 2 inputs"):
+        y.backward()
+
+
 def test_a_hook_on_a_leaf_changes_its_grad():
     x = leaf([1.0, -1.0])
     x.register_hook(lambda g: g.clip(-0.5, 0.5) if hasattr(g, "clip") else Tensor(np.clip(g.data, -0.5, 0.5)))
