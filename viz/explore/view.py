@@ -79,7 +79,7 @@ def view_data(graph: Graph, named: Callable[[str], str], steps: list[Step] | Non
         node["search"] = " ".join(words).lower().replace("\n", " ")
     parents = module_parents({n["module"] for n in nodes.values() if n["module"]})
     modules = {m: dict(label=named(m), parent=parents[m]) for m in sorted(parents, key=lambda m: (m.count("."), m))}
-    return dict(nodes=nodes, edges=edges, modules=modules, output=graph.output,
+    return dict(nodes=nodes, edges=edges, modules=modules, output=graph.output, has_gradients=bool(grads),
                 steps=[_step(graph, s, keys_elsewhere) for s in steps])
 
 

@@ -315,7 +315,7 @@
     }
     if (n.name) row("name", n.name);
     const parts = [...head, table, summaryBlock("value", n.summary)];
-    if (n.requires_grad) parts.push(summaryBlock("gradient (d output / d this)", n.grad));
+    if (n.requires_grad && view.has_gradients) parts.push(summaryBlock("gradient (d output / d this)", n.grad));
     if (n.producer) parts.push(el("h3", "computed by"), list([nodeLink(n.producer)]));
     const readers = view.consumers[key] || [];
     if (readers.length) parts.push(el("h3", "read by"), list(readers.map((k) => nodeLink(k))));
