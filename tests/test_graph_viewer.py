@@ -378,3 +378,17 @@ def test_a_notebook_shows_the_viewer_inline(tmp_path, browser):  # noqa: F811
         return driver.execute_script("return document.body.dataset.ready === 'true'")
     WebDriverWait(browser, 30).until(frame_ready)
     assert shown(browser) > 20
+
+
+def test_names_are_shown_as_text_never_run_as_markup(tmp_path, browser):  # noqa: F811
+    hostile = '</script><img src=x onerror="document.title=\'owned\'">"\\ \n{x}'
+    w = Tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    w.name = hostile
+    loss = (w * 3).sum()
+    path = viz.explore(loss, title=hostile).save(tmp_path / "hostile.html")
+    open_viewer(browser, path.as_uri())
+    key = viz.build_graph(loss).key_of(w)
+    click(browser, by_id(browser, f"n-{key}"))
+    assert browser.title == " ".join(hostile.split())  # the title element's text, whitespace collapsed
+    assert hostile.split("\n")[0] in by_id(browser, "details").text
+    assert browser.execute_script("return document.querySelectorAll('img:not(.maps)').length") == 0

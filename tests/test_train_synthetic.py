@@ -106,7 +106,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_names_the_file(data, tmp_path
     def fsync(fd):
         if stat.S_ISREG(os.fstat(fd).st_mode):  # files, not the directory fsync after a rename
             calls.append(fd)
-            if len(calls) == 9:  # checkpoint, metrics, curves and dashboard per epoch: the third checkpoint
+            if len(calls) == 10:  # checkpoint, metrics, curves, dashboard per epoch, graph viewer once: the third checkpoint
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
@@ -118,7 +118,8 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_names_the_file(data, tmp_path
     assert f"cannot write {tmp_path / 'run' / 'checkpoint.npz'}: No space left on device" in line
     assert "the previous checkpoint is kept" in line
     assert load_checkpoint(tmp_path / "run" / "checkpoint.npz")["extra"]["epoch"] == 2
-    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint.npz", "curves.png", "dashboard.html", "metrics.json"]
+    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint.npz", "curves.png", "dashboard.html", "graph.html",
+                                                  "metrics.json"]
 
 
 def test_pictures_of_a_run(data, tmp_path):
