@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 
 from models import CheckpointError, TrainedModel, load_trained_model
@@ -47,3 +48,11 @@ def load_checkpoint_argument(parser: argparse.ArgumentParser, args: argparse.Nam
     except CheckpointError as e:
         parser.error(f"--checkpoint: {e}")
         raise  # parser.error exits; this line is never reached
+
+
+def wait_for_interrupt() -> None:
+    """Block until Ctrl+C (servers run in their own threads meanwhile)."""
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass

@@ -41,7 +41,6 @@ import math  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -65,7 +64,16 @@ from models import (  # noqa: E402
     model_to_build,
     resolve_builder,
 )
-from scripts.options import CHECKPOINT, DASHBOARD, GRAPH_VIEWER, METRICS, RUNS, add_data_dir_argument, check_data_dir
+from scripts.options import (
+    CHECKPOINT,
+    DASHBOARD,
+    GRAPH_VIEWER,
+    METRICS,
+    RUNS,
+    add_data_dir_argument,
+    check_data_dir,
+    wait_for_interrupt,
+)
 from tinygrad_lenet import manual_seed  # noqa: E402
 from tinygrad_lenet.atomic import atomic_write_text  # noqa: E402
 from tinygrad_lenet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -416,10 +424,7 @@ def train_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
     if dashboard.server is not None:
         if args.dashboard_keep:
             print(f"dashboard: the run has ended; still serving {dashboard.server.url} (Ctrl+C to stop)", flush=True)
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
+            wait_for_interrupt()
         else:
             time.sleep(FINISH_GRACE_SECONDS)  # open pages poll once more and show how the run ended
         dashboard.server.shutdown()

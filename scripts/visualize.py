@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/: from the checkout, not installed
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ and viz/
 import numpy as np
 
 from models import CheckpointError, ModelSpecError, build_model, load_trained_model
-from scripts.options import add_checkpoint_arguments
+from scripts.options import add_checkpoint_arguments, wait_for_interrupt
 from tinygrad_lenet import Tensor, grad, manual_seed, nn
 from tinygrad_lenet import functional as F
 from tinygrad_lenet.cli import model_arg
@@ -165,9 +164,7 @@ def show_viewer(viewer, args: argparse.Namespace) -> int:
     server = viewer.serve(args.serve)
     print(f"the graph viewer is at {server.url} (Ctrl+C to stop)", flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        wait_for_interrupt()
     finally:
         server.shutdown()
     return 0

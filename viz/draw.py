@@ -66,14 +66,9 @@ class _Drawing:
 
 def _op_level(graph: Graph, show_grads: bool) -> _Drawing:
     d = _Drawing()
-    consumers = graph.consumers()
+    modules = graph.tensor_modules()
     for key, t in graph.tensors.items():
-        if t.producer is not None:
-            cluster = graph.ops[t.producer].module
-        else:
-            modules = {graph.ops[c].module for c in consumers[key]}
-            cluster = modules.pop() if t.kind in ("parameter", "constant") and len(modules) == 1 else None
-        d.nodes[key] = _Node(tensor_label(t, show_grads), t.kind, cluster, t.requires_grad)
+        d.nodes[key] = _Node(tensor_label(t, show_grads), t.kind, modules[key], t.requires_grad)
         d.drawn_key[key] = key
         if t.producer is not None:
             op = graph.ops[t.producer]

@@ -68,6 +68,19 @@ class Graph:
         """The key of `tensor` in this graph, or None if the output does not depend on it."""
         return self._keys.get(id(tensor))
 
+    def tensor_modules(self) -> dict[str, str | None]:
+        """Tensor key -> the module it belongs to: its op's, or for a parameter or constant
+        read by one module only, that module's (None for the rest)."""
+        consumers = self.consumers()
+        out: dict[str, str | None] = {}
+        for key, t in self.tensors.items():
+            if t.producer is not None:
+                out[key] = self.ops[t.producer].module
+            else:
+                readers = {self.ops[c].module for c in consumers[key]}
+                out[key] = readers.pop() if t.kind in ("parameter", "constant") and len(readers) == 1 else None
+        return out
+
     def consumers(self) -> dict[str, list[str]]:
         """Tensor key -> keys of the ops that read it (once per op)."""
         out: dict[str, list[str]] = {k: [] for k in self.tensors}

@@ -51,15 +51,11 @@ def view_data(graph: Graph, named: Callable[[str], str], steps: list[Step] | Non
     steps = steps or []
     received = {graph.ops[s.op].output: _array(s.received) for s in steps}
     grads = {**received, **{k: _array(g) for k, g in (leaf_grads or {}).items()}}
-    consumers = graph.consumers()
+    tensor_modules = graph.tensor_modules()
     nodes: dict[str, dict[str, Any]] = {}
     edges: list[list[str]] = []
     for key, t in graph.tensors.items():
-        if t.producer is not None:
-            module = graph.ops[t.producer].module
-        else:
-            readers = {graph.ops[c].module for c in consumers[key]}
-            module = readers.pop() if t.kind in ("parameter", "constant") and len(readers) == 1 else None
+        module = tensor_modules[key]
         title = t.name or ({"intermediate": "tensor", "saved": "kept for backward"}.get(t.kind, t.kind))
         nodes[key] = dict(kind=t.kind, label=tensor_label(t, False), title=title, name=t.name, module=module,
                           requires_grad=t.requires_grad, producer=t.producer,
