@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import strategies as S
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_lenet import Tensor, gradcheck, manual_seed
+from tinygrad_lenet import Tensor, gradcheck, gradgradcheck, manual_seed
 from tinygrad_lenet import functional as F
 from tinygrad_lenet import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
@@ -294,6 +294,36 @@ def test_conv2d_blocked_products_match_direct_loops(stride, padding):
         np.testing.assert_allclose(gx, gx_ref, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(gb, gb_ref, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=10)  # a second-derivative check per example
+@given(data=st.data())
+def test_a_dilated_convolution_by_phases_equals_the_kernel_spread_with_zeros(data):
+    """conv2d with dilation and stride 1 runs as one undilated convolution over the input's
+    phases: the same values, gradients and second derivatives as the dilated kernel
+    written out with zeros between its taps."""
+    dh, dw = data.draw(st.integers(1, 3)), data.draw(st.integers(2, 3))
+    groups, k = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3))
+    ph, pw = data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))
+    h = data.draw(st.integers(max(1, (k - 1) * dh + 1 - 2 * ph), (k - 1) * dh + 3))
+    w = data.draw(st.integers(max(1, (k - 1) * dw + 1 - 2 * pw), (k - 1) * dw + 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, weight = rng.standard_normal((1, groups, h, w)), rng.standard_normal((2 * groups, 1, k, k))
+    bias = rng.standard_normal(2 * groups)
+    spread = np.zeros((2 * groups, 1, (k - 1) * dh + 1, (k - 1) * dw + 1))
+    spread[:, :, ::dh, ::dw] = weight
+
+    def phases(a, u, b):
+        return F.conv2d(a, u, b, padding=(ph, pw), dilation=(dh, dw), groups=groups)
+
+    def zeros_between(a, b):
+        return F.conv2d(a, Tensor(spread, dtype=np.float64), b, padding=(ph, pw), groups=groups)
+
+    args = [Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, weight, bias)]
+    out = phases(*args)
+    np.testing.assert_allclose(out.data, zeros_between(args[0], args[2]).data, rtol=1e-12, atol=1e-12)
+    assert gradcheck(phases, [x, weight, bias])
+    assert gradgradcheck(phases, [x, weight, bias])
 
 
 def test_conv2d_float32_stays_float32_and_close_to_float64():

@@ -44,6 +44,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
                              f"input {x.shape[2:]}, or stride {s} is below 1")
         out = ops.DepthwiseConv2d.apply(x, weight, stride=s, dilation=(dh, dw))
         return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+    if (dh, dw) != (1, 1) and int_pair(stride, "conv2d", "stride") == (1, 1) and x.ndim == 4 and weight.ndim == 4 \
+            and x.shape[2] > (weight.shape[2] - 1) * dh and x.shape[3] > (weight.shape[3] - 1) * dw:
+        return _dilated_by_phases(x, weight, bias, (dh, dw), groups)
     if (dh, dw) != (1, 1):
         o, c, kh, kw = weight.shape
         weight = ops.GetItemGrad.apply(weight, index=(slice(None), slice(None), slice(None, None, dh),
@@ -57,6 +60,31 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     xs, ws = x.chunk(groups, axis=1), weight.chunk(groups, axis=0)
     bs = bias.chunk(groups, axis=0) if bias is not None else [None] * groups
     return concatenate([xi.conv2d(wi, bi, stride=stride) for xi, wi, bi in zip(xs, ws, bs)], axis=1)
+
+
+def _dilated_by_phases(x: Tensor, weight: Tensor, bias: Tensor | None, dilation: tuple[int, int],
+                       groups: int) -> Tensor:
+    """A stride-1 dilated convolution of the padded `x` as an undilated one. Output rows
+    y = i (mod dh) read only input rows i (mod dh), so each of the dh * dw phases of the
+    input, x[..., i::dh, j::dw], convolved with the kernel itself gives one phase of the
+    output. The phases go through as one batch, dh * dw times the images, and are
+    interleaved again: the products are the kernel's taps, not those of the kernel spread
+    out with zeros between them ((2k - 1)^2 against k^2 at dilation 2). Every copy keeps
+    the batch innermost in memory, as the convolution reads and writes it."""
+    dh, dw = dilation
+    kh, kw = weight.shape[2:]
+    ho, wo = x.shape[2] - (kh - 1) * dh, x.shape[3] - (kw - 1) * dw
+    extra_h, extra_w = -ho % dh, -wo % dw  # rows and columns making every phase the same size
+    if extra_h or extra_w:
+        x = x.pad(((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
+    n, c, hp, wp = x.shape
+    a, b = hp // dh, wp // dw
+    phases = x.reshape(n, c, a, dh, b, dw).permute(1, 2, 4, 3, 5, 0).reshape(c, a, b, dh * dw * n)
+    out = conv2d(phases.permute(3, 0, 1, 2), weight, bias, groups=groups)  # (dh * dw * n, O, a', b')
+    o, ah, bw = out.shape[1:]
+    out = out.permute(1, 2, 3, 0).reshape(o, ah, bw, dh, dw, n).permute(0, 1, 3, 2, 4, 5)
+    out = out.reshape(o, ah * dh, bw * dw, n).permute(3, 0, 1, 2)  # row a * dh + i, column b * dw + j
+    return out[:, :, :ho, :wo] if extra_h or extra_w else out
 
 
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding: int = 0,
