@@ -326,6 +326,27 @@ def test_a_dilated_convolution_by_phases_equals_the_kernel_spread_with_zeros(dat
     assert gradgradcheck(phases, [x, weight, bias])
 
 
+@settings(max_examples=10)  # a second-derivative check per example
+@given(data=st.data())
+def test_a_transposed_convolution_with_stride_equal_to_its_kernel_is_one_product(data):
+    """Stride = kernel: one product and a reshuffle; values against the definition (each input
+    pixel's kernel-weighted block), gradients and second derivatives by finite differences."""
+    kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    c, o, h, w = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)), \
+        data.draw(st.integers(1, 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, weight, bias = rng.standard_normal((2, c, h, w)), rng.standard_normal((c, o, kh, kw)), rng.standard_normal(o)
+
+    def blocks(a, u, b):
+        return F.conv_transpose2d(a, u, b, stride=(kh, kw))
+
+    expected = np.einsum("ncyx,coij->noyixj", x, weight).reshape(2, o, h * kh, w * kw) + bias[:, None, None]
+    args = [Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, weight, bias)]
+    np.testing.assert_allclose(blocks(*args).data, expected, rtol=1e-12, atol=1e-12)
+    assert gradcheck(blocks, [x, weight, bias])
+    assert gradgradcheck(blocks, [x, weight, bias])
+
+
 def test_conv2d_float32_stays_float32_and_close_to_float64():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)

@@ -188,6 +188,8 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
                          "(input (N, C_in, H, W), weight (C_in, C_out / groups, kh, kw))")
     if any(o >= max(st, dd) for o, st, dd in zip(op, s, d)):
         raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than stride {s} or dilation {d}")
+    if s == tuple(weight.shape[2:]) and p == op == (0, 0) and d == (1, 1) and groups == 1:
+        return _transpose_without_overlap(x, weight, bias)
     if d != (1, 1):
         c_in, c_out, kh, kw = weight.shape
         weight = ops.GetItemGrad.apply(weight, index=(slice(None), slice(None), slice(None, None, d[0]),
@@ -200,6 +202,19 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     outs = [ops.Conv2dInputGrad.apply(xi, wi, stride=s, padding=p, x_shape=(x.shape[0], wi.shape[1], *size))
             for xi, wi in parts]
     out = outs[0] if len(outs) == 1 else concatenate(outs, axis=1)
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+
+
+def _transpose_without_overlap(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """conv_transpose2d with stride equal to the kernel (the usual 2x2, stride-2 upsampling):
+    each input pixel writes its own kh x kw block, so the layer is one product,
+    (C_out * kh * kw, C_in) @ (C_in, H * W * N), whose columns are then put in place. The
+    batch stays innermost in memory throughout, as the convolutions read and write it."""
+    n, c, h, w = x.shape
+    o, kh, kw = weight.shape[1:]
+    blocks = weight.reshape(c, o * kh * kw).T @ x.permute(1, 2, 3, 0).reshape(c, h * w * n)
+    out = blocks.reshape(o, kh, kw, h, w, n).permute(0, 3, 1, 4, 2, 5).reshape(o, h * kh, w * kw, n)
+    out = out.permute(3, 0, 1, 2)
     return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 

@@ -25,7 +25,7 @@ from ..nn import Module
 from ..tensor import Tensor
 
 OPSET = 17
-TRACE_BATCH = 2  # the batch size the trace runs with; reshapes keep it as "copy the input's first axis"
+TRACE_BATCH = 2  # the batch size the trace runs with; a second trace at TRACE_BATCH + 1 shows the batch's axes
 VERIFY_BATCH = 3  # the held-out batch's size: another than the trace's, so a baked-in batch size shows
 RTOL, ATOL = 1e-4, 1e-5  # onnxruntime against the model (ATOL scaled by the outputs' magnitude)
 
@@ -70,13 +70,23 @@ class _Builder:
         return output
 
 
-def _batch_shape(shape: tuple[int, ...], source: Tensor) -> np.ndarray:
-    """A Reshape target whose first size, when it is the traced batch size and the source's
-    first size too, becomes 0 (ONNX: copy the input's dimension), so any batch size works."""
-    out = np.asarray(shape, dtype=np.int64)
-    if len(out) and source.ndim and out[0] == source.shape[0] == TRACE_BATCH:
-        out[0] = 0
-    return out
+def _batch_axes(order: list[Tensor], other: list[Tensor]) -> dict[int, int]:
+    """Reshape output id -> the axis of its target shape that follows the batch size, found
+    by comparing the trace with `other`, one at another batch size (the batch may sit in
+    any axis: convolutions keep it innermost)."""
+    ours, theirs = ([t for t in trace if t.grad_fn is not None and t.grad_fn.op == "reshape"] for trace in (order, other))
+    if len(ours) != len(theirs):
+        raise ExportError("export: the model records other reshapes at another batch size")
+    axes = {}
+    for t, u in zip(ours, theirs):
+        shape, moved = t.grad_fn.attrs["shape"], u.grad_fn.attrs["shape"]
+        changed = [i for i, (a, b) in enumerate(zip(shape, moved)) if a != b]
+        if len(shape) != len(moved) or len(changed) > 1:
+            raise ExportError(f"export: a reshape to {tuple(shape)} becomes {tuple(moved)} at another batch size "
+                              "(ONNX can leave one axis to the batch)")
+        if changed:
+            axes[id(t)] = changed[0]
+    return axes
 
 
 def _reduce(onnx_op: str, axes_as_input: bool) -> Callable:
@@ -134,7 +144,13 @@ def _pool(onnx_op: str) -> Callable:
 
 
 def _reshape(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
-    target = _batch_shape(attrs["shape"], parents[0])
+    """The target's batch axis (`batch_axis`, see `_batch_axes`) is written as 0 (copy the
+    input's) where it is the input's batch axis, else as -1 (whatever the size leaves)."""
+    target = np.asarray(attrs["shape"], dtype=np.int64)
+    axis = attrs.get("batch_axis")
+    if axis is not None:
+        same = axis == 0 and parents[0].ndim and parents[0].shape[0] == target[0]
+        target[axis] = 0 if same else -1
     return b.node("Reshape", [ins[0], b.constant(target)], out)
 
 
@@ -396,6 +412,13 @@ def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32
     if unsupported:
         raise ExportError(f"export: op(s) {', '.join(repr(o) for o in unsupported)} have no ONNX mapping "
                           f"(supported: {', '.join(sorted(ONNX_OPS))})")
+    try:
+        other = _trace(model, Tensor(np.zeros((TRACE_BATCH + 1, *input_shape), x.dtype), requires_grad=True))[1]
+    except (ValueError, RuntimeError, TypeError, IndexError) as e:
+        raise ExportError(f"export: the model fails on a batch of {TRACE_BATCH + 1} (the batch axis must be "
+                          f"free): {e}") from None
+    batch_axes = _batch_axes(order, other)
+
     def folded(t: Tensor) -> bool:  # computed from constants alone by an op ONNX lacks: written as its value
         return t.grad_fn is not None and id(t) not in dynamic and t.grad_fn.op not in ONNX_OPS
 
@@ -412,7 +435,8 @@ def to_onnx(model: Module, input_shape: tuple[int, ...], dtype: Any = np.float32
         ctx = t.grad_fn
         ins = [names[id(p)] for p in ctx.parents]
         target = "logits" if t is out else b.name(ctx.op)
-        names[id(t)] = ONNX_OPS[ctx.op](b, ins, ctx.attrs, list(ctx.parents), target)
+        attrs = {**ctx.attrs, "batch_axis": batch_axes[id(t)]} if id(t) in batch_axes else ctx.attrs
+        names[id(t)] = ONNX_OPS[ctx.op](b, ins, attrs, list(ctx.parents), target)
     elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     graph = onnx.helper.make_graph(
         b.nodes, type(model.model if isinstance(model, InputScaling) else model).__name__,
