@@ -304,3 +304,28 @@ def test_float32_erf_is_exact_to_float32_rounding():
     assert specials[0] == 1 and specials[1] == -1 and np.isnan(specials[2]) and specials[3] == 0
     assert np.signbit(specials[4])
     np.testing.assert_array_equal(erf(x), exact(x))  # float64: scipy's own
+
+
+def test_float32_normal_cdf_and_exact_gelu_are_accurate_into_the_left_tail():
+    """ops.special.normal_cdf's float32 table against scipy's float64 ndtr: absolute error
+    within one float32 ulp of 1 everywhere, relative error within 2e-7 wherever Phi > 1e-30
+    (where 1 + erf(x / sqrt 2) in float32 cancels to nothing); so exact GELU is accurate for
+    negative inputs too. inf, -inf and NaN behave as x * Phi(x) says."""
+    from scipy.special import ndtr
+
+    from tinygrad_lenet.ops.special import normal_cdf
+    x32 = np.concatenate([np.linspace(-10, 10, 400_001), np.logspace(-38, 1.6, 4001),
+                          -np.logspace(-38, 1, 4001)]).astype(np.float32)
+    got, want = normal_cdf(x32), ndtr(x32.astype(np.float64))
+    assert got.dtype == np.float32
+    assert np.abs(got - want).max() <= 6e-8
+    kept = want > 1e-30
+    assert kept.sum() > 400_000 and (np.abs(got - want)[kept] / want[kept]).max() <= 2e-7
+    gelu = F.gelu(Tensor(x32)).data
+    exact = x32.astype(np.float64) * want
+    tail = np.abs(exact) > 1e-30
+    assert (np.abs(gelu - exact)[tail] / np.abs(exact[tail])).max() <= 3e-7
+    specials = F.gelu(Tensor(np.array([np.inf, -np.inf, np.nan, 0.0, -20.0], np.float32))).data
+    assert specials[0] == np.inf and np.isnan(specials[1]) and np.isnan(specials[2]) and specials[3] == 0
+    assert specials[4] == 0
+    np.testing.assert_array_equal(normal_cdf(x32.astype(np.float64)), ndtr(x32.astype(np.float64)))

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..autograd import Function
 from .elementwise import Erf, Exp, Sigmoid, Tanh
-from .special import erf
+from .special import normal_cdf
 
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -56,7 +56,7 @@ class Silu(Function):
 
 
 class Gelu(Function):
-    """x * Phi(x), Phi the standard normal CDF: exact through erf (approximate="none"),
+    """x * Phi(x), Phi the standard normal CDF: exact (approximate="none"; `normal_cdf`),
     or PyTorch's tanh formula (approximate="tanh"), Phi ~ (1 + tanh(c (x + k x^3))) / 2."""
     name = "gelu"
 
@@ -71,10 +71,12 @@ class Gelu(Function):
             cdf *= x
             cdf *= kind(_TANH_C)
             np.tanh(cdf, out=cdf)  # t; Phi = (1 + t) / 2 below
-        else:
-            cdf = erf(x * kind(_INV_SQRT2))
-        ctx.save_for_backward(x, cdf)  # erf's or tanh's value, before the (1 + .) / 2
-        return x * ((cdf + kind(1)) * kind(0.5))
+            ctx.save_for_backward(x, cdf)  # tanh's value, before the (1 + .) / 2
+            return x * ((cdf + kind(1)) * kind(0.5))
+        cdf = normal_cdf(x)
+        ctx.save_for_backward(x, cdf)
+        with np.errstate(invalid="ignore"):  # -inf * 0: NaN, as PyTorch's
+            return x * cdf
 
     @staticmethod
     def backward(ctx, grad):
@@ -101,6 +103,6 @@ class Gelu(Function):
             np.exp(out, out=out)
             out *= kind(_INV_SQRT_2PI)
             out *= x
-            out += (inner + kind(1)) * kind(0.5)
+            out += inner
         out *= grad
         return out
