@@ -2,8 +2,12 @@
 groups = channels and one kernel per channel). A per-channel product is no GEMM, so it
 is computed tap by tap, one channel at a time: for each of the kh * kw kernel positions,
 the strided slice of the channel's (already padded) input times that tap's weight,
-accumulated in place. A channel's block (batch x height x width) stays in the CPU's
-cache through its taps; the whole array at once would stream from memory each tap.
+accumulated in place into preallocated arrays. A channel's block (batch x height x
+width) stays in the CPU's cache through its taps; the whole array at once would stream
+from memory each tap. Results are channel-major in memory, handed on as (N, C, H, W)
+views. At stride 1 the input gradient is the same loop over the padded output gradient
+with the kernel flipped (reads from slices, contiguous writes), and the weight gradient
+one product per channel of its kh * kw input slices with its output gradient.
 
 Three ops, each linear in both inputs, whose gradients are each other (as conv2d's):
 the convolution, its input gradient (each tap's product added back into its slice)
@@ -31,6 +35,22 @@ def output_size(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, dila
     return ((x_shape[2] - dh * (w_shape[2] - 1) - 1) // sh + 1, (x_shape[3] - dw * (w_shape[3] - 1) - 1) // sw + 1)
 
 
+def _correlate(x: np.ndarray, w: np.ndarray, stride, dilation, height: int, width: int) -> np.ndarray:
+    """Each channel of x (N, C, H, W) cross-correlated with its kernel w (C, 1, kh, kw), as a
+    channel-major (C, N, height, width) array: the first tap written, the others added."""
+    out = np.empty((x.shape[1], x.shape[0], height, width), np.result_type(x, w))
+    product = np.empty(out.shape[1:], out.dtype)
+    (first, *rest) = list(_taps(w.shape[2], w.shape[3], height, width, stride, dilation))
+    for c in range(x.shape[1]):
+        xc, oc = x[:, c], out[c]
+        a, b, rows, cols = first
+        np.multiply(xc[:, rows, cols], w[c, 0, a, b], out=oc)
+        for a, b, rows, cols in rest:
+            np.multiply(xc[:, rows, cols], w[c, 0, a, b], out=product)
+            oc += product
+    return out
+
+
 class DepthwiseConv2d(Function):
     """x (N, C, H, W), already padded, and w (C, 1, kh, kw) -> (N, C, Ho, Wo)."""
     name = "depthwise_conv2d"
@@ -38,14 +58,7 @@ class DepthwiseConv2d(Function):
     @staticmethod
     def forward(ctx, x, w, *, stride, dilation):
         ctx.save_for_backward(x, w)
-        height, width = output_size(x.shape, w.shape, stride, dilation)
-        out = np.zeros((x.shape[1], x.shape[0], height, width), np.result_type(x, w))  # channel-major
-        taps = list(_taps(w.shape[2], w.shape[3], height, width, stride, dilation))
-        for c in range(x.shape[1]):
-            xc, oc = np.ascontiguousarray(x[:, c]), out[c]
-            for a, b, rows, cols in taps:
-                oc += xc[:, rows, cols] * w[c, 0, a, b]
-        return out.transpose(1, 0, 2, 3).copy()
+        return _correlate(x, w, stride, dilation, *output_size(x.shape, w.shape, stride, dilation)).transpose(1, 0, 2, 3)
 
     @staticmethod
     def backward(ctx, grad):
@@ -65,13 +78,23 @@ class DepthwiseConv2dInputGrad(Function):
     def forward(ctx, grad, w, *, stride, dilation, x_shape):
         ctx.save_for_backward(grad, w)
         n, channels, h, wd = x_shape
+        kh, kw = w.shape[2:]
+        (dh, dw) = dilation
+        if stride == (1, 1) and (h, wd) == (grad.shape[2] + (kh - 1) * dh, grad.shape[3] + (kw - 1) * dw):
+            # the full correlation of the output gradient with the flipped kernel
+            ph, pw = (kh - 1) * dh, (kw - 1) * dw
+            padded = np.zeros((n, channels, grad.shape[2] + 2 * ph, grad.shape[3] + 2 * pw), grad.dtype)
+            padded[:, :, ph:ph + grad.shape[2], pw:pw + grad.shape[3]] = grad
+            return _correlate(padded, w[:, :, ::-1, ::-1], stride, dilation, h, wd).transpose(1, 0, 2, 3)
         out = np.zeros((channels, n, h, wd), np.result_type(grad, w))  # channel-major
-        taps = list(_taps(w.shape[2], w.shape[3], grad.shape[2], grad.shape[3], stride, dilation))
+        product = np.empty((n, *grad.shape[2:]), out.dtype)
+        taps = list(_taps(kh, kw, grad.shape[2], grad.shape[3], stride, dilation))
         for c in range(channels):
-            gc, oc = np.ascontiguousarray(grad[:, c]), out[c]
+            gc, oc = grad[:, c], out[c]
             for a, b, rows, cols in taps:
-                oc[:, rows, cols] += gc * w[c, 0, a, b]
-        return out.transpose(1, 0, 2, 3).copy()
+                np.multiply(gc, w[c, 0, a, b], out=product)
+                oc[:, rows, cols] += product
+        return out.transpose(1, 0, 2, 3)
 
     @staticmethod
     def backward(ctx, grad):
@@ -84,19 +107,23 @@ class DepthwiseConv2dInputGrad(Function):
 
 class DepthwiseConv2dWeightGrad(Function):
     """d depthwise_conv2d / d w: for each tap, its input slice against `grad`, summed
-    over the batch and the positions, per channel."""
+    over the batch and the positions, per channel: one (taps, positions) @ (positions,)
+    product per channel."""
     name = "depthwise_conv2d_weight_grad"
 
     @staticmethod
     def forward(ctx, x, grad, *, stride, dilation, w_shape):
         ctx.save_for_backward(x, grad)
-        out = np.zeros(w_shape, np.result_type(x, grad))
+        dtype = np.result_type(x, grad)
         taps = list(_taps(w_shape[2], w_shape[3], grad.shape[2], grad.shape[3], stride, dilation))
+        out = np.empty((w_shape[0], len(taps)), dtype)
+        slices = np.empty((len(taps), grad.shape[0], *grad.shape[2:]), dtype)
         for c in range(w_shape[0]):
-            xc, gc = np.ascontiguousarray(x[:, c]), np.ascontiguousarray(grad[:, c])
-            for a, b, rows, cols in taps:
-                out[c, 0, a, b] = np.einsum("nhw,nhw->", xc[:, rows, cols], gc)
-        return out
+            xc = x[:, c]
+            for i, (_, _, rows, cols) in enumerate(taps):
+                slices[i] = xc[:, rows, cols]
+            np.matmul(slices.reshape(len(taps), -1), np.ascontiguousarray(grad[:, c]).reshape(-1), out=out[c])
+        return out.reshape(w_shape)
 
     @staticmethod
     def backward(ctx, grad):
