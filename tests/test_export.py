@@ -175,12 +175,13 @@ def test_each_op_exports_and_runs_the_same_in_onnxruntime_at_another_batch_size(
 
 
 def test_every_op_an_eval_forward_pass_records_has_a_mapping_but_the_losses():
-    """Unmapped: the losses, dropout (recorded in training only) and the derivative ops
-    that only a backward pass records."""
+    """Unmapped: the losses, dropout and training-mode batch norm (recorded in training
+    only) and the derivative ops that only a backward pass records."""
     from tinygrad_lenet import OPS
     from tinygrad_lenet.export.onnx import ONNX_OPS
     derivatives = {name for name in OPS if name.endswith("_grad")}
-    assert set(OPS) - set(ONNX_OPS) - derivatives == {"cross_entropy", "mse_loss", "nll_loss", "dropout"}
+    assert set(OPS) - set(ONNX_OPS) - derivatives == {"cross_entropy", "mse_loss", "nll_loss", "dropout",
+                                                                  "batch_norm"}
     assert set(OP_CASES) <= set(ONNX_OPS)
 
 

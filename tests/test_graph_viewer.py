@@ -311,7 +311,7 @@ def test_a_step_links_to_the_ops_its_rule_recorded(tmp_path, browser):  # noqa: 
     open_viewer(browser, path.as_uri())
     order = engine_order(loss)
     graph = viz.build_graph(loss)
-    target = next(i for i, k in enumerate(order) if graph.ops[k].op == "normalize")  # batch norm's core
+    target = next(i for i, k in enumerate(order) if graph.ops[k].op == "batch_norm")
     for _ in range(target + 1):
         click(browser, by_id(browser, "step-next"))
     assert "ops its rule recorded (create_graph=True)" in by_id(browser, "details").text
@@ -376,7 +376,7 @@ def test_a_notebook_shows_the_viewer_inline(tmp_path, browser):  # noqa: F811
         driver.switch_to.default_content()
         driver.switch_to.frame(frame)
         return driver.execute_script("return document.body.dataset.ready === 'true'")
-    WebDriverWait(browser, 30).until(frame_ready)
+    WebDriverWait(browser, 60).until(frame_ready)
     assert shown(browser) > 20
 
 

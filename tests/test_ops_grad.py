@@ -332,6 +332,19 @@ def normalize_case(draw: st.DrawFn, op: str) -> GradCase:
     return GradCase(f"normalize axes={axes} eps={eps}", lambda t: ops.Normalize.apply(t, axes=axes, eps=eps), (x,))
 
 
+@grad_case("batch_norm")
+def batch_norm_case(draw: st.DrawFn, op: str) -> GradCase:
+    from tinygrad_lenet import ops
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) + draw(S.shapes(min_dims=0, max_dims=2))
+    assume(int(np.prod(shape)) // shape[1] >= 2)  # one value per channel standardizes to 0: flat
+    axes = (0,) + tuple(range(2, len(shape)))
+    x, weight, bias = draw(S.smooth(shape)), draw(S.smooth((shape[1],))), draw(S.smooth((shape[1],)))
+    assume(x.std(axis=axes).min() > 1e-3)  # a constant channel's gradients are rounding noise (1e-12) in any library
+    eps = draw(st.sampled_from([1e-5, 0.1]))
+    return GradCase(f"batch_norm {shape} eps={eps}", lambda t, w, b: ops.BatchNorm.apply(
+        t, w, b, axes=axes, eps=eps, momentum=0.1, running=None), (x, weight, bias))
+
+
 @grad_case("silu", "gelu")
 def smooth_activation_case(draw: st.DrawFn, op: str) -> GradCase:
     x = draw(S.smooth(draw(S.shapes()), bound=3.0))

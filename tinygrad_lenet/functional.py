@@ -515,6 +515,11 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         count = x.size // x.shape[1]
         if training and count < 2:
             raise ShapeError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
+        if training and weight is not None and bias is not None and x.dtype.kind == "f":  # one op, statistics too
+            running = (running_mean.data, running_var.data) if running_mean is not None and running_var is not None \
+                else None
+            return ops.BatchNorm.apply(x, weight, bias, axes=axes, eps=float(eps), momentum=float(momentum),
+                                       running=running)
         if training and running_mean is not None and running_var is not None:  # statistics only: no gradient
             m = x.dtype.type(momentum)
             running_mean.data *= 1 - m

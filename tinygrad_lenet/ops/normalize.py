@@ -1,5 +1,7 @@
 """Standardizing over axes, one op: (x - mean) / sqrt(var + eps), the core of batch,
-layer and group normalization (their scale and shift are ordinary ops after it).
+layer and group normalization (their scale and shift are ordinary ops after it); and
+training-mode batch normalization with its scale and shift, one op (`BatchNorm`), which
+also updates the running statistics from the batch's, computed once.
 
 The derivative, with xhat the output and r = 1 / sqrt(var + eps), is
     dx = r * (g - mean(g) - xhat * mean(g * xhat))      (means over the normalized axes)
@@ -33,11 +35,7 @@ class Normalize(Function):
         x, xhat, rstd = ctx.saved_tensors
         axes, eps = ctx.attrs["axes"], ctx.attrs["eps"]
         if not isinstance(x, np.ndarray):  # a recorded backward: xhat and r as functions of x
-            centered = x - x.mean(axis=axes, keepdims=True)
-            rstd = ((centered * centered).mean(axis=axes, keepdims=True) + float(eps)).rsqrt()
-            xhat = centered * rstd
-            return rstd * (grad - grad.mean(axis=axes, keepdims=True)
-                           - xhat * (grad * xhat).mean(axis=axes, keepdims=True))
+            return recorded_normalize_grad(x, grad, axes, eps)[0]
         projection = np.multiply(grad, xhat)
         along = projection.mean(axis=axes, keepdims=True)
         np.multiply(xhat, along, out=projection)
@@ -45,3 +43,68 @@ class Normalize(Function):
         out -= projection
         out *= rstd
         return out
+
+
+def recorded_normalize_grad(x, grad, axes, eps):
+    """(dx, xhat) for standardizing tensor `x` over `axes`, given d out / d xhat = `grad`,
+    with recorded ops (a create_graph backward): xhat and r recomputed from x."""
+    centered = x - x.mean(axis=axes, keepdims=True)
+    rstd = ((centered * centered).mean(axis=axes, keepdims=True) + float(eps)).rsqrt()
+    xhat = centered * rstd
+    return rstd * (grad - grad.mean(axis=axes, keepdims=True) - xhat * (grad * xhat).mean(axis=axes, keepdims=True)), xhat
+
+
+def channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum(a * b) per channel (axis 1) of two (N, C, ...) arrays, without the product array."""
+    axes = "nc" + "hwdxyz"[:a.ndim - 2]
+    return np.einsum(f"{axes},{axes}->c", a, b)
+
+
+class BatchNorm(Function):
+    """Training-mode batch normalization of x (N, C, ...) over every axis but the channels',
+    then weight * xhat + bias per channel. `running` (running mean, running variance) are
+    updated in place from the batch's mean and unbiased variance with `momentum`, as
+    PyTorch's kernel does: statistics only, no gradient. One pass fewer for the mean and
+    variance than standardizing and scaling apart, and none for the running statistics."""
+    name = "batch_norm"
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, *, axes, eps, momentum, running):
+        shape = [1] * x.ndim
+        shape[1] = x.shape[1]
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = np.subtract(x, mean)
+        count = x.size // x.shape[1]
+        var = channel_dot(centered, centered).reshape(shape) / x.dtype.type(count)
+        if running is not None:
+            m = x.dtype.type(momentum)
+            for stat, batch in zip(running, (mean, var * x.dtype.type(count / max(count - 1, 1)))):
+                stat *= 1 - m
+                stat += m * batch.reshape(stat.shape)
+        rstd = np.reciprocal(np.sqrt(var + x.dtype.type(eps)))
+        ctx.save_for_backward(x, weight, centered)
+        ctx.remember(rstd=rstd)
+        out = centered * (weight.reshape(shape) * rstd)
+        out += bias.reshape(shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, centered = ctx.saved_tensors
+        axes, eps = ctx.attrs["axes"], ctx.attrs["eps"]
+        shape = [1] * x.ndim
+        shape[1] = x.shape[1]
+        if not isinstance(grad, np.ndarray):  # a recorded backward
+            dx, xhat = recorded_normalize_grad(x, grad * weight.reshape(shape), axes, eps)
+            return dx, (grad * xhat).sum(axis=axes), grad.sum(axis=axes)
+        rstd = ctx.values["rstd"]
+        count = grad.dtype.type(grad.size // grad.shape[1])
+        sum_g = grad.sum(axis=axes)
+        sum_gc = channel_dot(grad, centered)  # sum of grad * centered, per channel
+        d_weight = sum_gc * rstd.reshape(-1)
+        scale = weight.reshape(shape) * rstd  # dx = scale * (g - mean(g) - xhat * mean(g * xhat))
+        dx = np.multiply(grad, scale)
+        dx -= (scale * (sum_g.reshape(shape) / count))
+        dx -= centered * (scale * rstd * rstd * (sum_gc.reshape(shape) / count))
+        return (dx if ctx.needs_input_grad[0] else None, d_weight.astype(grad.dtype, copy=False),
+                sum_g.astype(grad.dtype, copy=False))
