@@ -214,6 +214,8 @@ def test_clicking_a_node_shows_its_shape_values_gradient_and_rule(lenet_page, br
     click(browser, by_id(browser, f"n-{op}"))
     text = by_id(browser, "details").text
     assert "conv2d" in text and "stride" in text and "step " in text
+    # the first layer: its rule records a weight gradient and no input gradient
+    assert "ops its rule recorded (create_graph=True)" in text and "conv2d_weight_grad" in text
     browser.execute_script("document.querySelector('#details details').open = true")
     assert f"class {OPS['conv2d'].__name__}(Function)" in by_id(browser, "details").text
 

@@ -311,6 +311,7 @@
       const s = view.stepOfOp[key];
       if (s !== undefined) parts.push(el("h3", "backward"), list([link("step " + (s + 1) + " of " + view.steps.length + " of the backward pass", () => setStep(s))]));
       parts.push(ruleBlock(n.op, false));
+      if (s !== undefined && view.steps[s].recorded) parts.push(...recordedBlock(view.steps[s].recorded));
       return show(parts);
     }
     if (n.name) row("name", n.name);
@@ -341,12 +342,14 @@
       box.appendChild(summaryBlock("gradient sent", sent.grad));
       parts.push(box);
     }
-    if (s.recorded) {
-      parts.push(el("h3", "ops its rule recorded (create_graph=True)"));
-      parts.push(s.recorded.length ? list(s.recorded.map((r) => (r.key ? link(r.label, () => { showView(1); goTo(r.key); }) : el("span", r.label))))
-        : el("div", "none: it passes the gradient on unchanged"));
-    }
+    if (s.recorded) parts.push(...recordedBlock(s.recorded));
     show(parts);
+  }
+
+  function recordedBlock(recorded) {  // the ops a rule recorded, each a link into the backward view
+    return [el("h3", "ops its rule recorded (create_graph=True)"),
+      recorded.length ? list(recorded.map((r) => (r.key ? link(r.label, () => { showView(1); goTo(r.key); }) : el("span", r.label))))
+        : el("div", "none: it passes the gradient on unchanged")];
   }
 
   function overview() {
