@@ -92,7 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=3, help="--time-to-accuracy: seeds trained, each one repeat "
                    "(default 3: the recipe's seed and the next two)")
     p.add_argument("--layers", action="store_true", help="every everyday layer's forward + backward against "
-                   "PyTorch's, 1 thread (ratios; target: none above 1.5x)")
+                   "PyTorch's, 1 thread (ratios; target: none above 1.5x), then two user models' training step and "
+                   "evaluation share")
     p.add_argument("--mpi", type=int, metavar="N", help="data-parallel over N ranks: ours over MPI (shared memory, "
                    "TCP) against one process, --workers N and PyTorch's DDP (gloo), step times, allreduce share, "
                    "scaling efficiency, and time to 99.0%% (needs the distributed and bench extras)")
@@ -155,6 +156,7 @@ from scripts.bench.server import bench_server, report_server
 from scripts.bench.targets import report_all, run_all
 from scripts.bench.time_to_accuracy import bench_time_to_accuracy, report_time_to_accuracy
 from scripts.bench.training import bench_training
+from scripts.bench.user_models import bench_user_models, report_user_models
 from tinygrad_lenet.atomic import atomic_write_text
 from tinygrad_lenet.cli import model_arg
 from tinygrad_lenet.memory import retain_freed_memory
@@ -191,7 +193,9 @@ def main(args: argparse.Namespace) -> int:
             retain_freed_memory()
         r = bench_layers(args)
         report_layers(r)
-        return write_json(args, {"layers": r})
+        models = bench_user_models(args)
+        report_user_models(models)
+        return write_json(args, {"layers": r, "user_models": models})
     if args.mpi is not None:
         if not torch_available():
             print("benchmark.py: error: --mpi needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
