@@ -47,7 +47,7 @@ class Silu(Function):
         if not isinstance(x, np.ndarray):  # a recorded backward: s as a function of x
             s = Sigmoid.call(x)
             return grad * s * (x * (one - s) + one)
-        factor = np.subtract(one, s, out=np.empty(np.shape(s), grad.dtype))  # s * (1 + x * (1 - s)) * grad, in place
+        factor = np.subtract(one, s, out=np.empty_like(s, dtype=grad.dtype))  # s * (1 + x * (1 - s)) * grad, in place
         factor *= x
         factor += one
         factor *= s
@@ -65,7 +65,7 @@ class Gelu(Function):
         x = x if x.dtype.kind == "f" else x.astype(np.float64)  # integers: float64, as other float ops give
         kind = x.dtype.type
         if approximate == "tanh":
-            cdf = np.multiply(x, x, out=np.empty(np.shape(x), x.dtype))  # an array even for 0-d x: in place below
+            cdf = np.multiply(x, x, out=np.empty_like(x))  # x's memory layout; an array even for 0-d x
             cdf *= kind(_TANH_K)
             cdf += kind(1)
             cdf *= x
@@ -90,7 +90,7 @@ class Gelu(Function):
             cdf = (Erf.call(x * kind(_INV_SQRT2)) + kind(1)) * kind(0.5)
             return grad * (cdf + x * Exp.call(x * x * kind(-0.5)) * kind(_INV_SQRT_2PI))
         if tanh:  # (1 + t) / 2 + x (1 - t^2) c (1 + 3 k x^2) / 2, in place
-            out = np.multiply(x, x, out=np.empty(np.shape(x), grad.dtype))
+            out = np.multiply(x, x, out=np.empty_like(x, dtype=grad.dtype))
             out *= kind(3 * _TANH_K)
             out += kind(1)
             out *= kind(0.5 * _TANH_C)
@@ -98,7 +98,7 @@ class Gelu(Function):
             out *= kind(1) - inner * inner
             out += (inner + kind(1)) * kind(0.5)
         else:  # Phi + x phi, in place
-            out = np.multiply(x, x, out=np.empty(np.shape(x), grad.dtype))
+            out = np.multiply(x, x, out=np.empty_like(x, dtype=grad.dtype))
             out *= kind(-0.5)
             np.exp(out, out=out)
             out *= kind(_INV_SQRT_2PI)

@@ -42,11 +42,22 @@ def erf(x: np.ndarray) -> np.ndarray:
     if x.dtype != np.float32:
         from scipy.special import erf as exact
         return np.asarray(exact(x))
-    flat = x.reshape(-1)
-    out = np.empty_like(flat)
-    for start in range(0, flat.size, CHUNK):
-        _erf32(flat[start:start + CHUNK], out[start:start + CHUNK])
-    return out.reshape(x.shape)
+    return blockwise(x, _erf32, CHUNK)
+
+
+def blockwise(x: np.ndarray, kernel, chunk: int) -> np.ndarray:
+    """`kernel(block, out_block)` over 1-D blocks of `x` taken in memory order, into an
+    array of x's memory layout: a batch-innermost (N, C, H, W) view, as the convolutions
+    hand on, is read and written as it lies, without a transposing copy."""
+    flat = x.ravel(order="K")
+    if not np.shares_memory(flat, x):  # not one dense block: made one
+        x = np.ascontiguousarray(x)
+        flat = x.reshape(-1)
+    out = np.empty_like(x)
+    flat_out = out.ravel(order="K")
+    for start in range(0, flat.size, chunk):
+        kernel(flat[start:start + chunk], flat_out[start:start + chunk])
+    return out
 
 
 def _erf32(x: np.ndarray, out: np.ndarray) -> None:
@@ -77,46 +88,44 @@ def _erf32(x: np.ndarray, out: np.ndarray) -> None:
         np.copyto(out, series, where=small)
 
 
-# The standard normal CDF Phi for float32, from a table: Phi and its first three
+# The standard normal CDF Phi for float32, from a table: Phi and its first two
 # derivatives at the grid points k / _CDF_STEPS, |k / _CDF_STEPS| <= _CDF_LIMIT, and a
-# cubic Taylor step to x. The step is a power of 2, so x * _CDF_STEPS, its nearest
+# quadratic Taylor step to x. The step is a power of 2, so x * _CDF_STEPS, its nearest
 # integer and the remainder are exact in float32; the Taylor term left out is below
-# 1e-11. Beyond the grid Phi is 0 or 1 in float32 (Phi(-14) = 7.8e-45 is float32's
-# smallest number), and the grid's two ends are set to exactly 0 and 1, so that
-# -inf * Phi is NaN, as through erf.
-_CDF_STEPS = 128
+# 1e-11 (relative: 3e-8 at x = -11, where Phi is 2e-28). Beyond the grid Phi is 0 or 1
+# in float32 (Phi(-14) = 7.8e-45 is float32's smallest number), and the grid's two ends
+# are set to exactly 0 and 1, so that -inf * Phi is NaN, as through erf. Measured
+# against a cubic step on grid points 1/128 apart: 6.9 against 8.2 ms on 1.6M values
+# (three gathers from a 344 KiB table instead of four from 57 KiB).
+_CDF_STEPS = 1024
 _CDF_LIMIT = 14
 
 
 @functools.cache
-def _cdf_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _cdf_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     g = np.arange(-_CDF_LIMIT * _CDF_STEPS, _CDF_LIMIT * _CDF_STEPS + 1) / _CDF_STEPS
     pdf = np.exp(-g * g / 2) / math.sqrt(2 * math.pi)
-    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in g])
-    tables = [cdf, pdf, -g * pdf / 2, (g * g - 1) * pdf / 6]  # Phi, Phi', Phi'' / 2, Phi''' / 6
-    for t, edge in zip(tables, (1.0, 0.0, 0.0, 0.0)):
+    cdf = 0.5 * np.array([math.erfc(v) for v in -g / math.sqrt(2)])
+    tables = [cdf, pdf, -g * pdf / 2]  # Phi, Phi', Phi'' / 2
+    for t, edge in zip(tables, (1.0, 0.0, 0.0)):
         t[0], t[-1] = 0.0, edge
     return tuple(t.astype(np.float32) for t in tables)  # type: ignore[return-value]
 
 
 def normal_cdf(x: np.ndarray) -> np.ndarray:
-    """Phi(x), the standard normal CDF: float32 from the table above, block by block (1.6x
-    faster than through erf, 7.5 against 12.2 ms on 1.6M values, and accurate in the left
+    """Phi(x), the standard normal CDF: float32 from the table above, block by block (about
+    2x faster than through erf, 6.9 against 15 ms on 1.6M values, and accurate in the left
     tail, where 1 + erf(x / sqrt 2) cancels: relative error 1.2e-7 against 1.4e-2 where
     Phi > 1e-6); other dtypes through scipy's ndtr."""
     if x.dtype != np.float32:
         from scipy.special import ndtr
         return np.asarray(ndtr(x))
-    flat = x.reshape(-1)
-    out = np.empty_like(flat)
-    for start in range(0, flat.size, CHUNK // 2):  # the int64 indices too stay in the cache
-        _cdf32(flat[start:start + CHUNK // 2], out[start:start + CHUNK // 2])
-    return out.reshape(x.shape)
+    return blockwise(x, _cdf32, CHUNK // 2)  # blocks half erf's: the int64 indices too stay in the cache
 
 
 def _cdf32(x: np.ndarray, out: np.ndarray) -> None:
     """`out` = Phi(x) for 1-D float32 blocks."""
-    c0, c1, c2, c3 = _cdf_tables()
+    c0, c1, c2 = _cdf_tables()
     u = np.multiply(x, np.float32(_CDF_STEPS))
     np.clip(u, -_CDF_LIMIT * _CDF_STEPS, _CDF_LIMIT * _CDF_STEPS, out=u)
     k = np.rint(u)
@@ -125,7 +134,7 @@ def _cdf32(x: np.ndarray, out: np.ndarray) -> None:
     index += _CDF_LIMIT * _CDF_STEPS
     u -= k
     u *= np.float32(1 / _CDF_STEPS)  # the step from the grid point: exact
-    np.take(c3, index, out=out, mode="clip")  # clip: a NaN's index is garbage, its step NaN
-    for c in (c2, c1, c0):
+    np.take(c2, index, out=out, mode="clip")  # clip: a NaN's index is garbage, its step NaN
+    for c in (c1, c0):
         out *= u
         out += np.take(c, index, mode="clip")
