@@ -347,6 +347,29 @@ def test_a_transposed_convolution_with_stride_equal_to_its_kernel_is_one_product
     assert gradgradcheck(blocks, [x, weight, bias])
 
 
+@pytest.mark.parametrize("stride,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2)), ((1, 1), (2, 2))])
+def test_depthwise_convolution_gives_the_same_in_either_memory_order(stride, dilation):
+    """Inputs and gradients as the convolutions hand them on (batch innermost in memory) are
+    read as they lie: the same values and input gradients as contiguous NCHW arrays, bit for
+    bit, and the weight gradient to float32 rounding (its sums run in memory order)."""
+    from tinygrad_lenet import ops
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 1, 3, 2)).astype(np.float32)
+    inner = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    results = []
+    for a in (x, inner):
+        t, u = Tensor(a, requires_grad=True), Tensor(w, requires_grad=True)
+        out = ops.DepthwiseConv2d.apply(t, u, stride=stride, dilation=dilation)
+        g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+        out.backward(g if a is x else np.ascontiguousarray(g.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2))
+        results.append((out.data, t.grad, u.grad))
+    (out_a, dx_a, dw_a), (out_b, dx_b, dw_b) = results
+    np.testing.assert_array_equal(out_a, out_b)
+    np.testing.assert_array_equal(dx_a, dx_b)
+    np.testing.assert_allclose(dw_a, dw_b, rtol=1e-5, atol=1e-5)
+
+
 def test_conv2d_float32_stays_float32_and_close_to_float64():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)

@@ -35,11 +35,26 @@ def output_size(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, dila
     return ((x_shape[2] - dh * (w_shape[2] - 1) - 1) // sh + 1, (x_shape[3] - dw * (w_shape[3] - 1) - 1) // sw + 1)
 
 
+def batch_innermost(a: np.ndarray) -> bool:
+    """Whether (N, C, H, W) `a` lies batch-innermost in memory, as the convolutions hand it on."""
+    return a.ndim == 4 and a.shape[0] > 1 and a.strides[0] == a.itemsize and a.strides[3] > a.itemsize
+
+
+def channel_major(shape: tuple[int, ...], like: np.ndarray, dtype, zeros: bool = False) -> np.ndarray:
+    """A (C, N, H, W) array, batch-innermost in memory when `like` is: then each channel's
+    block is read and written in runs of N, as `like` lies."""
+    make = np.zeros if zeros else np.empty
+    if batch_innermost(like):
+        c, n, h, w = shape
+        return make((c, h, w, n), dtype).transpose(0, 3, 1, 2)
+    return make(shape, dtype)
+
+
 def _correlate(x: np.ndarray, w: np.ndarray, stride, dilation, height: int, width: int) -> np.ndarray:
     """Each channel of x (N, C, H, W) cross-correlated with its kernel w (C, 1, kh, kw), as a
     channel-major (C, N, height, width) array: the first tap written, the others added."""
-    out = np.empty((x.shape[1], x.shape[0], height, width), np.result_type(x, w))
-    product = np.empty(out.shape[1:], out.dtype)
+    out = channel_major((x.shape[1], x.shape[0], height, width), x, np.result_type(x, w))
+    product = np.empty_like(out[0])
     (first, *rest) = list(_taps(w.shape[2], w.shape[3], height, width, stride, dilation))
     for c in range(x.shape[1]):
         xc, oc = x[:, c], out[c]
@@ -83,11 +98,12 @@ class DepthwiseConv2dInputGrad(Function):
         if stride == (1, 1) and (h, wd) == (grad.shape[2] + (kh - 1) * dh, grad.shape[3] + (kw - 1) * dw):
             # the full correlation of the output gradient with the flipped kernel
             ph, pw = (kh - 1) * dh, (kw - 1) * dw
-            padded = np.zeros((n, channels, grad.shape[2] + 2 * ph, grad.shape[3] + 2 * pw), grad.dtype)
+            padded = channel_major((channels, n, grad.shape[2] + 2 * ph, grad.shape[3] + 2 * pw), grad, grad.dtype,
+                                   zeros=True).transpose(1, 0, 2, 3)
             padded[:, :, ph:ph + grad.shape[2], pw:pw + grad.shape[3]] = grad
             return _correlate(padded, w[:, :, ::-1, ::-1], stride, dilation, h, wd).transpose(1, 0, 2, 3)
-        out = np.zeros((channels, n, h, wd), np.result_type(grad, w))  # channel-major
-        product = np.empty((n, *grad.shape[2:]), out.dtype)
+        out = channel_major((channels, n, h, wd), grad, np.result_type(grad, w), zeros=True)
+        product = np.empty_like(grad[:, 0], dtype=out.dtype)
         taps = list(_taps(kh, kw, grad.shape[2], grad.shape[3], stride, dilation))
         for c in range(channels):
             gc, oc = grad[:, c], out[c]
@@ -117,12 +133,14 @@ class DepthwiseConv2dWeightGrad(Function):
         dtype = np.result_type(x, grad)
         taps = list(_taps(w_shape[2], w_shape[3], grad.shape[2], grad.shape[3], stride, dilation))
         out = np.empty((w_shape[0], len(taps)), dtype)
-        slices = np.empty((len(taps), grad.shape[0], *grad.shape[2:]), dtype)
+        order = (1, 2, 0) if batch_innermost(x) else (0, 1, 2)  # each slice copied as it lies: (H, W, N) or (N, H, W)
+        slices = np.empty((len(taps), *np.take((grad.shape[0], *grad.shape[2:]), order)), dtype)
         for c in range(w_shape[0]):
             xc = x[:, c]
             for i, (_, _, rows, cols) in enumerate(taps):
-                slices[i] = xc[:, rows, cols]
-            np.matmul(slices.reshape(len(taps), -1), np.ascontiguousarray(grad[:, c]).reshape(-1), out=out[c])
+                slices[i] = xc[:, rows, cols].transpose(order)
+            gc = np.ascontiguousarray(grad[:, c].transpose(order))
+            np.matmul(slices.reshape(len(taps), -1), gc.reshape(-1), out=out[c])
         return out.reshape(w_shape)
 
     @staticmethod
