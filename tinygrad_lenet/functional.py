@@ -511,21 +511,16 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         raise ShapeError(f"batch_norm: input must have a channel axis (N, C, ...), got shape {x.shape}")
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    if training or running_mean is None or running_var is None:
-        count = x.size // x.shape[1]
-        if training and count < 2:
+    if training:  # one op: the batch's statistics, the running ones updated from them, the scale and shift
+        if x.size // x.shape[1] < 2:
             raise ShapeError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
-        if training and weight is not None and bias is not None and x.dtype.kind == "f":  # one op, statistics too
-            running = (running_mean.data, running_var.data) if running_mean is not None and running_var is not None \
-                else None
-            return ops.BatchNorm.apply(x, weight, bias, axes=axes, eps=float(eps), momentum=float(momentum),
-                                       running=running)
-        if training and running_mean is not None and running_var is not None:  # statistics only: no gradient
-            m = x.dtype.type(momentum)
-            running_mean.data *= 1 - m
-            running_mean.data += m * x.data.mean(axis=axes)
-            running_var.data *= 1 - m
-            running_var.data += m * x.data.var(axis=axes) * x.dtype.type(count / max(count - 1, 1))
+        x = x if x.dtype.kind == "f" else x.float()
+        weight = Tensor(np.ones(x.shape[1]), dtype=x.dtype) if weight is None else weight  # no affine: a constant 1 and 0
+        bias = Tensor(np.zeros(x.shape[1]), dtype=x.dtype) if bias is None else bias
+        running = None if running_mean is None or running_var is None else (running_mean.data, running_var.data)
+        return ops.BatchNorm.apply(x, weight, bias, axes=axes, eps=float(eps), momentum=float(momentum),
+                                   running=running)
+    if running_mean is None or running_var is None:  # evaluation without running statistics: the batch's
         out = ops.Normalize.apply(x, axes=axes, eps=float(eps))
     else:
         mean, var = running_mean.reshape(shape), running_var.reshape(shape)

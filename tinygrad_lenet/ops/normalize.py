@@ -101,10 +101,11 @@ class BatchNorm(Function):
         count = grad.dtype.type(grad.size // grad.shape[1])
         sum_g = grad.sum(axis=axes)
         sum_gc = channel_dot(grad, centered)  # sum of grad * centered, per channel
-        d_weight = sum_gc * rstd.reshape(-1)
-        scale = weight.reshape(shape) * rstd  # dx = scale * (g - mean(g) - xhat * mean(g * xhat))
-        dx = np.multiply(grad, scale)
-        dx -= (scale * (sum_g.reshape(shape) / count))
-        dx -= centered * (scale * rstd * rstd * (sum_gc.reshape(shape) / count))
-        return (dx if ctx.needs_input_grad[0] else None, d_weight.astype(grad.dtype, copy=False),
-                sum_g.astype(grad.dtype, copy=False))
+        dx = None
+        if ctx.needs_input_grad[0]:
+            scale = weight.reshape(shape) * rstd  # dx = scale * (g - mean(g) - xhat * mean(g * xhat))
+            dx = np.multiply(grad, scale)
+            dx -= (scale * (sum_g.reshape(shape) / count))
+            dx -= centered * (scale * rstd * rstd * (sum_gc.reshape(shape) / count))
+        d_weight = (sum_gc * rstd.reshape(-1)).astype(grad.dtype, copy=False) if ctx.needs_input_grad[1] else None
+        return dx, d_weight, sum_g.astype(grad.dtype, copy=False) if ctx.needs_input_grad[2] else None
