@@ -81,19 +81,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--max-nodes must be at least 1, got {args.max_nodes}")
     if args.checkpoint is not None and not args.checkpoint.is_file():
         p.error(f"--checkpoint: no such file: {args.checkpoint}")
+    html_out = args.out is not None and Path(args.out).suffix.lower() in (".html", ".htm")
+    if args.format == VIEWER and args.out is not None and not html_out:
+        p.error(f"--format html writes the viewer: give --out a .html name, got {args.out}")
+    if html_out and args.format not in (None, VIEWER):
+        p.error(f"--format {args.format} does not match the suffix of --out {args.out}")
+    if args.serve is not None or html_out:
+        args.format = VIEWER
     static_only = [flag for flag, given in (("--grads", args.grads), ("--backward", args.backward),
                                             ("--legend", args.legend)) if given]
-    viewer = args.serve is not None or args.format == VIEWER or str(args.out or "").lower().endswith((".html", ".htm"))
-    if viewer and static_only:
+    if args.format == VIEWER and static_only:
         p.error(f"{', '.join(static_only)}: for the static drawings; the viewer shows gradients and the backward "
                 "pass itself")
     if args.out is None:
         stem = Path(args.checkpoint).parent.name if args.checkpoint else (args.model or "lenet5").replace(":", "-")
         args.out = f"{Path(stem).stem if stem.endswith('.py') else Path(stem).name}_graph.{args.format or 'svg'}"
-    suffix = Path(args.out).suffix.lstrip(".").lower()
-    if suffix in ("html", "htm") and args.format in (None, VIEWER):
-        args.format = VIEWER
+    if args.format == VIEWER:
         return args
+    suffix = Path(args.out).suffix.lstrip(".").lower()
     try:
         args.format = infer_format(args.out, args.format)
     except ValueError as e:
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = np.random.default_rng(args.seed).integers(0, logits.shape[-1], size=args.batch_size)
     loss = F.cross_entropy(logits, targets)
     loss.name = "loss"
-    if args.serve is not None or args.format == VIEWER:
+    if args.format == VIEWER:
         return show_viewer(explore(loss, model), args)
     drawn = loss
     if args.backward:

@@ -350,6 +350,10 @@ def test_visualize_refuses_static_only_options_for_the_viewer(tmp_path):
     assert code == 2 and "--grads: for the static drawings" in one_line_error("visualize", err)
     code, _, err = run_main("visualize", "--serve", "0", "--out", tmp_path / "g.html")
     assert code == 2 and "--serve shows the viewer in a browser; --out writes a file" in err
+    code, _, err = run_main("visualize", "--format", "html", "--out", tmp_path / "g.svg")
+    assert code == 2 and "--format html writes the viewer: give --out a .html name" in err
+    code, _, err = run_main("visualize", "--format", "svg", "--out", tmp_path / "g.html")
+    assert code == 2 and "--format svg does not match the suffix of --out" in err
 
 
 def test_a_notebook_shows_the_viewer_inline(tmp_path, browser):  # noqa: F811

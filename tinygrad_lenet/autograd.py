@@ -413,7 +413,7 @@ def _propagate(order: list["Tensor"], root: "Tensor", grad: Any, retain_graph: b
                                    f"gradients for {len(ctx.parents)} inputs")
             parent_grads = tuple(_shaped(pg, parent, create_graph) for parent, pg in zip(ctx.parents, parent_grads))
             if ctx.hooks:
-                parent_grads = _run_node_hooks(ctx, parent_grads, g)
+                parent_grads = _run_node_hooks(ctx, parent_grads, g, create_graph)
             for parent, pg in zip(ctx.parents, parent_grads):
                 if pg is None:
                     continue
@@ -443,7 +443,7 @@ def _shaped(pg: Any, parent: "Tensor", create_graph: bool) -> Any:
     return pg
 
 
-def _run_node_hooks(ctx: Context, grad_inputs: tuple[Any, ...], grad: Any) -> tuple[Any, ...]:
+def _run_node_hooks(ctx: Context, grad_inputs: tuple[Any, ...], grad: Any, create_graph: bool) -> tuple[Any, ...]:
     """Call `ctx`'s hooks in order; a hook returning a tuple replaces the gradients it passes on."""
     for hook in list(ctx.hooks.values()):  # type: ignore[union-attr]
         result = hook(grad_inputs, (grad,))
@@ -452,7 +452,7 @@ def _run_node_hooks(ctx: Context, grad_inputs: tuple[Any, ...], grad: Any) -> tu
             if len(result) != len(ctx.parents):
                 raise ValueError(f"a hook on op '{ctx.op}' returned {len(result)} gradients for "
                                  f"{len(ctx.parents)} inputs")
-            grad_inputs = tuple(_shaped(r, p, isinstance(grad, Tensor)) for p, r in zip(ctx.parents, result))
+            grad_inputs = tuple(_shaped(r, p, create_graph) for p, r in zip(ctx.parents, result))
     return grad_inputs
 
 

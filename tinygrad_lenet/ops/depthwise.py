@@ -134,7 +134,8 @@ class DepthwiseConv2dWeightGrad(Function):
         taps = list(_taps(w_shape[2], w_shape[3], grad.shape[2], grad.shape[3], stride, dilation))
         out = np.empty((w_shape[0], len(taps)), dtype)
         order = (1, 2, 0) if batch_innermost(x) else (0, 1, 2)  # each slice copied as it lies: (H, W, N) or (N, H, W)
-        slices = np.empty((len(taps), *np.take((grad.shape[0], *grad.shape[2:]), order)), dtype)
+        per_channel = (grad.shape[0], *grad.shape[2:])
+        slices = np.empty((len(taps), *(per_channel[i] for i in order)), dtype)
         for c in range(w_shape[0]):
             xc = x[:, c]
             for i, (_, _, rows, cols) in enumerate(taps):

@@ -1,7 +1,6 @@
 """The dashboard's HTTP server: the digit app's bounded asyncio server with other routes
 (GET / the page, /state the JSON state, /graph.svg the model's graph, /graph.html the graph
-viewer); started in a
-daemon thread beside the training loop."""
+viewer); started in a daemon thread beside the training loop."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ from importlib import resources
 from typing import Any
 
 from viz.app.server import DigitAppServer, Response, read_static
-from viz.explore.page import content_security_policy
-from viz.explore.serve import page_response
+from viz.explore.serve import ViewerPage
 
 from .state import DashboardState
 
@@ -33,8 +31,7 @@ class DashboardServer(DigitAppServer):
         self.static = {path: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
                        for path, (name, kind) in PAGE_FILES.items()}
         self.static["/favicon.svg"] = (read_static("favicon.svg"), "image/svg+xml")  # the digit app's icon
-        self.viewer = None if state.graph_html is None else (state.graph_html.encode(),
-                                                             content_security_policy(state.graph_html))
+        self.viewer = None if state.graph_html is None else ViewerPage(state.graph_html)
 
     def _get(self, path: str) -> Response:
         if path in self.static:
@@ -46,7 +43,7 @@ class DashboardServer(DigitAppServer):
         if path == "/graph.svg" and self.state.graph_svg is not None:
             return Response(HTTPStatus.OK, self.state.graph_svg.encode(), "image/svg+xml")
         if path == "/graph.html" and self.viewer is not None:
-            return page_response(*self.viewer)
+            return self.viewer.response()
         return Response.error(HTTPStatus.NOT_FOUND, f"no such page: {path}")
 
 

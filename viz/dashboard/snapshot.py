@@ -8,6 +8,7 @@ import json
 from importlib import resources
 
 from viz.app.server import read_static
+from viz.explore.page import script_text
 
 from .state import DashboardState
 
@@ -26,10 +27,5 @@ def snapshot_html(state: DashboardState) -> str:
     page = page.replace('<link rel="stylesheet" href="dashboard.css">', f"<style>\n{style}</style>")
     icon = "data:image/svg+xml;base64," + base64.b64encode(read_static("favicon.svg")).decode()
     page = page.replace('href="favicon.svg"', f'href="{icon}"')
-    inline = f"<script>\n{_safe(data)}\n</script>\n<script>\n{_safe(script)}</script>\n</body>"
+    inline = f"<script>\n{script_text(data)}\n</script>\n<script>\n{script_text(script)}</script>\n</body>"
     return page.replace("</body>", inline)
-
-
-def _safe(script: str) -> str:
-    """Script text that cannot end its <script> element early."""
-    return script.replace("</", "<\\/")

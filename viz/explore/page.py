@@ -19,7 +19,7 @@ def _static(name: str) -> str:
     return STATIC.joinpath(name).read_text(encoding="utf-8")
 
 
-def _safe(text: str) -> str:
+def script_text(text: str) -> str:
     """Script text (JavaScript or JSON) that cannot end its <script> element early."""
     return text.replace("</", "<\\/")
 
@@ -27,9 +27,9 @@ def _safe(text: str) -> str:
 def page_html(data: dict[str, Any]) -> str:
     """The viewer page showing `data` (see `view.view_data`)."""
     payload = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    scripts = (f'<script id="graph-data" type="application/json">{_safe(payload)}</script>\n'
-               f"<script>{_safe(_static(VENDORED))}</script>\n"
-               f"<script>{_safe(_static('explorer.js'))}</script>")
+    scripts = (f'<script id="graph-data" type="application/json">{script_text(payload)}</script>\n'
+               f"<script>{script_text(_static(VENDORED))}</script>\n"
+               f"<script>{script_text(_static('explorer.js'))}</script>")
     page = _static("explorer.html").replace("__STYLE__", f"<style>\n{_static('explorer.css')}</style>")
     return page.replace("__TITLE__", html.escape(data["title"])).replace("__SCRIPTS__", scripts)
 

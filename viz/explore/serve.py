@@ -13,6 +13,16 @@ from viz.app.server import DigitAppServer, Response
 from .page import content_security_policy
 
 
+class ViewerPage:
+    """The viewer page as served: its bytes, and its Content-Security-Policy, hashed once."""
+
+    def __init__(self, page: str):
+        self.body, self.policy = page.encode("utf-8"), content_security_policy(page)
+
+    def response(self) -> Response:
+        return Response(HTTPStatus.OK, self.body, "text/html; charset=utf-8", **{"Content-Security-Policy": self.policy})
+
+
 class ExplorerServer(DigitAppServer):
     """Serves one viewer page at / (and /graph.html); POST is refused."""
 
@@ -20,19 +30,13 @@ class ExplorerServer(DigitAppServer):
 
     def __init__(self, address: tuple[str, int], page: str, quiet: bool = True, **limits: Any):
         super().__init__(address, predictor=None, quiet=quiet, **limits)  # type: ignore[arg-type]
-        self.page = page.encode("utf-8")
-        self.policy = content_security_policy(page)
+        self.page = ViewerPage(page)
         self.static = {}
 
     def _get(self, path: str) -> Response:
         if path in ("/", "/graph.html"):
-            return page_response(self.page, self.policy)
+            return self.page.response()
         return Response.error(HTTPStatus.NOT_FOUND, f"no such page: {path}")
-
-
-def page_response(page: bytes, policy: str) -> Response:
-    """The viewer page, with its own Content-Security-Policy."""
-    return Response(HTTPStatus.OK, page, "text/html; charset=utf-8", **{"Content-Security-Policy": policy})
 
 
 def start_explorer_server(page: str, port: int = 0, host: str = "127.0.0.1") -> ExplorerServer:
