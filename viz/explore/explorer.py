@@ -12,6 +12,7 @@ parameter, recorded with create_graph=True), whose ops are the derivative rules'
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 from pathlib import Path
@@ -56,8 +57,14 @@ class GraphExplorer:
         return start_explorer_server(self.html(), port=port, host=host)
 
     def _repr_html_(self) -> str:
-        """The page in an isolated frame, so its script and style meet nothing of the notebook's."""
-        return (f'<iframe srcdoc="{html.escape(self.html(), quote=True)}" title="{html.escape(self.data["title"])}" '
+        """The page in an isolated frame, so its script and style meet nothing of the notebook's.
+        The frame holds only a loader of the page's UTF-8 bytes in base64: ASCII, so the page
+        reads the same in a host page of any encoding (the vendored Graphviz carries its
+        WebAssembly as text, which a wrong guess of the encoding would change)."""
+        payload = base64.b64encode(self.html().encode("utf-8")).decode("ascii")
+        loader = (f'<script>const bytes = Uint8Array.from(atob("{payload}"), (c) => c.charCodeAt(0));'
+                  "document.open(); document.write(new TextDecoder().decode(bytes)); document.close();</script>")
+        return (f'<iframe srcdoc="{html.escape(loader, quote=True)}" title="{html.escape(self.data["title"])}" '
                 f'style="width:100%;height:{NOTEBOOK_HEIGHT}px;border:1px solid #ddd"></iframe>')
 
     def __repr__(self) -> str:
