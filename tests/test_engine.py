@@ -47,6 +47,37 @@ def test_gradients_accumulate_across_backward_calls_until_zero_grad() -> None:
     np.testing.assert_array_equal(x.grad, [3.0, 3.0])
 
 
+def test_a_leaf_keeps_the_fresh_gradient_array_a_rule_made() -> None:
+    """No copy where nothing else can see the array (PyTorch's AccumulateGrad does the same)."""
+    x = leaf(np.ones((4, 5)))
+    y = x * 2.0
+    made = []
+    y.grad_fn.register_hook(lambda grad_inputs, grad_outputs: made.append(grad_inputs[0].ctypes.data))
+    y.backward(np.ones((4, 5), dtype=np.float32))
+    assert x.grad.ctypes.data == made[0]
+    np.testing.assert_array_equal(x.grad, 2.0)
+
+
+def test_a_leaf_never_shares_an_array_someone_else_can_see() -> None:
+    given = np.ones(3, dtype=np.float32)
+    x = leaf(np.ones(3))
+    (x * 1.0).backward(given)                       # Mul's rule gives `given * 1`: fresh
+    x.grad += 1
+    np.testing.assert_array_equal(given, 1.0)
+    z = leaf(np.ones(3))
+    z.backward(given)                               # the user's own array reaches the leaf
+    assert not np.shares_memory(z.grad, given)
+    a, b = leaf(np.ones(3)), leaf(np.ones(3))
+    (a + b).backward(given)                         # one array sent to both inputs
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 1
+    np.testing.assert_array_equal(b.grad, 1.0)
+    w = leaf(np.ones(3))
+    (w.reshape(3, 1) * 1.0).sum().backward()      # a view of another array
+    w.grad += 1
+    np.testing.assert_array_equal(w.grad, 2.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_grad_has_the_data_shape_and_dtype(dtype) -> None:
     bias = leaf(np.ones(3), dtype=dtype)          # broadcast over a batch

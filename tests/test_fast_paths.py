@@ -714,3 +714,38 @@ def test_column_block_divides_the_columns_into_blocks_within_the_limit(columns, 
         assert columns % width == 0 and min(256, columns) <= width <= limit
         assert not any(columns % k == 0 for k in range(-(-columns // limit), columns // width))  # the widest
     assert column_block(1280, 416) == 320 and column_block(3584, 6666) == 3584 and column_block(1009, 416) is None
+
+
+# ------------------------------------------------------------------ layer norm, one op
+@given(data=st.data())
+def test_layer_norm_op_equals_standardize_scale_shift(data):
+    """F.layer_norm with a weight and bias runs as one op; its values, input, weight and
+    bias gradients, and second derivatives equal those of the composition (standardize,
+    then * weight + bias), with the input in any memory order."""
+    from tinygrad_lenet import ops
+    shape = data.draw(st.sampled_from([(3, 5), (2, 3, 4), (4, 2, 3)]))
+    k = data.draw(st.integers(1, len(shape) - 1))
+    normalized = shape[len(shape) - k:]
+    x = data.draw(S.smooth(shape))
+    x = x + np.arange(x.size).reshape(shape) % 3  # no sample constant
+    if data.draw(st.booleans()):
+        x = np.asfortranarray(x)
+    w, b = data.draw(S.smooth(normalized)), data.draw(S.smooth(normalized))
+    results = []
+    for fused in (True, False):
+        ts = [Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, w, b)]
+        if fused:
+            out = F.layer_norm(ts[0], normalized, ts[1], ts[2])
+            assert out.grad_fn.op == "layer_norm"
+        else:
+            axes = tuple(range(len(shape) - k, len(shape)))
+            out = ops.Normalize.apply(ts[0], axes=axes, eps=1e-5) * ts[1] + ts[2]
+        grads = autograd_grad(out.tanh().sum(), ts, create_graph=True)
+        second = autograd_grad(sum((g * g).sum() for g in grads), ts)
+        results.append([out.data] + [g.numpy() for g in grads] + [g.numpy() for g in second])
+    for fused_value, composed_value in zip(*results):
+        np.testing.assert_allclose(fused_value, composed_value, rtol=1e-10, atol=1e-12)
+    plain = [Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, w, b)]
+    F.layer_norm(plain[0], normalized, plain[1], plain[2]).tanh().sum().backward()
+    for t, want in zip(plain, results[1][1:4]):
+        np.testing.assert_allclose(t.grad, want, rtol=1e-10, atol=1e-12)

@@ -345,6 +345,20 @@ def batch_norm_case(draw: st.DrawFn, op: str) -> GradCase:
         t, w, b, axes=axes, eps=eps, momentum=0.1, running=None), (x, weight, bias))
 
 
+@grad_case("layer_norm")
+def layer_norm_case(draw: st.DrawFn, op: str) -> GradCase:
+    from tinygrad_lenet import ops
+    shape = draw(S.shapes(min_dims=1, max_dims=3))
+    normalized = shape[len(shape) - draw(st.integers(1, len(shape))):]
+    assume(int(np.prod(normalized)) >= 2)  # one value per sample standardizes to 0: flat
+    x, weight, bias = draw(S.smooth(shape)), draw(S.smooth(normalized)), draw(S.smooth(normalized))
+    samples = x.reshape(-1, int(np.prod(normalized)))
+    assume(samples.std(axis=1).min() > 1e-3)  # a constant sample's gradients are rounding noise
+    eps = draw(st.sampled_from([1e-5, 0.1]))
+    return GradCase(f"layer_norm {shape} over {normalized} eps={eps}",
+                    lambda t, w, b: ops.LayerNorm.apply(t, w, b, eps=eps), (x, weight, bias))
+
+
 @grad_case("silu", "gelu")
 def smooth_activation_case(draw: st.DrawFn, op: str) -> GradCase:
     x = draw(S.smooth(draw(S.shapes()), bound=3.0))

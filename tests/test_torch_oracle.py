@@ -101,6 +101,7 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "silu": lambda x: TF.silu(x), "gelu": lambda x, *, approximate: TF.gelu(x, approximate=approximate),
     "batch_norm": lambda x, w, b, *, axes, eps, momentum, running: TF.batch_norm(x, None, None, w, b, training=True,
                                                                                   eps=eps),
+    "layer_norm": lambda x, w, b, *, eps: TF.layer_norm(x, tuple(w.shape), w, b, eps=eps),
     "normalize": lambda x, *, axes, eps: (x - x.mean(dim=axes, keepdim=True)) / torch.sqrt(
         x.var(dim=axes, correction=0, keepdim=True) + eps),
     "depthwise_conv2d": lambda x, w, *, stride, dilation: TF.conv2d(x, w, stride=stride, dilation=dilation,

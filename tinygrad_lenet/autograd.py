@@ -32,6 +32,7 @@ op on Tensors.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from typing import Any, Callable, ClassVar, Iterator
@@ -382,47 +383,76 @@ def _propagate(order: list["Tensor"], root: "Tensor", grad: Any, retain_graph: b
             if node.hooks:
                 g = _run_hooks(node, g, create_graph)
             if wanted is None:
-                if ctx is None or node.retains_grad:
+                if ctx is None:  # a leaf: it may keep the array itself when nothing else holds it
+                    owned = held_only_here(g)
+                    node.accumulate_grad(g, owned)
+                elif node.retains_grad:
                     node.accumulate_grad(g)
             elif id(node) in wanted:
                 found[id(node)] = g
                 if len(found) == len(wanted):
                     break  # every contribution to these tensors has arrived
-            if ctx is None:
-                continue
-            if create_graph:  # the rule's ops are recorded as "<module> (backward)"
-                ctx.graph_output = node
-                enter_module(backward_scope(ctx.module))
-                _grad_state.backward_depth += 1
-            try:
-                if op_timer is None:
-                    parent_grads = ctx.fn.backward(ctx, g)
-                else:
-                    start = time.perf_counter()
-                    parent_grads = ctx.fn.backward(ctx, g)
-                    op_timer(ctx.op, "backward", time.perf_counter() - start)
-            finally:
-                if create_graph:
-                    ctx.graph_output = None
-                    _grad_state.backward_depth -= 1
-                    exit_module()
-            if not isinstance(parent_grads, tuple):
-                parent_grads = (parent_grads,)
-            if len(parent_grads) != len(ctx.parents):
-                raise RuntimeError(f"op '{ctx.op}': backward returned {len(parent_grads)} "
-                                   f"gradients for {len(ctx.parents)} inputs")
-            parent_grads = tuple(_shaped(pg, parent, create_graph) for parent, pg in zip(ctx.parents, parent_grads))
-            if ctx.hooks:
-                parent_grads = _run_node_hooks(ctx, parent_grads, g, create_graph)
-            for parent, pg in zip(ctx.parents, parent_grads):
-                if pg is None:
-                    continue
-                key = id(parent)
-                prev = grads.get(key)
-                grads[key] = pg if prev is None else prev + pg
-            if not retain_graph:
-                ctx.release()
+            if ctx is not None:
+                _apply_rule(ctx, node, g, grads, create_graph)
+                if not retain_graph:
+                    ctx.release()
     return found
+
+
+def _apply_rule(ctx: Context, node: "Tensor", g: Any, grads: dict[int, Any], create_graph: bool) -> None:
+    """Run `node`'s derivative rule on its gradient `g` and add what it returns into `grads`
+    by parent (its own function, so no reference to those arrays outlives it)."""
+    if create_graph:  # the rule's ops are recorded as "<module> (backward)"
+        ctx.graph_output = node
+        enter_module(backward_scope(ctx.module))
+        _grad_state.backward_depth += 1
+    try:
+        if op_timer is None:
+            parent_grads = ctx.fn.backward(ctx, g)
+        else:
+            start = time.perf_counter()
+            parent_grads = ctx.fn.backward(ctx, g)
+            op_timer(ctx.op, "backward", time.perf_counter() - start)
+    finally:
+        if create_graph:
+            ctx.graph_output = None
+            _grad_state.backward_depth -= 1
+            exit_module()
+    if not isinstance(parent_grads, tuple):
+        parent_grads = (parent_grads,)
+    if len(parent_grads) != len(ctx.parents):
+        raise RuntimeError(f"op '{ctx.op}': backward returned {len(parent_grads)} "
+                           f"gradients for {len(ctx.parents)} inputs")
+    parent_grads = tuple(_shaped(pg, parent, create_graph) for parent, pg in zip(ctx.parents, parent_grads))
+    if ctx.hooks:
+        parent_grads = _run_node_hooks(ctx, parent_grads, g, create_graph)
+    for parent, pg in zip(ctx.parents, parent_grads):
+        if pg is not None:
+            prev = grads.get(id(parent))
+            grads[id(parent)] = pg if prev is None else prev + pg
+
+
+def held_only_here(g: Any) -> bool:
+    """Whether `g` is an array owning its memory that only the caller's one local
+    variable refers to: no other tensor, saved value or user variable can see it, so a
+    leaf may keep it as its `.grad` instead of a copy (PyTorch's AccumulateGrad takes
+    such buffers likewise). Counted against the same pattern measured at import."""
+    return isinstance(g, np.ndarray) and g.flags.owndata and g.flags.writeable \
+        and sys.getrefcount(g) <= _ONE_LOCAL_REFERENCE
+
+
+def _references_of_one_local() -> int:
+    """What sys.getrefcount reports inside `held_only_here` for an array held by one
+    local variable of its caller (interpreters differ in what they count)."""
+    probe = np.empty(1)
+    return _count_references(probe)
+
+
+def _count_references(g: Any) -> int:
+    return sys.getrefcount(g)
+
+
+_ONE_LOCAL_REFERENCE = _references_of_one_local()
 
 
 def backward_scope(module: str | None) -> str:

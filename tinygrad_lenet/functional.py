@@ -552,6 +552,8 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, b
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     if tuple(x.shape[x.ndim - len(shape):]) != tuple(shape):
         raise ShapeError(f"layer_norm: input {x.shape} does not end with normalized_shape {shape}")
+    if weight is not None and bias is not None and tuple(weight.shape) == tuple(bias.shape) == shape:
+        return ops.LayerNorm.apply(x, weight, bias, eps=float(eps))  # one op: statistics, scale and shift
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     out = ops.Normalize.apply(x, axes=axes, eps=float(eps))
     if weight is not None:

@@ -166,15 +166,16 @@ class Tensor:
         with compute_scope(backward=True):
             autograd.run_backward(self, g, create_graph if retain_graph is None else retain_graph, create_graph)
 
-    def accumulate_grad(self, g: Any) -> None:
+    def accumulate_grad(self, g: Any, owned: bool = False) -> None:
         """Add `g` into `.grad` (what backward does at leaves): arrays in place, Tensors
-        (from a create_graph backward) by a recorded add."""
+        (from a create_graph backward) by a recorded add. An `owned` array (one nothing
+        else refers to) becomes `.grad` itself; others are copied first."""
         if g.dtype != self.dtype:
             raise TypeError(f"gradient dtype {g.dtype} does not match tensor dtype {self.dtype}")
         if isinstance(g, Tensor) or isinstance(self.grad, Tensor):
             self.grad = g if self.grad is None else self.grad + g
         elif self.grad is None:
-            self.grad = np.array(g, copy=True)
+            self.grad = g if owned else np.array(g, copy=True)
         else:
             self.grad += g
 

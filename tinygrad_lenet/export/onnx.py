@@ -126,6 +126,11 @@ def _normalize(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], 
     return b.node("Div", [centered, std], out)
 
 
+def _layer_norm(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
+    """Opset 17's LayerNormalization over the weight's axes, the last ones."""
+    return b.node("LayerNormalization", ins, out, axis=-parents[1].ndim, epsilon=float(attrs["eps"]))
+
+
 def _conv_transpose(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
     """conv2d's input gradient as a layer (ConvTranspose2d): the output padding is what the
     recorded output size holds beyond (H - 1) * stride - 2 * padding + kernel."""
@@ -323,7 +328,7 @@ ONNX_OPS: dict[str, Callable] = {
     "softplus": _softplus, "log1p": _plus_one_around("Log", before=True),
     "expm1": _plus_one_around("Exp", before=False), "flip": _flip, "cumsum": _cumsum, "getitem": _getitem,
     "einsum": lambda b, ins, attrs, parents, out: b.node("Einsum", ins, out, equation=attrs["equation"]),
-    "silu": _silu, "gelu": _gelu, "depthwise_conv2d": _depthwise, "normalize": _normalize,
+    "silu": _silu, "gelu": _gelu, "depthwise_conv2d": _depthwise, "normalize": _normalize, "layer_norm": _layer_norm,
 }
 
 

@@ -39,7 +39,7 @@ from .elementwise import (
 from .fused import ReluMaxPool2d
 from .linalg import Linear, MatMul
 from .loss import CrossEntropy, MSELoss, NLLLoss
-from .normalize import BatchNorm, Normalize
+from .normalize import BatchNorm, LayerNorm, Normalize
 from .pool import AvgPool2d, AvgPool2dGrad, MaxPool2d, MaxPool2dGrad
 from .reduce import Cumsum, LogSumExp, Max, Mean, Sum
 from .shape import BroadcastTo, Concatenate, Flip, GetItem, GetItemGrad, Pad, Permute, Reshape, Stack

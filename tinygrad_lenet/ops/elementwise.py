@@ -156,7 +156,12 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad * (np.asarray(x) > 0)
+        positive = np.asarray(x) > 0
+        if not isinstance(grad, np.ndarray):
+            return grad * positive
+        factor = positive.astype(grad.dtype)  # the mask as numbers, then one product in place:
+        factor *= grad  # numpy's float-by-bool product is not vectorized (2x slower here)
+        return factor
 
 
 class Tanh(Function):
@@ -337,8 +342,9 @@ class LeakyRelu(Function):
     def forward(ctx, x, negative_slope):
         ctx.save_for_backward(x)
         slope = x.dtype.type(negative_slope) if x.dtype.kind == "f" else negative_slope
-        if 0 <= negative_slope <= 1:  # the larger of x and slope * x: two passes, no mask
-            return np.maximum(x, x * slope)
+        if 0 <= negative_slope <= 1 and isinstance(x, np.ndarray):  # the larger of x and slope * x, no mask
+            out = np.multiply(x, slope, out=np.empty_like(x, dtype=np.result_type(x, slope)))
+            return np.maximum(x, out, out=out)
         return np.where(x > 0, x, x * slope)
 
     @staticmethod
@@ -349,7 +355,10 @@ class LeakyRelu(Function):
         factor = positive.astype(grad.dtype)  # 1 or slope, by arithmetic: np.where with scalars is many times slower
         factor *= grad.dtype.type(1) - slope
         factor += slope
-        return grad * factor
+        if not isinstance(grad, np.ndarray):
+            return grad * factor
+        factor *= grad  # in place: a product into a new array costs 2.5x as much here
+        return factor
 
 
 class Elu(Function):
