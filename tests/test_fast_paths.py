@@ -749,3 +749,13 @@ def test_layer_norm_op_equals_standardize_scale_shift(data):
     F.layer_norm(plain[0], normalized, plain[1], plain[2]).tanh().sum().backward()
     for t, want in zip(plain, results[1][1:4]):
         np.testing.assert_allclose(t.grad, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [1, 15, 16, 37])
+def test_copy_batch_innermost_moves_the_batch_axis_last_in_any_memory_order(batch):
+    from tinygrad_lenet.ops.layout import copy_batch_innermost
+    x = np.arange(batch * 3 * 4 * 5, dtype=np.float32).reshape(batch, 3, 4, 5)
+    for source in (x, batch_innermost(x), x[:, :, ::2]):
+        out = np.zeros(source.shape[1:] + (batch,), dtype=np.float32)
+        copy_batch_innermost(source, out)
+        np.testing.assert_array_equal(out, np.moveaxis(source, 0, -1))

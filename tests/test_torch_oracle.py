@@ -133,7 +133,8 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "cumsum": lambda x, *, axis: torch.cumsum(x, axis),
     "conv2d_input_grad": lambda grad, w, *, stride, padding, x_shape, grad_matrix=None:
         torch.nn.grad.conv2d_input(x_shape, w, grad, stride=stride, padding=padding),
-    "conv2d_weight_grad": lambda x, grad, *, stride, padding, w_shape, grad_matrix=None, padded_input=None:
+    "conv2d_weight_grad": lambda x, grad, *, stride, padding, w_shape, grad_matrix=None, padded_input=None,
+                                 patch_grid=None:
         torch.nn.grad.conv2d_weight(x, w_shape, grad, stride=stride, padding=padding),
     "max_pool2d_grad": lambda grad, *, x, out, kernel_size, stride:
         _vjp(lambda z: TF.max_pool2d(z, kernel_size, stride), x, grad),

@@ -225,8 +225,9 @@ class Context:
 class _KernelContext:
     """The context of a kernel run on arrays by `Function.call`: it records nothing."""
 
-    def __init__(self, attrs: dict[str, Any]):
+    def __init__(self, attrs: dict[str, Any], inputs: int):
         self.attrs = attrs
+        self.needs_input_grad = (False,) * inputs  # nothing is recorded, so no gradient is wanted
 
     def save_for_backward(self, *arrays: Any) -> None:
         pass
@@ -278,7 +279,7 @@ class Function:
             values = values[:-1]
         if any(isinstance(v, Tensor) for v in values):
             return cls.apply(*(v if isinstance(v, Tensor) else Tensor.wrap(np.asarray(v)) for v in values), **attrs)
-        return cls.forward(_KernelContext(attrs), *values, **attrs)
+        return cls.forward(_KernelContext(attrs, len(values)), *values, **attrs)
 
     @classmethod
     def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":

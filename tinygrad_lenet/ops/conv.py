@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..autograd import Function
 from ..errors import ShapeError
 from .blas import has_avx512_kernels
+from .layout import copy_batch_innermost
 from .parallel import get_num_threads, parallel_map
 
 # OpenBLAS multiplies without packing its operands when M*N*K is at most 1e6
@@ -142,10 +143,10 @@ def to_chwn(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
     (no copy when x is unpadded and already batch-innermost in memory)."""
     xt = x.transpose(1, 2, 3, 0)
     if not (ph or pw):
-        return np.ascontiguousarray(xt)
+        return xt if xt.flags.c_contiguous else copy_batch_innermost(x, np.empty_like(xt, order="C"))
     c, h, w, n = xt.shape
     out = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-    out[:, ph:ph + h, pw:pw + w] = xt
+    copy_batch_innermost(x, out[:, ph:ph + h, pw:pw + w])
     return out
 
 
@@ -240,7 +241,7 @@ class RowGroups:
 
     def __init__(self, xt: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], ho: int, wo: int, rows: int):
         (kh, kw), (sh, sw) = kernel, stride
-        self.rows, self.ho, self.wo, self.sh = rows, ho, wo, sh
+        self.rows, self.ho, self.wo, self.sh, self.dtype = rows, ho, wo, sh, xt.dtype
         self.groups = -(-ho // rows)
         self.kr = (rows - 1) * sh + kh
         needed = (self.groups - 1) * rows * sh + self.kr
@@ -328,13 +329,14 @@ def stacked_row_products(run_rows: Callable[[tuple[int, int]], None], grid: RowG
 
 
 def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: int, sw: int,
-                      ho: int, wo: int, rows: int | None = None) -> np.ndarray:
+                      ho: int, wo: int, rows: int | None = None, grid: RowGroups | None = None) -> np.ndarray:
     """conv2d of a padded (C, Hp, Wp, N) input as an (O, Ho*Wo*N) array. The
-    patch matrix is multiplied a few output rows at a time (see `RowGroups`)
-    and never exists whole."""
+    patch matrix is multiplied a few output rows at a time (see `RowGroups`; `grid`
+    if made already) and never exists whole."""
     o, c, kh, kw = w.shape
-    rows = rows or rows_per_column(o, c, ho)
-    grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
+    if grid is None:
+        grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows or rows_per_column(o, c, ho))
+    rows = grid.rows
     w2 = grid.weight(w)
     row = grid.row
     out = np.empty((o, ho, row), dtype=np.result_type(xt, w))
@@ -378,20 +380,22 @@ def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: i
     return out.reshape(o, -1)
 
 
-def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray, w_shape: tuple[int, ...], sh: int, sw: int,
-                          ho: int, wo: int, rows: int | None = None) -> np.ndarray:
-    """d/dw from g (O, Ho*Wo*N): g @ patches.T, rebuilding the patch matrix
-    block by block from the saved padded input instead of keeping it. The
-    per-block products are summed in block order (deterministic)."""
+def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray | None, w_shape: tuple[int, ...], sh: int, sw: int,
+                          ho: int, wo: int, rows: int | None = None, grid: RowGroups | None = None) -> np.ndarray:
+    """d/dw from g (O, Ho*Wo*N): g @ patches.T, the patch matrix rebuilt block by
+    block from the saved padded input `xt`, or read from the forward pass's `grid`
+    (its shifted copies, kept). The per-block products are summed in block order
+    (deterministic)."""
     o, c, kh, kw = w_shape
-    rows = rows or rows_per_column(o, c, ho, weight_grad=True)
-    grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows)
+    if grid is None:
+        grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows or rows_per_column(o, c, ho, weight_grad=True))
+    rows = grid.rows
     row = grid.row
     width = column_block(row, _SMALL_GEMM // max(o * grid.depth, 1)) if grid.sliced and rows == 1 else None
     if width is not None:
         patches = grid.stacked(width)  # (Ho, blocks, depth, width)
         grads = g.reshape(o, ho, -1, width).transpose(1, 2, 3, 0)  # (Ho, blocks, width, O)
-        parts = np.empty(patches.shape[:3] + (o,), dtype=np.result_type(xt, g))
+        parts = np.empty(patches.shape[:3] + (o,), dtype=np.result_type(grid.dtype, g))
 
         def run_rows(span: tuple[int, int]) -> None:
             y0, y1 = span
@@ -524,13 +528,18 @@ class Conv2d(Function):
         o, _, kh, kw = w.shape
         ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(wd, kw, sw, pw)
         xt = to_chwn(x, ph, pw)
-        out = conv_forward_chwn(xt, w, b, sh, sw, ho, wo)
-        ctx.save_for_backward(x, w, xt)  # xt: x in the kernels' layout, reused by the weight gradient
+        grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows_per_column(o, x.shape[1], ho))
+        out = conv_forward_chwn(xt, w, b, sh, sw, ho, wo, grid=grid)
+        ctx.save_for_backward(x, w)
+        if ctx.needs_input_grad[1] and grid.sliced and grid.rows == rows_per_column(o, x.shape[1], ho, True):
+            ctx.remember(grid=grid)  # its shifted copies of x serve the weight gradient as they are
+        else:
+            ctx.remember(padded=xt)  # x in the kernels' layout, for the weight gradient to rebuild them
         return out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):
-        x, w, xt = ctx.saved_tensors
+        x, w = ctx.saved_tensors
         stride, padding = ctx.attrs["stride"], ctx.attrs["padding"]
         g = grad_rows(np.asarray(grad))  # the kernels' layout of grad, shared by both gradients
         gx = gw = gb = None
@@ -538,7 +547,7 @@ class Conv2d(Function):
             gx = Conv2dInputGrad.call(grad, w, stride=stride, padding=padding, x_shape=x.shape, grad_matrix=g)
         if ctx.needs_input_grad[1]:
             gw = Conv2dWeightGrad.call(x, grad, stride=stride, padding=padding, w_shape=w.shape, grad_matrix=g,
-                                       padded_input=xt)
+                                       padded_input=ctx.values.get("padded"), patch_grid=ctx.values.get("grid"))
         if len(ctx.parents) == 3:
             gb = bias_grad(grad, g) if ctx.needs_input_grad[2] else None
             return gx, gw, gb
@@ -559,7 +568,10 @@ def bias_grad(grad, g: np.ndarray):
 
 def grad_rows(grad: np.ndarray) -> np.ndarray:
     """An (N, O, Ho, Wo) output gradient as the kernels' contiguous (O, Ho*Wo*N) matrix."""
-    return np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(grad.shape[1], -1)
+    rows = grad.transpose(1, 2, 3, 0)
+    if not rows.flags.c_contiguous:
+        rows = copy_batch_innermost(grad, np.empty_like(rows, order="C"))
+    return rows.reshape(grad.shape[1], -1)
 
 
 class Conv2dInputGrad(Function):
@@ -596,11 +608,13 @@ class Conv2dWeightGrad(Function):
     name = "conv2d_weight_grad"
 
     @staticmethod
-    def forward(ctx, x, grad, *, stride, padding, w_shape, grad_matrix=None, padded_input=None):
+    def forward(ctx, x, grad, *, stride, padding, w_shape, grad_matrix=None, padded_input=None, patch_grid=None):
         (sh, sw), (ph, pw) = stride, padding
         ctx.save_for_backward(x, grad)
-        xt = padded_input if padded_input is not None else to_chwn(x, ph, pw)
         g = grad_matrix if grad_matrix is not None else grad_rows(grad)
+        if patch_grid is not None:
+            return conv_weight_grad_chwn(g, None, tuple(w_shape), sh, sw, grad.shape[2], grad.shape[3], grid=patch_grid)
+        xt = padded_input if padded_input is not None else to_chwn(x, ph, pw)
         return conv_weight_grad_chwn(g, xt, tuple(w_shape), sh, sw, grad.shape[2], grad.shape[3])
 
     @staticmethod
