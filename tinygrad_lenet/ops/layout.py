@@ -22,21 +22,35 @@ def in_memory_order_of(like: np.ndarray, a: np.ndarray) -> np.ndarray:
     return out
 
 
-_BATCH_BLOCK = 16  # samples per block: 64 bytes of float32, a cache line
+_BLOCK = 16  # elements per block of a transposing copy: 64 bytes of float32, a cache line
+
+
+def copy_into(out: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """`out[...] = a`. When a's last axis is not its fastest-varying one in memory (a
+    transposing copy, e.g. NCHW to batch-innermost), block by block of 16 along that
+    axis, so each cache line read is used whole: measured 4.5x faster on a (64, 32, 28,
+    28) batch moved batch-innermost, 2x on a dilated convolution's phase split."""
+    if a.ndim < 2 or a.shape[-1] <= _BLOCK or memory_order(a)[-1] == a.ndim - 1:
+        out[...] = a
+        return out
+    for s in range(0, a.shape[-1], _BLOCK):
+        out[..., s:s + _BLOCK] = a[..., s:s + _BLOCK]
+    return out
 
 
 def copy_batch_innermost(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """`out[..., n] = x[n]`: (N, ...) `x` copied into `out`, whose batch axis is last.
-    When x has its batch axis outermost in memory, block by block of 16 samples, so
-    each cache line read is used whole (measured 4.5x faster than one assignment on a
-    (64, 32, 28, 28) batch); otherwise as one assignment, which then reads along memory."""
-    moved = np.moveaxis(x, 0, -1)
-    if x.ndim < 2 or memory_order(x)[-1] == 0:
-        out[...] = moved
-        return out
-    for s in range(0, x.shape[0], _BATCH_BLOCK):
-        out[..., s:s + _BATCH_BLOCK] = moved[..., s:s + _BATCH_BLOCK]
-    return out
+    """`out[..., n] = x[n]`: (N, ...) `x` copied into `out`, whose batch axis is last."""
+    return copy_into(out, np.moveaxis(x, 0, -1))
+
+
+def reshaped(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`a.reshape(shape)`: a view where one exists, else a copy made by `copy_into`."""
+    try:
+        return np.reshape(a, shape, copy=False)
+    except TypeError:  # numpy before 2.1: no copy argument
+        return a.reshape(shape)
+    except ValueError:  # the new shape needs a copy
+        return copy_into(np.empty(a.shape, dtype=a.dtype), a).reshape(shape)
 
 
 def relu_array(x: np.ndarray, in_place: bool = False) -> np.ndarray:

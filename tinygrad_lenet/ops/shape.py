@@ -7,6 +7,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..errors import DimError, ShapeError
+from .layout import reshaped
 
 
 class Reshape(Function):
@@ -15,11 +16,12 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.remember(in_shape=x.shape)
-        return x.reshape(shape)
+        return reshaped(x, shape)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.reshape(ctx.values["in_shape"])
+        shape = ctx.values["in_shape"]
+        return reshaped(grad, shape) if isinstance(grad, np.ndarray) else grad.reshape(shape)
 
 
 class Permute(Function):
