@@ -86,7 +86,7 @@ from tinygrad_lenet.cli import (  # noqa: E402
     positive_int,
     run_config_from_args,
 )
-from tinygrad_lenet.config import RunConfig, build_optimizer, build_scheduler  # noqa: E402
+from tinygrad_lenet.config import RunConfig, build_averaged_model, build_optimizer, build_scheduler  # noqa: E402
 from tinygrad_lenet.data import (  # noqa: E402
     DataLoader,
     RandomAffine,
@@ -211,6 +211,16 @@ class Training:
     start_epoch: int = 0
     history: list = field(default_factory=list)
     distributed: DistributedDataParallel | None = None  # under MPI: the model's ranks
+    averaged: Any = None  # the average of the weights the run evaluates and saves (RunConfig.ema_decay)
+
+    @property
+    def evaluated(self) -> Any:
+        """The model the run tests and saves: the averaged weights, or the weights."""
+        return self.model if self.averaged is None else self.averaged
+
+    def evaluated_state(self) -> Any:
+        """The evaluated model's state dict, under the model's own names."""
+        return (self.model if self.averaged is None else self.averaged.module).state_dict()
 
 
 def is_lead(training: Training) -> bool:
@@ -382,11 +392,18 @@ def build_training(parser: argparse.ArgumentParser, args: argparse.Namespace, co
                         normalize=config.mean_std, augment=augment)
     optimizer = build_optimizer(config, model.parameters())
     scheduler, per_batch = build_scheduler(config, optimizer, len(loader))
-    training = Training(model, loader, optimizer, scheduler, per_batch)
+    training = Training(model, loader, optimizer, scheduler, per_batch, averaged=build_averaged_model(config, model))
     if ckpt is None:
         return training
     try:
-        model.load_state_dict(ckpt["model_state"])
+        if training.averaged is None:
+            model.load_state_dict(ckpt["model_state"])
+        else:  # the checkpoint's model is the average; training continues from the weights
+            if ckpt["training_model_state"] is None:
+                raise ValueError("it holds no training weights beside the averaged ones")
+            model.load_state_dict(ckpt["training_model_state"])
+            training.averaged.module.load_state_dict(ckpt["model_state"])
+            training.averaged.n_averaged.data[...] = int(ckpt["extra"].get("averaged_steps", 0))
         optimizer.load_state_dict(ckpt["optimizer_state"])
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler_state"])
@@ -394,7 +411,7 @@ def build_training(parser: argparse.ArgumentParser, args: argparse.Namespace, co
         parser.error(f"--resume: {args.resume} does not fit {config.model}: {e.summary()}")
     except (ValueError, KeyError, TypeError) as e:
         parser.error(f"--resume: {args.resume} does not fit {config.model}: {e}")
-    bad = non_finite_entries(model)
+    bad = non_finite_entries(model) + ([] if training.averaged is None else non_finite_entries(training.averaged.module))
     if bad:
         parser.error(f"--resume: {args.resume} holds non-finite values (NaN or infinity) in {', '.join(bad[:3])}: "
                      "resume from an earlier checkpoint, with a smaller --lr")
@@ -457,7 +474,7 @@ def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config
                                     config.clip_grad_norm, progress=bar, outliers=outliers,
                                     outlier_rng=np.random.default_rng([config.seed, epoch, 1]),
                                     on_step=dashboard.on_step, label_smoothing=config.label_smoothing,
-                                    parallel=parallel, distributed=ddp)
+                                    parallel=parallel, distributed=ddp, averaged=training.averaged)
         except NonFiniteLossError as e:
             bar.close()
             kept = f"; the last good checkpoint, {out / CHECKPOINT}, is kept" if (out / CHECKPOINT).exists() else ""
@@ -472,9 +489,9 @@ def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config
             return 1, f"epoch {epoch + 1}: {e}"
         bar.close()
         if ddp is None:
-            test_loss, test_acc, _ = evaluate(model, data.test_images, data.test_y)
+            test_loss, test_acc, _ = evaluate(training.evaluated, data.test_images, data.test_y)
         else:  # each rank a share of the test set; then every rank's weights checked against rank 0's
-            test_loss, test_acc = evaluate_distributed(model, data.test_images, data.test_y, ddp)
+            test_loss, test_acc = evaluate_distributed(training.evaluated, data.test_images, data.test_y, ddp)
             ddp.sync_state(f"the broadcast of rank 0's buffers after epoch {epoch + 1}", buffers_only=True)
             ddp.check_in_sync(f"after epoch {epoch + 1}")
         history.append(dict(epoch=epoch + 1, train_loss=stats.loss, train_accuracy=stats.accuracy,
@@ -488,7 +505,7 @@ def run_epochs(parser: argparse.ArgumentParser, args: argparse.Namespace, config
         if not lead:
             continue
         try:
-            save_run(out, config, data, training, energy_threshold(model, calibration), args.plot_format)
+            save_run(out, config, data, training, energy_threshold(training.evaluated, calibration), args.plot_format)
             write_dashboard_snapshot(dashboard.state, out)
         except OSError as e:
             name = e.filename or out / CHECKPOINT
@@ -556,12 +573,14 @@ def write_dashboard_snapshot(state: DashboardState, out: Path) -> None:
 
 def save_run(out: Path, config: RunConfig, data: Data, training: Training, threshold: float, plot_format: str) -> None:
     """The checkpoint (everything --resume needs), metrics.json and the curves, each written atomically."""
-    scheduler, history = training.scheduler, training.history
-    save_checkpoint(out / CHECKPOINT, model_state=training.model.state_dict(),
+    scheduler, history, averaged = training.scheduler, training.history, training.averaged
+    averaging = {} if averaged is None else dict(averaged_steps=int(averaged.n_averaged.data))
+    save_checkpoint(out / CHECKPOINT, model_state=training.evaluated_state(),
+                    training_model_state=None if averaged is None else training.model.state_dict(),
                     optimizer_state=training.optimizer.state_dict(),
                     scheduler_state=scheduler.state_dict() if scheduler is not None else None,
                     extra=dict(epoch=len(history), config=config.to_dict(), history=history,
-                               classes=list(data.info.classes), energy_threshold=threshold))
+                               classes=list(data.info.classes), energy_threshold=threshold, **averaging))
     atomic_write_text(out / METRICS, json.dumps(summary(config, history, ranks(training)), indent=2) + "\n")
     plot_curves({run_name(config): history}, out / f"curves.{plot_format}", label_smoothing=config.label_smoothing,
                 num_classes=data.info.num_classes)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import require_module
 
-from tinygrad_lenet import Tensor, nn, no_grad, optim
+from tinygrad_lenet import Tensor, manual_seed, nn, no_grad, optim
 from tinygrad_lenet import functional as F
 
 X = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
@@ -575,3 +575,51 @@ def test_dilated_pools_and_grouped_dilated_transposed_convs_as_modules_match_pyt
                                   torch.nn.MaxPool1d(3, 1, dilation=2)(torch.from_numpy(x[:, :, 0])).numpy())
     with pytest.raises(ValueError, match="MaxPool2d: return_indices=True is not supported"):
         nn.MaxPool2d(2, return_indices=True)
+
+
+@pytest.mark.parametrize("kind", ["swa", "ema", "ema_avg_fn", "ema_warmup"])
+def test_averaged_model_averages_like_pytorch_s(kind):
+    """optim.swa_utils.AveragedModel against torch.optim.swa_utils.AveragedModel: the same
+    weights after the same SGD steps, for each averaging function (the warm-up EMA written
+    for PyTorch as an avg_fn, its formula); state_dict has module.* and n_averaged."""
+    torch = torch_or_skip()
+    from torch.optim import swa_utils as theirs
+
+    from tinygrad_lenet.optim import swa_utils as ours
+    rng = np.random.default_rng(3)
+    manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    twin = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), twin.parameters()):
+            q.copy_(torch.from_numpy(p.data))
+
+    def warmup_avg_fn(averaged, current, num_averaged):
+        d = min(0.99, (1 + int(num_averaged)) / (10 + int(num_averaged)))
+        return averaged * d + current * (1 - d)
+
+    makers = {"swa": ({}, {}),
+              "ema": ({"multi_avg_fn": ours.get_ema_multi_avg_fn(0.9)}, {"multi_avg_fn": theirs.get_ema_multi_avg_fn(0.9)}),
+              "ema_avg_fn": ({"avg_fn": ours.get_ema_avg_fn(0.8)}, {"avg_fn": theirs.get_ema_avg_fn(0.8)}),
+              "ema_warmup": ({"multi_avg_fn": ours.get_ema_multi_avg_fn(0.99, warmup=True)}, {"avg_fn": warmup_avg_fn})}
+    ours_kw, theirs_kw = makers[kind]
+    averaged, averaged_twin = ours.AveragedModel(model, **ours_kw), theirs.AveragedModel(twin, **theirs_kw)
+    opt, opt_twin = optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(twin.parameters(), lr=0.1)
+    for _ in range(6):
+        x = rng.standard_normal((5, 4)).astype(np.float32)
+        opt.zero_grad()
+        (model(Tensor(x)) ** 2).mean().backward()
+        opt.step()
+        averaged.update_parameters(model)
+        opt_twin.zero_grad()
+        (twin(torch.from_numpy(x)) ** 2).mean().backward()
+        opt_twin.step()
+        averaged_twin.update_parameters(twin)
+    state, state_twin = averaged.state_dict(), averaged_twin.state_dict()
+    assert list(state) == list(state_twin)
+    for key in state:
+        np.testing.assert_allclose(state[key], state_twin[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_allclose(averaged(Tensor(x)).data, averaged_twin(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(averaged.module[0].weight.data, model[0].weight.data)  # an average, not the weights

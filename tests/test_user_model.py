@@ -18,6 +18,7 @@ import pytest
 from script_runner import run_script as run
 
 from models import ModelSpecError, build_model, load_trained_model
+from tinygrad_lenet.config import RunConfig
 from tinygrad_lenet.data import write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,8 +224,9 @@ def test_runs_are_never_overwritten_and_resume_needs_no_options(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["epochs"][-1]["epoch"] == 3
 
     conflict = run("train.py", "--resume", str(ckpt), "--lr", "0.2", check=False)
-    assert conflict.returncode == 2 and "was trained with other settings: lr=0.1 (now 0.2)" in conflict.stderr
-    run("train.py", "--resume", str(ckpt), "--lr", "0.1", "--no-progress")  # agreeing options are fine
+    lr = RunConfig().lr  # the run's, the default
+    assert conflict.returncode == 2 and f"was trained with other settings: lr={lr} (now 0.2)" in conflict.stderr
+    run("train.py", "--resume", str(ckpt), "--lr", str(lr), "--no-progress")  # agreeing options are fine
 
     again = run("train.py", *common, "--epochs", "1", "--overwrite")
     assert "epoch 1:" in again.stdout and json.loads((out / "metrics.json").read_text())["epochs"][-1]["epoch"] == 1

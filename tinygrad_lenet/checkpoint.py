@@ -223,11 +223,15 @@ class _Reader:
 
 
 def save_checkpoint(path: PathLike, *, model_state: Mapping[str, Any], optimizer_state: Mapping[str, Any] | None = None,
-                    scheduler_state: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+                    scheduler_state: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
+                    training_model_state: Mapping[str, Any] | None = None) -> None:
     """Save a training checkpoint: model (and optionally optimizer and scheduler)
-    state dicts plus `extra` metadata such as epoch, config and RNG state."""
+    state dicts plus `extra` metadata such as epoch, config and RNG state. When the model
+    saved is an average of the trained weights, `training_model_state` holds those
+    (what training continues from)."""
     tree: dict[str, Any] = {"model_state": model_state}
-    for key, value in (("optimizer_state", optimizer_state), ("scheduler_state", scheduler_state), ("extra", extra)):
+    for key, value in (("optimizer_state", optimizer_state), ("scheduler_state", scheduler_state), ("extra", extra),
+                       ("training_model_state", training_model_state)):
         if value is not None:
             tree[key] = value
     save(path, tree)
@@ -235,17 +239,21 @@ def save_checkpoint(path: PathLike, *, model_state: Mapping[str, Any], optimizer
 
 def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint`: a dict with "model_state",
-    "optimizer_state" and "scheduler_state" (None when not saved) and "extra" ({} when not saved)."""
+    "optimizer_state", "scheduler_state" and "training_model_state" (None when not saved)
+    and "extra" ({} when not saved)."""
     tree = load(path)
     if "model_state" not in tree:
         raise CheckpointError(f"{os.fspath(path)}: no 'model_state' in this checkpoint (keys: {sorted(tree)})")
     parts = {"model_state": tree["model_state"], "optimizer_state": tree.get("optimizer_state"),
-             "scheduler_state": tree.get("scheduler_state"), "extra": tree.get("extra", {})}
+             "scheduler_state": tree.get("scheduler_state"), "extra": tree.get("extra", {}),
+             "training_model_state": tree.get("training_model_state")}
+    optional = ("optimizer_state", "scheduler_state", "training_model_state")
     for key, value in parts.items():
-        if not isinstance(value, dict) and not (value is None and key in ("optimizer_state", "scheduler_state")):
+        if not isinstance(value, dict) and not (value is None and key in optional):
             raise CheckpointError(f"{os.fspath(path)}: its '{key}' is a {type(value).__name__}, not a mapping")
-    bad = [k for k, v in parts["model_state"].items() if not isinstance(v, np.ndarray)]
-    if bad:
-        raise CheckpointError(f"{os.fspath(path)}: its 'model_state' holds {type(parts['model_state'][bad[0]]).__name__} "
-                              f"at '{bad[0]}', not an array")
+    for key in ("model_state", "training_model_state"):
+        bad = [k for k, v in (parts[key] or {}).items() if not isinstance(v, np.ndarray)]
+        if bad:
+            raise CheckpointError(f"{os.fspath(path)}: its '{key}' holds {type(parts[key][bad[0]]).__name__} "
+                                  f"at '{bad[0]}', not an array")
     return parts

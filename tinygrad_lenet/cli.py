@@ -27,6 +27,8 @@ RUN_OPTIONS: dict[str, str] = {
     "gamma": "decay factor for --schedule step",
     "weight_decay": "L2 penalty (decoupled for adamw)",
     "label_smoothing": "mix each one-hot training target with the uniform distribution by this much",
+    "ema_decay": "test and save an exponential moving average of the weights with this decay (with "
+                 "TensorFlow's warm-up: about the last tenth of a short run's steps); none: the weights themselves",
     "clip_grad_norm": "clip the gradients' total norm to this",
     "augment": "random shifts, small rotations and scaling",
     "outlier_exposure": "also train on procedural non-digits (scribbles, blobs, shapes, letter-like strokes) with "
@@ -115,19 +117,22 @@ def model_arg(text: str) -> tuple[str, Any]:
 
 def _scalar_type(annotation: Any) -> Any:
     text = str(annotation)
+    optional = "None" in text  # the word "none" gives None
     if "int" in text:
-        return _number(int, "an integer")
+        return _number(int, "an integer", optional)
     if "float" in text:
-        return _number(float, "a number")
+        return _number(float, "a number", optional)
     return str
 
 
-def _number(kind: type, what: str) -> Any:
+def _number(kind: type, what: str, optional: bool = False) -> Any:
     def convert(text: str) -> Any:
+        if optional and text.strip().lower() == "none":
+            return None
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {what}{' or none' if optional else ''}, got {text!r}") from None
     convert.__name__ = kind.__name__
     return convert
 

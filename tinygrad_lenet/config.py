@@ -43,15 +43,16 @@ class RunConfig:
     model_sha256: str | None = None  # of the model's file, for a model defined in a file
     dataset: str = "mnist"
     epochs: int = 4
-    batch_size: int = 128
+    batch_size: int = 64
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float = 0.07
     momentum: float = 0.9
     schedule: str = "onecycle"
     step_size: int = 4
     gamma: float = 0.3
     weight_decay: float = 1e-3
     label_smoothing: float = 0.1
+    ema_decay: float | None = 0.999  # evaluate an average of the weights (see build_averaged_model); None: the weights
     clip_grad_norm: float | None = None
     augment: bool = False
     outlier_exposure: bool | None = None  # None: on for MNIST's digits (see resolve_outlier_exposure), else off
@@ -163,6 +164,11 @@ def _probability(name: str, value: Any) -> None:
         raise ConfigError(name, f"must be in [0, 1], got {value!r}")
 
 
+def _optional_open_unit(name: str, value: Any) -> None:
+    if value is not None and (not _is_number(value) or not 0 < value < 1):
+        raise ConfigError(name, f"must be in (0, 1) or None, got {value!r}")
+
+
 def _fraction(name: str, value: Any) -> None:
     if not _is_number(value) or not 0 < value <= 1:
         raise ConfigError(name, f"must be in (0, 1], got {value!r}")
@@ -233,7 +239,8 @@ _CHECKS = dict(
     model=_name, model_args=_model_args, model_sha256=_sha256, dataset=_name,
     epochs=_positive_int, batch_size=_positive_int, optimizer=_choice(*OPTIMIZERS), lr=_positive_float,
     momentum=_below_one, schedule=_choice(*SCHEDULES), step_size=_positive_int, gamma=_decay_factor,
-    weight_decay=_non_negative_float, label_smoothing=_probability, clip_grad_norm=_optional_positive_float,
+    weight_decay=_non_negative_float, label_smoothing=_probability, ema_decay=_optional_open_unit,
+    clip_grad_norm=_optional_positive_float,
     augment=_flag, outlier_exposure=_optional_flag,
     seed=_non_negative_int, workers=_positive_int, train_subset=_optional_positive_int, test_subset=_optional_positive_int,
     target_accuracy=_fraction, normalize_mean=_optional_finite, normalize_std=_positive_std,
@@ -241,7 +248,7 @@ _CHECKS = dict(
 
 # Settings added after checkpoints were first written, with the value every run
 # before them had: a stored config without them means that value, not today's default.
-_BEFORE_THEY_EXISTED = dict(label_smoothing=0.0)
+_BEFORE_THEY_EXISTED = dict(label_smoothing=0.0, ema_decay=None)
 
 
 # ------------------------------------------------------------------ what a config builds
@@ -253,6 +260,17 @@ def build_optimizer(config: RunConfig, params: Any) -> optim.Optimizer:
                          weight_decay=config.weight_decay)
     cls = optim.Adam if config.optimizer == "adam" else optim.AdamW
     return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def build_averaged_model(config: RunConfig, model: Any) -> optim.swa_utils.AveragedModel | None:
+    """The average of the model's weights that the run evaluates and saves, or None without
+    `ema_decay`: an exponential moving average updated after every step, with TensorFlow's
+    warm-up (decay min(ema_decay, (1 + n) / (10 + n)) at update n), so that over a run of
+    a few epochs it averages about the last tenth of the steps."""
+    if config.ema_decay is None:
+        return None
+    return optim.swa_utils.AveragedModel(model, multi_avg_fn=optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay,
+                                                                                                  warmup=True))
 
 
 def build_scheduler(config: RunConfig, optimizer: optim.Optimizer, steps_per_epoch: int) -> tuple[Any, bool]:

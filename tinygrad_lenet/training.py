@@ -60,7 +60,7 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
                     outliers: np.ndarray | None = None, outlier_rng: np.random.Generator | None = None,
                     on_step: Callable[[float, float, int], None] | None = None,
                     label_smoothing: float = 0.0, parallel: DataParallel | None = None,
-                    distributed: DistributedDataParallel | None = None) -> EpochStats:
+                    distributed: DistributedDataParallel | None = None, averaged: Any = None) -> EpochStats:
     """One pass over `batches` of (images float32 (B, 1, H, W), labels (B,)), Tensors or arrays.
 
     `progress`, if given, is a tqdm bar: it advances per batch and shows the
@@ -77,7 +77,9 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
     whole job's batches, the same on every rank: each rank computes its rows (every
     world-size-th from its rank) and its rows of the outliers, weighted by their share,
     so that the one allreduce of gradients gives every rank the gradient one process
-    would compute for the whole batch; the loss, accuracy and counts are the whole job's."""
+    would compute for the whole batch; the loss, accuracy and counts are the whole job's.
+    `averaged` (an `optim.swa_utils.AveragedModel` of this model), if given, takes in the
+    weights after every step."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -111,6 +113,8 @@ def train_one_epoch(model: Module, batches: Iterable[tuple[Tensor, Tensor]], opt
             if clip_grad_norm is not None:
                 clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             if scheduler is not None and step_scheduler_per_batch:
                 scheduler.step()
             n = len(y)

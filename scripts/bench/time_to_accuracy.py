@@ -12,9 +12,10 @@ import numpy as np
 from models import build_model
 from tinygrad_lenet import functional as F
 from tinygrad_lenet import manual_seed
-from tinygrad_lenet.config import RunConfig
+from tinygrad_lenet.config import RunConfig, build_averaged_model
 from tinygrad_lenet.data_parallel import DataParallel
 from tinygrad_lenet.ops.parallel import get_num_threads
+from tinygrad_lenet.optim.swa_utils import warmup_decay
 
 from .common import make_torch, torch_threads_matching
 
@@ -83,6 +84,7 @@ def time_to_accuracy_seed(config: RunConfig, data: dict[str, Any], torch_threads
     optimizer = build_optimizer(config, ours.parameters())
     loader = DataLoader(train_x, train_y, batch_size=config.batch_size, shuffle=True, seed=config.seed, normalize=mean_std)
     scheduler, per_batch = build_scheduler(config, optimizer, len(loader))
+    averaged = build_averaged_model(config, ours)
     smoothing = config.label_smoothing
     parallel = DataParallel(ours, workers=workers,
                             loss=lambda logits, y: F.cross_entropy(logits, y, label_smoothing=smoothing))
@@ -92,7 +94,7 @@ def time_to_accuracy_seed(config: RunConfig, data: dict[str, Any], torch_threads
         t_opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
         t_sched = torch.optim.lr_scheduler.OneCycleLR(t_opt, max_lr=config.lr, total_steps=config.epochs * len(loader))
-        theirs[name] = (model, t_opt, t_sched)
+        theirs[name] = (model, t_opt, t_sched, torch_averaged(torch, model, config))
     runs = {name: dict(seconds=0.0, reached=None, accuracy=[]) for name in ("ours", *theirs)}
     for epoch in range(config.epochs):
         loader.set_epoch(epoch)
@@ -103,11 +105,13 @@ def time_to_accuracy_seed(config: RunConfig, data: dict[str, Any], torch_threads
             optimizer.zero_grad()
             parallel.forward_backward(x, y)  # one process: forward and backward here, as train.py runs it
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(ours)
             if per_batch:
                 scheduler.step()
         runs["ours"]["seconds"] += time.perf_counter() - start
-        accuracy = {"ours": evaluate(ours, test_images, test_y)[1]}
-        for name, (model, t_opt, t_sched) in theirs.items():
+        accuracy = {"ours": evaluate(ours if averaged is None else averaged, test_images, test_y)[1]}
+        for name, (model, t_opt, t_sched, t_averaged) in theirs.items():
             torch.set_num_threads(torch_threads[name])
             model.train()
             start = time.perf_counter()
@@ -117,11 +121,14 @@ def time_to_accuracy_seed(config: RunConfig, data: dict[str, Any], torch_threads
                 t_opt.zero_grad(set_to_none=True)
                 loss.backward()
                 t_opt.step()
+                if t_averaged is not None:
+                    t_averaged.update_parameters(model)
                 t_sched.step()
             runs[name]["seconds"] += time.perf_counter() - start
-            model.eval()
+            tested = model if t_averaged is None else t_averaged
+            tested.eval()
             with torch.no_grad():
-                accuracy[name] = float((model(torch.from_numpy(test_images)).argmax(1).numpy() == test_y).mean())
+                accuracy[name] = float((tested(torch.from_numpy(test_images)).argmax(1).numpy() == test_y).mean())
         for name, run in runs.items():
             run["accuracy"].append(accuracy[name])
             if run["reached"] is None and accuracy[name] >= target:
@@ -136,6 +143,17 @@ def time_to_accuracy_seed(config: RunConfig, data: dict[str, Any], torch_threads
     return dict(seed=config.seed, runs=runs, ratio=ratio(["torch"]),
                 ratio_default=ratio(["torch_default" if "torch_default" in runs else "torch"]),
                 ratio_best=ratio(list(theirs)), training_ratio_best=training_ratio_best)
+
+
+def torch_averaged(torch: Any, model: Any, config: RunConfig) -> Any:
+    """PyTorch's AveragedModel of `model` averaging as the recipe's (`build_averaged_model`:
+    the exponential moving average with TensorFlow's warm-up), or None without one."""
+    if config.ema_decay is None:
+        return None
+
+    def ema_update(averaged: list, current: list, num_averaged: Any) -> None:
+        torch._foreach_lerp_(averaged, current, 1 - warmup_decay(config.ema_decay, int(num_averaged)))
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_update)
 
 
 def report_time_to_accuracy(r: dict[str, Any]) -> list[str]:
