@@ -28,9 +28,10 @@ import numpy as np  # noqa: E402
 
 from models import build_model  # noqa: E402
 from scripts.bench.common import make_torch, random_batches, summarize  # noqa: E402
+from scripts.bench.time_to_accuracy import torch_averaged  # noqa: E402
 from tinygrad_lenet import distributed as dist  # noqa: E402
 from tinygrad_lenet import manual_seed  # noqa: E402
-from tinygrad_lenet.config import RunConfig, build_optimizer, build_scheduler  # noqa: E402
+from tinygrad_lenet.config import RunConfig, build_averaged_model, build_optimizer, build_scheduler  # noqa: E402
 from tinygrad_lenet.data import DATASETS, DataLoader, load_mnist, normalize_images  # noqa: E402
 from tinygrad_lenet.training import evaluate, train_one_epoch  # noqa: E402
 
@@ -123,10 +124,12 @@ def accuracy(framework: str, quick: bool = False) -> dict[str, Any] | None:
     if framework == "ours":
         model, ddp, opt = ours_setup(config)
         scheduler, per_batch = build_scheduler(config, opt, len(loader))
+        averaged = build_averaged_model(config, model)  # the recipe's average, the same on every rank
         rank, size = ddp.rank, ddp.world_size
     else:
         tddp, topt, tsched, torch, rank, size = torch_setup(config, len(loader))
         tstep = torch_step(tddp, topt, torch, config.label_smoothing)
+        t_averaged = torch_averaged(torch, tddp.module, config)
     seconds, history, reached = 0.0, [], None
     for epoch in range(config.epochs):
         loader.set_epoch(epoch)
@@ -134,21 +137,25 @@ def accuracy(framework: str, quick: bool = False) -> dict[str, Any] | None:
         start = time.perf_counter()
         if framework == "ours":
             train_one_epoch(model, batches, opt, scheduler, per_batch, label_smoothing=config.label_smoothing,
-                            distributed=ddp)
+                            distributed=ddp, averaged=averaged)
             ddp.group.barrier()
             seconds += time.perf_counter() - start
-            acc = evaluate(model, test_images, test_y)[1] if rank == 0 else None
+            tested = model if averaged is None else averaged
+            acc = evaluate(tested, test_images, test_y)[1] if rank == 0 else None
         else:
             tddp.train()
             for x, y in batches:
                 tstep(x[rank::size], y[rank::size])
+                if t_averaged is not None:
+                    t_averaged.update_parameters(tddp.module)
                 tsched.step()
             torch.distributed.barrier()
             seconds += time.perf_counter() - start
             if rank == 0:
-                tddp.eval()
+                tested = tddp.module if t_averaged is None else t_averaged
+                tested.eval()
                 with torch.no_grad():
-                    acc = float((tddp.module(torch.from_numpy(test_images)).argmax(1).numpy() == test_y).mean())
+                    acc = float((tested(torch.from_numpy(test_images)).argmax(1).numpy() == test_y).mean())
         if rank == 0:
             history.append(acc)
             if reached is None and acc >= config.target_accuracy:
