@@ -163,6 +163,8 @@ MODEL_CASES: dict[str, tuple[Callable, str]] = {
     "metadata not a string": (replace_array(META_ENTRY, np.zeros(3)), "'__checkpoint__' is not a JSON string"),
     "unknown model": (set_config(model="no_such_model"), "no_such_model"),
     "model_state a list": (edit_tree(lambda t: t.__setitem__("model_state", [])), "'model_state' is a list"),
+    "trained weights a list": (edit_tree(lambda t: t.__setitem__("training_model_state", [])),
+                               "'training_model_state' is a list"),
 }
 
 # Broken only in what resuming training reads: the optimizer's and scheduler's state and the history.
@@ -174,6 +176,11 @@ RESUME_CASES: dict[str, tuple[Callable, str]] = {
     "optimizer momentum infinite": (optimizer_group(momentum=float("inf")), "momentum=inf"),
     "history of strings": (set_extra("history", ["a", "b"]), "history entry 0 is not an epoch record"),
     "epoch beyond history": (set_extra("epoch", 5), r"its epoch \(5\) and history \(2 entries\) disagree"),
+    "no trained weights beside the average": (edit_tree(lambda t: t.pop("training_model_state")),
+                                              "holds no training weights beside the averaged ones"),
+    "NaN trained weights beside the average": (
+        replace_array("training_model_state/" + WEIGHT.split("/", 1)[1], np.full((6, 1, 5, 5), np.nan, np.float32)),
+        "non-finite values"),
 }
 
 

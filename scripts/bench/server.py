@@ -31,8 +31,7 @@ def bench_server(args: argparse.Namespace) -> dict[str, Any]:
     manual_seed(0)
     predictor = DigitPredictor(TrainedModel(get_model("lenet5").eval(), RunConfig(), tuple("0123456789"), {}))
     app = make_server(predictor, "127.0.0.1", 0, quiet=True, request_timeout=5.0)
-    thread = threading.Thread(target=app.serve_forever, daemon=True)
-    thread.start()
+    app.serve_in_background("digit-app-benchmark")
     host, port = app.server_address[:2]
     rng = np.random.default_rng(0)
     pixels = (rng.random((280, 280)) > 0.97).astype(np.uint8) * 255

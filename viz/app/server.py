@@ -172,6 +172,11 @@ class DigitAppServer:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def serve_in_background(self, name: str) -> "DigitAppServer":
+        """Run `serve_forever()` in a daemon thread called `name`; returns this server."""
+        threading.Thread(target=self.serve_forever, name=name, daemon=True).start()
+        return self
+
     def shutdown(self) -> None:
         """Stop `serve_forever()` (called from another thread) and wait until it has returned."""
         if not self._running.wait(timeout=5):  # serve_forever may be starting in its thread

@@ -5,7 +5,6 @@ viewer); started in a daemon thread beside the training loop."""
 from __future__ import annotations
 
 import json
-import threading
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
@@ -49,6 +48,4 @@ class DashboardServer(DigitAppServer):
 
 def start_dashboard(state: DashboardState, port: int = 0, host: str = "127.0.0.1") -> DashboardServer:
     """A running dashboard server (a daemon thread): `.url`, and `.shutdown()` when training ends."""
-    server = DashboardServer((host, port), state)
-    threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
-    return server
+    return DashboardServer((host, port), state).serve_in_background("dashboard")

@@ -4,7 +4,6 @@ scripts and style (by hash) and its WebAssembly."""
 
 from __future__ import annotations
 
-import threading
 from http import HTTPStatus
 from typing import Any
 
@@ -41,6 +40,4 @@ class ExplorerServer(DigitAppServer):
 
 def start_explorer_server(page: str, port: int = 0, host: str = "127.0.0.1") -> ExplorerServer:
     """A running server of `page` (a daemon thread): `.url`, and `.shutdown()` to stop."""
-    server = ExplorerServer((host, port), page)
-    threading.Thread(target=server.serve_forever, name="graph-viewer", daemon=True).start()
-    return server
+    return ExplorerServer((host, port), page).serve_in_background("graph-viewer")
