@@ -26,6 +26,7 @@ from tinygrad_lenet import Tensor, gradcheck, gradgradcheck, manual_seed
 from tinygrad_lenet import functional as F
 from tinygrad_lenet import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
+from tinygrad_lenet.ops import depthwise as depthwise_module
 from tinygrad_lenet.ops import pool as pool_module
 from tinygrad_lenet.ops.conv import (
     column_block,
@@ -40,6 +41,7 @@ from tinygrad_lenet.ops.conv import (
     threads_for,
     to_chwn,
 )
+from tinygrad_lenet.ops.blas import axpy_routine
 from tinygrad_lenet.ops.layout import memory_order, relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
 
@@ -368,6 +370,46 @@ def test_depthwise_convolution_gives_the_same_in_either_memory_order(stride, dil
     np.testing.assert_array_equal(out_a, out_b)
     np.testing.assert_array_equal(dx_a, dx_b)
     np.testing.assert_allclose(dw_a, dw_b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_axpy_adds_a_multiple_of_one_slice_into_another(dtype):
+    """The routine numpy's BLAS gives for y += alpha * x works on addresses inside rows,
+    and touches nothing outside the n values it is given."""
+    routine = axpy_routine(dtype)
+    if routine is None:
+        pytest.skip("numpy's BLAS exposes no cblas axpy here (the depthwise convolution uses numpy's two passes)")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(50).astype(dtype), rng.standard_normal(50).astype(dtype)
+    expected = y.copy()
+    expected[7:37] += dtype(0.5) * x[3:33]
+    routine(30, 0.5, x.ctypes.data + 3 * x.itemsize, y.ctypes.data + 7 * y.itemsize)
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    np.testing.assert_array_equal(y[:7], expected[:7])
+    np.testing.assert_array_equal(y[37:], expected[37:])
+
+
+@pytest.mark.parametrize("stride,dilation,padding", [((1, 1), (1, 1), ((1, 1), (1, 1))),
+                                                     ((1, 1), (2, 1), ((2, 0), (1, 3))),
+                                                     ((2, 1), (1, 1), ((1, 1), (0, 1)))])
+def test_depthwise_convolution_without_the_blas_axpy_gives_the_same(monkeypatch, stride, dilation, padding):
+    """Where numpy's BLAS has no axpy the taps are added by numpy's product and sum: the
+    same output and gradients (bias included), to float64 rounding."""
+    from tinygrad_lenet import ops
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((4, 1, 3, 2)), rng.standard_normal(4)
+    g = None
+    results = []
+    for blas in (True, False):
+        if not blas:
+            monkeypatch.setattr(depthwise_module, "axpy_routine", lambda dtype: None)
+        ts = [Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, w, b)]
+        out = ops.DepthwiseConv2d.apply(*ts, stride=stride, dilation=dilation, padding=padding)
+        g = rng.standard_normal(out.shape) if g is None else g
+        out.backward(g)
+        results.append([out.data] + [t.grad for t in ts])
+    for with_blas, without in zip(*results):
+        np.testing.assert_allclose(with_blas, without, rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_float32_stays_float32_and_close_to_float64():

@@ -451,23 +451,28 @@ def conv2d_gradient_case(draw: st.DrawFn, op: str) -> GradCase:
 
 
 def depthwise_geometry(draw: st.DrawFn) -> dict:
-    """A padded input (N, C, H, W) and one kernel per channel, with stride and dilation that fit."""
+    """An input (N, C, H, W), its padding and one kernel per channel, with stride and
+    dilation that fit the padded input."""
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     stride, dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))), (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    h = draw(st.integers((kh - 1) * dilation[0] + 1, (kh - 1) * dilation[0] + 4))
-    w = draw(st.integers((kw - 1) * dilation[1] + 1, (kw - 1) * dilation[1] + 4))
+    padding = tuple(tuple(draw(st.integers(0, 2)) for _ in range(2)) for _ in range(2))
+    h = draw(st.integers(max(1, (kh - 1) * dilation[0] + 1 - sum(padding[0])), (kh - 1) * dilation[0] + 4))
+    w = draw(st.integers(max(1, (kw - 1) * dilation[1] + 1 - sum(padding[1])), (kw - 1) * dilation[1] + 4))
     c = draw(st.integers(1, 3))
-    return dict(x_shape=(draw(st.integers(1, 2)), c, h, w), w_shape=(c, 1, kh, kw), stride=stride, dilation=dilation)
+    return dict(x_shape=(draw(st.integers(1, 2)), c, h, w), w_shape=(c, 1, kh, kw), stride=stride, dilation=dilation,
+                padding=padding)
 
 
 @grad_case("depthwise_conv2d", "depthwise_conv2d_input_grad", "depthwise_conv2d_weight_grad")
 def depthwise_case(draw: st.DrawFn, op: str) -> GradCase:
     from tinygrad_lenet import ops
     g = depthwise_geometry(draw)
-    attrs = dict(stride=g["stride"], dilation=g["dilation"])
+    attrs = dict(stride=g["stride"], dilation=g["dilation"], padding=g["padding"])
     x, w = draw(S.smooth(g["x_shape"])), draw(S.smooth(g["w_shape"]))
     if op == "depthwise_conv2d":
-        return GradCase(f"{op} {g}", lambda a, b: ops.DepthwiseConv2d.apply(a, b, **attrs), (x, w))
+        bias = draw(st.booleans())
+        inputs = (x, w, draw(S.smooth((g["w_shape"][0],)))) if bias else (x, w)
+        return GradCase(f"{op} {g} bias={bias}", lambda *a: ops.DepthwiseConv2d.apply(*a, **attrs), inputs)
     out_shape = ops.DepthwiseConv2d.call(x, w, **attrs).shape
     cotangent = draw(S.smooth(out_shape))
     if op == "depthwise_conv2d_input_grad":

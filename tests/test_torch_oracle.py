@@ -55,6 +55,22 @@ def _pad(x, *, pad_width):
     return TF.pad(x, flat)
 
 
+def _torch_pad(x, padding):
+    """(N, C, H, W) x padded by ((top, bottom), (left, right))."""
+    (top, bottom), (left, right) = padding
+    return TF.pad(x, [left, right, top, bottom])
+
+
+def _padded_shape(shape, padding):
+    return (*shape[:2], shape[2] + sum(padding[0]), shape[3] + sum(padding[1]))
+
+
+def _torch_crop(x, padding):
+    """The inverse of `_torch_pad`: the padding cut off."""
+    (top, bottom), (left, right) = padding
+    return x[:, :, top:x.shape[2] - bottom, left:x.shape[3] - right]
+
+
 def _getitem(x, *, index):
     """Any numpy index (negative steps too, which torch slicing lacks) as a gather of flat positions."""
     positions = np.arange(x.numel()).reshape(tuple(x.shape))[index]
@@ -104,12 +120,14 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "layer_norm": lambda x, w, b, *, eps: TF.layer_norm(x, tuple(w.shape), w, b, eps=eps),
     "normalize": lambda x, *, axes, eps: (x - x.mean(dim=axes, keepdim=True)) / torch.sqrt(
         x.var(dim=axes, correction=0, keepdim=True) + eps),
-    "depthwise_conv2d": lambda x, w, *, stride, dilation: TF.conv2d(x, w, stride=stride, dilation=dilation,
-                                                                    groups=x.shape[1]),
-    "depthwise_conv2d_input_grad": lambda grad, w, *, stride, dilation, x_shape:
-        torch.nn.grad.conv2d_input(x_shape, w, grad, stride=stride, dilation=dilation, groups=w.shape[0]),
-    "depthwise_conv2d_weight_grad": lambda x, grad, *, stride, dilation, w_shape:
-        torch.nn.grad.conv2d_weight(x, w_shape, grad, stride=stride, dilation=dilation, groups=x.shape[1]),
+    "depthwise_conv2d": lambda x, w, b=None, *, stride, dilation, padding=((0, 0), (0, 0)):
+        TF.conv2d(_torch_pad(x, padding), w, b, stride=stride, dilation=dilation, groups=x.shape[1]),
+    "depthwise_conv2d_input_grad": lambda grad, w, *, stride, dilation, x_shape, padding=((0, 0), (0, 0)):
+        _torch_crop(torch.nn.grad.conv2d_input(_padded_shape(x_shape, padding), w, grad, stride=stride,
+                                               dilation=dilation, groups=w.shape[0]), padding),
+    "depthwise_conv2d_weight_grad": lambda x, grad, *, stride, dilation, w_shape, padding=((0, 0), (0, 0)):
+        torch.nn.grad.conv2d_weight(_torch_pad(x, padding), w_shape, grad, stride=stride, dilation=dilation,
+                                    groups=x.shape[1]),
     "conv2d": lambda x, w, b=None, *, stride, padding: TF.conv2d(x, w, b, stride=stride, padding=padding),
     "max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(x, kernel_size, stride),
     "relu_max_pool2d": lambda x, *, kernel_size, stride: TF.max_pool2d(TF.relu(x), kernel_size, stride),

@@ -32,18 +32,21 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     pads = _padding_pairs(padding, "conv2d")
     if (dh, dw) == (1, 1) and groups == 1 and pads[0][0] == pads[0][1] and pads[1][0] == pads[1][1]:
         return x.conv2d(weight, bias, stride=stride, padding=(pads[0][0], pads[1][0]))
-    if any(pads[0] + pads[1]):
-        x = x.pad(((0, 0), (0, 0), pads[0], pads[1]))
     if groups > 1 and x.ndim == 4 and weight.ndim == 4 and groups == x.shape[1] == weight.shape[0] \
             and weight.shape[1] == 1:  # depthwise: one kernel per channel, tap by tap (no GEMM to be had)
         same_float_dtype("conv2d", x, weight, bias)
         s = int_pair(stride, "conv2d", "stride")
         span = ((weight.shape[2] - 1) * dh + 1, (weight.shape[3] - 1) * dw + 1)
-        if min(s) < 1 or span[0] > x.shape[2] or span[1] > x.shape[3]:
+        padded = (x.shape[2] + sum(pads[0]), x.shape[3] + sum(pads[1]))
+        if min(s) < 1 or span[0] > padded[0] or span[1] > padded[1]:
             raise ShapeError(f"conv2d: kernel {tuple(weight.shape[2:])} (dilation {(dh, dw)}) does not fit the padded "
-                             f"input {x.shape[2:]}, or stride {s} is below 1")
-        out = ops.DepthwiseConv2d.apply(x, weight, stride=s, dilation=(dh, dw))
-        return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+                             f"input {padded}, or stride {s} is below 1")
+        if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+            raise ShapeError(f"conv2d: bias {tuple(bias.shape)} does not match {weight.shape[0]} output channels")
+        return ops.DepthwiseConv2d.apply(x, weight, *(() if bias is None else (bias,)), stride=s, dilation=(dh, dw),
+                                         padding=(tuple(pads[0]), tuple(pads[1])))
+    if any(pads[0] + pads[1]):
+        x = x.pad(((0, 0), (0, 0), pads[0], pads[1]))
     if (dh, dw) != (1, 1) and int_pair(stride, "conv2d", "stride") == (1, 1) and x.ndim == 4 and weight.ndim == 4 \
             and x.shape[2] > (weight.shape[2] - 1) * dh and x.shape[3] > (weight.shape[3] - 1) * dw:
         return _dilated_by_phases(x, weight, bias, (dh, dw), groups)

@@ -112,9 +112,11 @@ def _conv(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: 
 
 
 def _depthwise(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:
-    """A Conv with one group per channel (the input is padded by a Pad node already)."""
+    """A Conv with one group per channel, its padding and optional bias included."""
+    (top, bottom), (left, right) = attrs.get("padding", ((0, 0), (0, 0)))
     return b.node("Conv", ins, out, strides=list(attrs["stride"]), dilations=list(attrs["dilation"]),
-                  group=int(parents[1].shape[0]), kernel_shape=list(parents[1].shape[2:]))
+                  pads=[top, left, bottom, right], group=int(parents[1].shape[0]),
+                  kernel_shape=list(parents[1].shape[2:]))
 
 
 def _normalize(b: _Builder, ins: list[str], attrs: dict, parents: list[Tensor], out: str) -> str:

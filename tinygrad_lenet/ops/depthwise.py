@@ -1,13 +1,20 @@
 """Depthwise convolution: each channel convolved with its own kernel (conv2d with
 groups = channels and one kernel per channel). A per-channel product is no GEMM, so it
-is computed tap by tap, one channel at a time: for each of the kh * kw kernel positions,
-the strided slice of the channel's (already padded) input times that tap's weight,
-accumulated in place into preallocated arrays. A channel's block (batch x height x
-width) stays in the CPU's cache through its taps; the whole array at once would stream
-from memory each tap. Results are channel-major in memory, handed on as (N, C, H, W)
-views. At stride 1 the input gradient is the same loop over the padded output gradient
-with the kernel flipped (reads from slices, contiguous writes), and the weight gradient
-one product per channel of its kh * kw input slices with its output gradient.
+is computed tap by tap, one channel at a time, each tap's product accumulated in place
+into preallocated arrays; a channel's block (batch x height x width) stays in the CPU's
+cache through its taps, where the whole array at once would stream from memory each tap.
+
+At stride 1 (the common case) every tap is one long contiguous run. The input is copied
+channel-major, (C, N, H, W), and each channel's block is read as one flat row: the tap
+at kernel position (a, b) reads, for the output at flat position p, the input at p + a *
+dh * W + b * dw. Computing the output over the input's whole grid (the positions past
+the output's edge are computed and never read) makes each tap one product over a
+slice of that row, numpy's fastest loop, instead of one short loop per image row. The
+input gradient adds each tap's product back at the same offsets, from the output
+gradient placed on the input's grid with zeros around it; the weight gradient is one
+dot product per tap. Other strides take each tap's strided slice of the image.
+
+Results are channel-major in memory, handed on as (N, C, H, W) views.
 
 Three ops, each linear in both inputs, whose gradients are each other (as conv2d's):
 the convolution, its input gradient (each tap's product added back into its slice)
@@ -19,6 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .blas import axpy_routine
+from .conv import bias_grad, grad_rows
+from .layout import copy_into
 
 
 def _taps(kh: int, kw: int, height: int, width: int, stride: tuple[int, int], dilation: tuple[int, int]):
@@ -66,71 +76,204 @@ def _correlate(x: np.ndarray, w: np.ndarray, stride, dilation, height: int, widt
     return out
 
 
+def _flat_offsets(kh: int, kw: int, width: int, dilation: tuple[int, int]) -> list[int]:
+    """Where each kernel position reads in a row-major grid `width` wide, relative to
+    the output's position in the same grid."""
+    return [a * dilation[0] * width + b * dilation[1] for a in range(kh) for b in range(kw)]
+
+
+def channel_major_grid(a: np.ndarray, height: int, width: int, top: int = 0, left: int = 0) -> np.ndarray:
+    """(N, C, h, w) `a` as a C-contiguous (C, N, height, width) array: `a` from row `top`
+    and column `left` of each image's grid, zeros around it."""
+    n, c, h, w = a.shape
+    grid = (np.empty if (h, w) == (height, width) else np.zeros)((c, n, height, width), a.dtype)
+    copy_into(grid[:, :, top:top + h, left:left + w], a.transpose(1, 0, 2, 3))
+    return grid
+
+
+def _sum_of_taps(rows: np.ndarray, taps: np.ndarray, read: list[int], write: list[int], length: int,
+                 dtype, bias: np.ndarray | None = None) -> np.ndarray:
+    """out[c, write[t]:][:length] += taps[c, t] * rows[c, read[t]:][:length] for every
+    channel c and tap t, into zeros, plus bias[c] over out[c, :length]: (C, L) from
+    channel rows (C, L). The first tap (offsets 0) is written, each other one added by
+    the BLAS's axpy (one pass), or by numpy's product and sum where there is none."""
+    c, size = rows.shape
+    rows = np.ascontiguousarray(rows, dtype=dtype)
+    taps = taps.reshape(c, -1).astype(dtype).tolist()
+    bias = None if bias is None else bias.astype(dtype).tolist()
+    out = np.empty((c, size), dtype)
+    out[:, length:] = 0
+    routine, item = axpy_routine(dtype), out.itemsize
+    scratch = np.empty(length, dtype) if routine is None else None
+    for ch in range(c):
+        row, k, oc = rows[ch], taps[ch], out[ch]
+        np.multiply(row[:length], k[0], out=oc[:length])
+        if bias is not None:
+            oc[:length] += bias[ch]
+        if routine is not None:
+            x, y = row.ctypes.data, oc.ctypes.data
+            for t in range(1, len(k)):
+                routine(length, k[t], x + read[t] * item, y + write[t] * item)
+        else:
+            for t in range(1, len(k)):
+                oc[write[t]:write[t] + length] += np.multiply(row[read[t]:read[t] + length], k[t], out=scratch)
+    return out
+
+
+def _wide_correlate(grid: np.ndarray, w: np.ndarray, b: np.ndarray | None, dilation: tuple[int, int],
+                    dtype) -> np.ndarray:
+    """Stride-1 correlation of each channel of the channel-major `grid` (C, N, H, W) with
+    its kernel, plus its bias, over the whole grid: (C, N, H, W), whose [..., :Ho, :Wo]
+    is the output (the positions past the last output are left zero)."""
+    c, n, h, wd = grid.shape
+    offsets = _flat_offsets(w.shape[2], w.shape[3], wd, dilation)
+    length = n * h * wd - offsets[-1]  # the last output's position + 1
+    out = _sum_of_taps(grid.reshape(c, -1), w, offsets, [0] * len(offsets), length, dtype, b)
+    return out.reshape(grid.shape)
+
+
+def _wide_scatter(grad_grid: np.ndarray, w: np.ndarray, dilation: tuple[int, int], dtype) -> np.ndarray:
+    """The transpose of `_wide_correlate`: each tap's weight times the gradient on the
+    grid (zeros past the output), added back where the tap read. (C, N, H, W)."""
+    c, n, h, wd = grad_grid.shape
+    offsets = _flat_offsets(w.shape[2], w.shape[3], wd, dilation)
+    length = n * h * wd - offsets[-1]
+    return _sum_of_taps(grad_grid.reshape(c, -1), w, [0] * len(offsets), offsets, length, dtype).reshape(grad_grid.shape)
+
+
+def _wide_weight_grad(grid: np.ndarray, grad_grid: np.ndarray, kh: int, kw: int, dilation: tuple[int, int],
+                      dtype) -> np.ndarray:
+    """Each channel's tap slices of `grid` against its gradient on the grid: (C, kh * kw)."""
+    c, n, h, wd = grid.shape
+    offsets = _flat_offsets(kh, kw, wd, dilation)
+    length = n * h * wd - offsets[-1]
+    out = np.empty((c, len(offsets)), dtype)
+    rows, grads = grid.reshape(c, -1), grad_grid.reshape(c, -1)
+    for ch in range(c):
+        row, g = rows[ch], grads[ch, :length]
+        for t, offset in enumerate(offsets):
+            out[ch, t] = np.dot(row[offset:offset + length], g)
+    return out
+
+
+NO_PADDING = ((0, 0), (0, 0))
+
+
+def _padded(x: np.ndarray, padding) -> np.ndarray:
+    """x with `padding` ((top, bottom), (left, right)) zeros around each image."""
+    return x if padding == NO_PADDING else np.pad(x, ((0, 0), (0, 0), *padding))
+
+
+def _padded_size(shape: tuple[int, ...], padding) -> tuple[int, int]:
+    return shape[2] + sum(padding[0]), shape[3] + sum(padding[1])
+
+
+def _grid_of_input(x: np.ndarray, padding) -> np.ndarray:
+    """x padded, channel-major: (C, N, Hp, Wp)."""
+    (top, _), (left, _) = padding
+    return channel_major_grid(x, *_padded_size(x.shape, padding), top, left)
+
+
+def _geometry(ctx) -> dict:
+    """The op's stride, dilation and padding, as the ops of its gradient take them."""
+    return dict(stride=ctx.attrs["stride"], dilation=ctx.attrs["dilation"], padding=ctx.attrs.get("padding", NO_PADDING))
+
+
 class DepthwiseConv2d(Function):
-    """x (N, C, H, W), already padded, and w (C, 1, kh, kw) -> (N, C, Ho, Wo)."""
+    """x (N, C, H, W), w (C, 1, kh, kw) and an optional bias b (C,) -> (N, C, Ho, Wo), x
+    padded by `padding` ((top, bottom), (left, right)) zeros first."""
     name = "depthwise_conv2d"
 
     @staticmethod
-    def forward(ctx, x, w, *, stride, dilation):
+    def forward(ctx, x, w, b=None, *, stride, dilation, padding=NO_PADDING):
         ctx.save_for_backward(x, w)
-        return _correlate(x, w, stride, dilation, *output_size(x.shape, w.shape, stride, dilation)).transpose(1, 0, 2, 3)
+        dtype = np.result_type(x, w)
+        if stride != (1, 1):
+            xp = _padded(x, padding)
+            out = _correlate(xp, w, stride, dilation, *output_size(xp.shape, w.shape, stride, dilation))
+            if b is not None:
+                out += b.astype(dtype, copy=False)[:, None, None, None]
+            return out.transpose(1, 0, 2, 3)
+        grid = _grid_of_input(x, padding)
+        ctx.remember(grid=grid)  # x padded and channel-major, as the weight gradient reads it
+        ho, wo = output_size(grid.transpose(1, 0, 2, 3).shape, w.shape, stride, dilation)
+        return _wide_correlate(grid, w, b, dilation, dtype)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
 
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        attrs = dict(stride=ctx.attrs["stride"], dilation=ctx.attrs["dilation"])
-        dx = DepthwiseConv2dInputGrad.call(grad, w, x_shape=tuple(x.shape), **attrs) if ctx.needs_input_grad[0] else None
-        dw = DepthwiseConv2dWeightGrad.call(x, grad, w_shape=tuple(w.shape), **attrs) if ctx.needs_input_grad[1] else None
+        attrs = _geometry(ctx)
+        grad_grid = None
+        if isinstance(grad, np.ndarray) and attrs["stride"] == (1, 1):  # shared by all three gradients
+            grad_grid = channel_major_grid(grad, *_padded_size(x.shape, attrs["padding"]))
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = DepthwiseConv2dInputGrad.call(grad, w, x_shape=tuple(x.shape), grad_grid=grad_grid, **attrs)
+        if ctx.needs_input_grad[1]:
+            dw = DepthwiseConv2dWeightGrad.call(x, grad, w_shape=tuple(w.shape), input_grid=ctx.values.get("grid"),
+                                                grad_grid=grad_grid, **attrs)
+        if len(ctx.parents) == 3:
+            if ctx.needs_input_grad[2]:  # the gradient's sum per channel (the grid's zeros add nothing)
+                rows = None if not isinstance(grad, np.ndarray) else \
+                    grad_rows(grad) if grad_grid is None else grad_grid.reshape(len(grad_grid), -1)
+                db = bias_grad(grad, rows)
+            return dx, dw, db
         return dx, dw
 
 
 class DepthwiseConv2dInputGrad(Function):
     """d depthwise_conv2d / d x: each tap's weight times `grad`, added back into the
-    input-shaped (`x_shape`) slice it was read from."""
+    slice of the padded input it was read from; the padding cropped off (`x_shape` is
+    the input's shape before padding)."""
     name = "depthwise_conv2d_input_grad"
 
     @staticmethod
-    def forward(ctx, grad, w, *, stride, dilation, x_shape):
+    def forward(ctx, grad, w, *, stride, dilation, x_shape, padding=NO_PADDING, grad_grid=None):
         ctx.save_for_backward(grad, w)
         n, channels, h, wd = x_shape
+        hp, wp = _padded_size(x_shape, padding)
+        (top, _), (left, _) = padding
         kh, kw = w.shape[2:]
-        (dh, dw) = dilation
-        if stride == (1, 1) and (h, wd) == (grad.shape[2] + (kh - 1) * dh, grad.shape[3] + (kw - 1) * dw):
-            # the full correlation of the output gradient with the flipped kernel
-            ph, pw = (kh - 1) * dh, (kw - 1) * dw
-            padded = channel_major((channels, n, grad.shape[2] + 2 * ph, grad.shape[3] + 2 * pw), grad, grad.dtype,
-                                   zeros=True).transpose(1, 0, 2, 3)
-            padded[:, :, ph:ph + grad.shape[2], pw:pw + grad.shape[3]] = grad
-            return _correlate(padded, w[:, :, ::-1, ::-1], stride, dilation, h, wd).transpose(1, 0, 2, 3)
-        out = channel_major((channels, n, h, wd), grad, np.result_type(grad, w), zeros=True)
-        product = np.empty_like(grad[:, 0], dtype=out.dtype)
-        taps = list(_taps(kh, kw, grad.shape[2], grad.shape[3], stride, dilation))
-        for c in range(channels):
-            gc, oc = grad[:, c], out[c]
-            for a, b, rows, cols in taps:
-                np.multiply(gc, w[c, 0, a, b], out=product)
-                oc[:, rows, cols] += product
-        return out.transpose(1, 0, 2, 3)
+        dtype = np.result_type(grad, w)
+        if stride == (1, 1):
+            if grad_grid is None:
+                grad_grid = channel_major_grid(grad, hp, wp)
+            out = _wide_scatter(grad_grid, w, dilation, dtype)
+        else:
+            out = channel_major((channels, n, hp, wp), grad, dtype, zeros=True)
+            product = np.empty_like(grad[:, 0], dtype=out.dtype)
+            taps = list(_taps(kh, kw, grad.shape[2], grad.shape[3], stride, dilation))
+            for c in range(channels):
+                gc, oc = grad[:, c], out[c]
+                for a, b, rows, cols in taps:
+                    np.multiply(gc, w[c, 0, a, b], out=product)
+                    oc[:, rows, cols] += product
+        return out[:, :, top:top + h, left:left + wd].transpose(1, 0, 2, 3)
 
     @staticmethod
     def backward(ctx, grad):
         g, w = ctx.saved_tensors
-        attrs = dict(stride=ctx.attrs["stride"], dilation=ctx.attrs["dilation"])
+        attrs = _geometry(ctx)
         d_g = DepthwiseConv2d.call(grad, w, **attrs) if ctx.needs_input_grad[0] else None
         d_w = DepthwiseConv2dWeightGrad.call(grad, g, w_shape=tuple(w.shape), **attrs) if ctx.needs_input_grad[1] else None
         return d_g, d_w
 
 
 class DepthwiseConv2dWeightGrad(Function):
-    """d depthwise_conv2d / d w: for each tap, its input slice against `grad`, summed
-    over the batch and the positions, per channel: one (taps, positions) @ (positions,)
-    product per channel."""
+    """d depthwise_conv2d / d w: for each tap, its slice of the padded input against
+    `grad`, summed over the batch and the positions, per channel."""
     name = "depthwise_conv2d_weight_grad"
 
     @staticmethod
-    def forward(ctx, x, grad, *, stride, dilation, w_shape):
+    def forward(ctx, x, grad, *, stride, dilation, w_shape, padding=NO_PADDING, input_grid=None, grad_grid=None):
         ctx.save_for_backward(x, grad)
         dtype = np.result_type(x, grad)
+        if stride == (1, 1):
+            input_grid = _grid_of_input(x, padding) if input_grid is None else input_grid
+            if grad_grid is None:
+                grad_grid = channel_major_grid(grad, *input_grid.shape[2:])
+            return _wide_weight_grad(input_grid, grad_grid, *w_shape[2:], dilation, dtype).reshape(w_shape)
+        x = _padded(x, padding)
         taps = list(_taps(w_shape[2], w_shape[3], grad.shape[2], grad.shape[3], stride, dilation))
         out = np.empty((w_shape[0], len(taps)), dtype)
         order = (1, 2, 0) if batch_innermost(x) else (0, 1, 2)  # each slice copied as it lies: (H, W, N) or (N, H, W)
@@ -147,7 +290,7 @@ class DepthwiseConv2dWeightGrad(Function):
     @staticmethod
     def backward(ctx, grad):
         x, g = ctx.saved_tensors
-        attrs = dict(stride=ctx.attrs["stride"], dilation=ctx.attrs["dilation"])
+        attrs = _geometry(ctx)
         d_x = DepthwiseConv2dInputGrad.call(g, grad, x_shape=tuple(x.shape), **attrs) if ctx.needs_input_grad[0] else None
         d_g = DepthwiseConv2d.call(x, grad, **attrs) if ctx.needs_input_grad[1] else None
         return d_x, d_g
