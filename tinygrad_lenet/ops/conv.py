@@ -328,6 +328,16 @@ def stacked_row_products(run_rows: Callable[[tuple[int, int]], None], grid: RowG
     parallel_map(run_rows, row_spans(grid.ho, get_num_threads() if threads is None else 1), max_threads=threads)
 
 
+def stack_width(row: int, weight_size: int, grid: RowGroups) -> int | None:
+    """The column block of the stacked products over output rows: small enough for the
+    BLAS's unpacked kernels when the weight is small (see _SMALL_GEMM); for a larger
+    weight, blocks whose patch matrix fits _BLOCK_BYTES."""
+    width = column_block(row, _SMALL_GEMM // max(weight_size, 1))
+    if width is None and weight_size * row >= _SMALL_GEMM:
+        width = column_block(row, _BLOCK_BYTES // (grid.depth * grid.dtype.itemsize)) or row
+    return width
+
+
 def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: int, sw: int,
                       ho: int, wo: int, rows: int | None = None, grid: RowGroups | None = None) -> np.ndarray:
     """conv2d of a padded (C, Hp, Wp, N) input as an (O, Ho*Wo*N) array. The
@@ -341,7 +351,7 @@ def conv_forward_chwn(xt: np.ndarray, w: np.ndarray, b: np.ndarray | None, sh: i
     row = grid.row
     out = np.empty((o, ho, row), dtype=np.result_type(xt, w))
     bias = None if b is None else b[:, None, None]
-    width = column_block(row, _SMALL_GEMM // max(w2.size, 1)) if grid.sliced and rows == 1 else None
+    width = stack_width(row, w2.size, grid) if grid.sliced and rows == 1 else None
     if width is not None:
         patches = grid.stacked(width)  # (Ho, blocks, depth, width)
         dest = out.reshape(o, ho, -1, width).transpose(1, 2, 0, 3)  # (Ho, blocks, O, width)
@@ -391,7 +401,7 @@ def conv_weight_grad_chwn(g: np.ndarray, xt: np.ndarray | None, w_shape: tuple[i
         grid = RowGroups(xt, (kh, kw), (sh, sw), ho, wo, rows or rows_per_column(o, c, ho, weight_grad=True))
     rows = grid.rows
     row = grid.row
-    width = column_block(row, _SMALL_GEMM // max(o * grid.depth, 1)) if grid.sliced and rows == 1 else None
+    width = stack_width(row, o * grid.depth, grid) if grid.sliced and rows == 1 else None
     if width is not None:
         patches = grid.stacked(width)  # (Ho, blocks, depth, width)
         grads = g.reshape(o, ho, -1, width).transpose(1, 2, 3, 0)  # (Ho, blocks, width, O)
