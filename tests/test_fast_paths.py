@@ -373,20 +373,18 @@ def test_depthwise_convolution_gives_the_same_in_either_memory_order(stride, dil
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_blas_axpy_adds_a_multiple_of_one_slice_into_another(dtype):
-    """The routine numpy's BLAS gives for y += alpha * x works on addresses inside rows,
-    and touches nothing outside the n values it is given."""
+def test_blas_axpy_adds_a_multiple_of_one_slice_into_another_in_place(dtype):
+    """The BLAS routine the depthwise convolution adds its taps with works in place on
+    rows of a larger array, from an offset, and touches nothing outside the n values."""
     routine = axpy_routine(dtype)
-    if routine is None:
-        pytest.skip("numpy's BLAS exposes no cblas axpy here (the depthwise convolution uses numpy's two passes)")
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal(50).astype(dtype), rng.standard_normal(50).astype(dtype)
-    expected = y.copy()
-    expected[7:37] += dtype(0.5) * x[3:33]
-    routine(30, 0.5, x.ctypes.data + 3 * x.itemsize, y.ctypes.data + 7 * y.itemsize)
-    np.testing.assert_allclose(y, expected, rtol=1e-6)
-    np.testing.assert_array_equal(y[:7], expected[:7])
-    np.testing.assert_array_equal(y[37:], expected[37:])
+    x, rows = rng.standard_normal(50).astype(dtype), rng.standard_normal((3, 50)).astype(dtype)
+    expected = rows.copy()
+    expected[1, 7:37] += dtype(0.5) * x[3:33]
+    routine(x, rows[1], n=30, a=0.5, offx=3, offy=7)
+    np.testing.assert_allclose(rows, expected, rtol=1e-6)
+    np.testing.assert_array_equal(np.delete(rows, np.s_[7:37], axis=1), np.delete(expected, np.s_[7:37], axis=1))
+    assert axpy_routine(np.float16) is None  # other dtypes: numpy's two passes
 
 
 @pytest.mark.parametrize("stride,dilation,padding", [((1, 1), (1, 1), ((1, 1), (1, 1))),
@@ -801,3 +799,37 @@ def test_copy_batch_innermost_moves_the_batch_axis_last_in_any_memory_order(batc
         out = np.zeros(source.shape[1:] + (batch,), dtype=np.float32)
         copy_batch_innermost(source, out)
         np.testing.assert_array_equal(out, np.moveaxis(source, 0, -1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_reshaped_equals_numpy_reshape_for_any_memory_order_and_keeps_a_long_fastest_axis_innermost(data):
+    """A reshape of a permuted array is numpy's, value for value; when it must copy and
+    the fastest-varying axis in memory (16 or more long) survives the reshape whole, the
+    copy keeps that axis fastest (copies in runs along it)."""
+    from tinygrad_lenet.ops.layout import memory_order, reshaped
+    dims = data.draw(st.lists(st.sampled_from([1, 2, 3, 16, 20]), min_size=2, max_size=5))
+    base = np.arange(int(np.prod(dims)), dtype=np.float32).reshape(dims)
+    perm = data.draw(st.permutations(range(len(dims))))
+    a = base.transpose(perm)
+    cut = data.draw(st.integers(0, a.ndim - 1))  # merge two neighbouring axes (none when cut is the last)
+    shape = a.shape[:cut] + (int(np.prod(a.shape[cut:cut + 2])),) + a.shape[cut + 2:]
+    out = reshaped(a, shape)
+    np.testing.assert_array_equal(out, a.reshape(shape))
+    fastest = memory_order(a)[-1]
+    kept = [j for j, n in enumerate(shape) if n == a.shape[fastest] and n >= 16
+            and np.prod(shape[j + 1:]) == np.prod(a.shape[fastest + 1:])]
+    if not np.shares_memory(out, a) and kept and fastest != a.ndim - 1:
+        assert memory_order(out)[-1] in kept and out.strides[memory_order(out)[-1]] == out.itemsize
+
+
+def test_a_phase_merge_copy_keeps_the_batch_axis_innermost():
+    """The dilated convolution's phase merge, as its backward meets it: (C, a, b, dh, dw, N)
+    batch-innermost back to (N, C, H, W); the result lies batch-innermost too."""
+    from tinygrad_lenet.ops.layout import reshaped
+    n, c, a, b = 16, 3, 4, 5
+    phases = np.arange(c * a * b * 4 * n, dtype=np.float32).reshape(c, a, b, 2, 2, n)
+    source = phases.transpose(5, 0, 1, 3, 2, 4)  # (N, C, a, dh, b, dw)
+    out = reshaped(source, (n, c, 2 * a, 2 * b))
+    np.testing.assert_array_equal(out, np.ascontiguousarray(source).reshape(n, c, 2 * a, 2 * b))
+    assert out.strides[0] == out.itemsize

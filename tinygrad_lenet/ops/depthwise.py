@@ -103,7 +103,7 @@ def _sum_of_taps(rows: np.ndarray, taps: np.ndarray, read: list[int], write: lis
     bias = None if bias is None else bias.astype(dtype).tolist()
     out = np.empty((c, size), dtype)
     out[:, length:] = 0
-    routine, item = axpy_routine(dtype), out.itemsize
+    routine = axpy_routine(dtype)
     scratch = np.empty(length, dtype) if routine is None else None
     for ch in range(c):
         row, k, oc = rows[ch], taps[ch], out[ch]
@@ -111,9 +111,8 @@ def _sum_of_taps(rows: np.ndarray, taps: np.ndarray, read: list[int], write: lis
         if bias is not None:
             oc[:length] += bias[ch]
         if routine is not None:
-            x, y = row.ctypes.data, oc.ctypes.data
             for t in range(1, len(k)):
-                routine(length, k[t], x + read[t] * item, y + write[t] * item)
+                routine(row, oc, n=length, a=k[t], offx=read[t], offy=write[t])
         else:
             for t in range(1, len(k)):
                 oc[write[t]:write[t] + length] += np.multiply(row[read[t]:read[t] + length], k[t], out=scratch)
