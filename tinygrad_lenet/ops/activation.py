@@ -24,33 +24,33 @@ _TANH_C, _TANH_K = math.sqrt(2 / math.pi), 0.044715  # PyTorch's tanh approximat
 
 
 class Silu(Function):
-    """x * sigmoid(x); d/dx = s * (1 + x * (1 - s)) with s = sigmoid(x)."""
+    """x * sigmoid(x) = x / d with d = 1 + exp(-x); d/dx = s + y (1 - s) = (1 - y) / d + y
+    with s = sigmoid(x) = 1 / d and y the output: four passes each way, in place."""
     name = "silu"
 
     @staticmethod
     def forward(ctx, x):
-        if x.dtype.kind == "f":  # 1 / (1 + exp(-x)) in place; exp overflows to inf where s is 0
-            s = np.negative(x, out=np.empty_like(x))  # an array even for 0-d x, so every step is in place
-            with np.errstate(over="ignore"):
-                np.exp(s, out=s)
-            s += x.dtype.type(1)
-            np.reciprocal(s, out=s)
-        else:
-            s = Sigmoid.call(x)
-        ctx.save_for_backward(x, s)
-        return x * s
+        x = x if x.dtype.kind == "f" else x.astype(np.float64)  # integers: float64, as other float ops give
+        d = np.negative(x, out=np.empty_like(x))  # an array even for 0-d x, so every step is in place
+        with np.errstate(over="ignore"):  # exp overflows to inf where the output is -0
+            np.exp(d, out=d)
+        d += x.dtype.type(1)
+        with np.errstate(invalid="ignore"):  # -inf / inf: NaN, as PyTorch's -inf * 0
+            out = np.divide(x, d)
+        ctx.save_for_backward(x, out)
+        ctx.remember(denominator=d)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, s = ctx.saved_tensors
+        x, out = ctx.saved_tensors
         one = grad.dtype.type(1)
         if not isinstance(x, np.ndarray):  # a recorded backward: s as a function of x
             s = Sigmoid.call(x)
             return grad * s * (x * (one - s) + one)
-        factor = np.subtract(one, s, out=np.empty_like(s, dtype=grad.dtype))  # s * (1 + x * (1 - s)) * grad, in place
-        factor *= x
-        factor += one
-        factor *= s
+        factor = np.subtract(one, out, out=np.empty_like(out, dtype=grad.dtype))  # ((1 - y) / d + y) * grad
+        factor /= ctx.values["denominator"]
+        factor += out
         factor *= grad
         return factor
 
