@@ -636,9 +636,9 @@ import numpy as np
 from tinygrad_lenet.memory import freed_memory_retained, retain_freed_memory
 if sys.argv[1] == "retain":
     assert retain_freed_memory() and freed_memory_retained()
-def cycle():  # arrays the size of a LeNet-5 step's patch matrices and activations
+def cycle():  # arrays the size of a LeNet-5 step's patch matrices and activations, and one of 40 MB
     kept = []
-    for n in (2_500_000, 600_000, 1_900_000, 150_000, 600_000):
+    for n in (2_500_000, 600_000, 1_900_000, 150_000, 600_000, 10_000_000):
         kept.append(np.ones(n, np.float32))
 cycle()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -651,8 +651,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
 def test_retained_memory_is_reused_without_page_faults():
     """In a fresh process: by default glibc hands large freed arrays back to the
-    OS, so allocating them again page-faults (thousands of faults for ~23 MB
-    per cycle); with retain_freed_memory() the freed blocks are reused."""
+    OS, so allocating them again page-faults (thousands of faults for ~63 MB
+    per cycle); with retain_freed_memory() the freed blocks are reused, those above
+    glibc's largest mmap threshold (32 MiB) too."""
     def faults(mode: str) -> int:
         done = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True,
                               timeout=60, cwd=Path(__file__).resolve().parents[1])
