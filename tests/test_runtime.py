@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def blas_threads_now() -> list[int]:
-    """The threads of numpy's BLAS: the one our ops use and the runtime drives (another
-    library's BLAS, e.g. scipy's own OpenBLAS once scipy is imported, is left alone)."""
+    """The threads of numpy's BLAS: the one our ops use and the runtime drives (scipy's
+    own OpenBLAS joins once the depthwise convolution loads it; see below)."""
     blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
     numpys = [lib for lib in blas if "numpy" in str(lib.get("filepath", ""))]
     return [lib["num_threads"] for lib in numpys or blas]
@@ -47,6 +47,42 @@ def test_the_blas_runs_at_the_configured_threads_inside_our_passes_only(restored
     model(x)
     assert seen == [[1] * len(outside), [2] * len(outside), outside]
     assert blas_threads_now() == outside  # restored after each pass
+
+
+_SCIPY_BLAS_SCRIPT = """
+import json
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+from tinygrad_lenet import Tensor, nn
+def blas():
+    return sorted(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+x = Tensor(np.ones((2, 4, 6, 6), np.float32))
+seen = []
+with threadpool_limits(limits=2, user_api="blas"):
+    nn.Conv2d(4, 4, 3)(x)  # the runtime's first look at the BLAS libraries: scipy's is not loaded yet
+    depthwise = nn.Conv2d(4, 4, 3, groups=4)  # its taps go through scipy's BLAS, loaded on first use
+    depthwise.register_forward_hook(lambda module, args, out: seen.append(blas()))
+    depthwise(x)
+    depthwise(x)
+    seen.append(blas())
+print(json.dumps(seen))
+"""
+
+
+def test_scipys_blas_runs_at_the_configured_threads_once_the_depthwise_convolution_loads_it():
+    """In a fresh process whose BLAS libraries run 2 threads: once the depthwise
+    convolution has loaded scipy's BLAS (after the runtime first looked), our passes run
+    it at the policy's 1 thread too, from that first pass on, and give it back after."""
+    import json
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", _SCIPY_BLAS_SCRIPT], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**__import__("os").environ, "TINYGRAD_LENET_BLAS_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    first, second, after = json.loads(done.stdout)
+    require(len(after) >= 2, "numpy and scipy share one BLAS library here (nothing to adopt)")
+    assert first == second == [1] * len(after)
+    assert after == [2] * len(after)
 
 
 def test_configure_refuses_nonsense(restored_policy):
