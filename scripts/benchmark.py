@@ -175,14 +175,23 @@ def main(args: argparse.Namespace) -> int:
         if not torch_available():
             print("benchmark.py: error: --all needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
             return 2
-        r = run_all(args)
+        try:
+            r = run_all(args)
+        except RuntimeError as e:  # a part failed: it said why above
+            print(f"benchmark.py: error: {e}", file=sys.stderr)
+            return 1
         print(report_all(r))
         return write_json(args, {"all": r})
     if args.time_to_accuracy:
         if not torch_available():
             print("benchmark.py: error: --time-to-accuracy needs PyTorch (pip install -e '.[bench]')", file=sys.stderr)
             return 2
-        r = bench_time_to_accuracy(args)
+        try:
+            r = bench_time_to_accuracy(args)
+        except (OSError, ValueError) as e:  # MNIST not found (and no download), unreadable or not MNIST
+            print(f"benchmark.py: error: --time-to-accuracy needs MNIST: {str(e).splitlines()[0]} (set "
+                  "TINYGRAD_LENET_DATA to the directory holding its files)", file=sys.stderr)
+            return 2
         print("\n".join(report_time_to_accuracy(r)))
         return write_json(args, {"time_to_accuracy": r})
     if args.layers:

@@ -115,6 +115,23 @@ def test_benchmark_of_a_model_from_a_file(tmp_path):
     assert bad.returncode == 2 and "--model nope: not a registered model" in bad.stderr
 
 
+def test_time_to_accuracy_on_files_that_are_not_mnist_is_a_one_line_error(tmp_path):
+    """A data directory whose MNIST files are something else: the benchmark names the
+    file and says how to point it at MNIST, without a traceback."""
+    from conftest import require_module
+    require_module("torch", "--time-to-accuracy needs it: pip install -e '.[bench]'")
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (tmp_path / name).write_bytes(b"not an IDX file at all")
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--time-to-accuracy", "--max-epochs", "1",
+                           "--seeds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TINYGRAD_LENET_DATA": str(tmp_path)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("benchmark.py: error: --time-to-accuracy needs MNIST: ") and "t10k-images" in line
+    assert "TINYGRAD_LENET_DATA" in line
+
+
 def test_server_benchmark_reports_load_idle_and_stalled_clients(tmp_path):
     out = tmp_path / "server.json"
     done = subprocess.run([sys.executable, "scripts/benchmark.py", "--server", "--json", str(out)],
