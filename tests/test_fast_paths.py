@@ -22,7 +22,7 @@ import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_lenet import Tensor, gradcheck, gradgradcheck, manual_seed
+from tinygrad_lenet import Tensor, gradcheck, gradgradcheck, manual_seed, nn
 from tinygrad_lenet import functional as F
 from tinygrad_lenet import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
@@ -457,6 +457,15 @@ def test_conv2d_and_pooling_accept_an_empty_batch():
     for mode in ("max", "avg"):
         out, gx = run_pool(x, (2, 2), (2, 2), mode, np.zeros((0, 2, 3, 3), np.float32))
         assert out.shape == (0, 2, 3, 3) and gx.shape == x.shape
+    for stride in (1, 2):  # the depthwise convolution's two paths
+        depthwise = nn.Conv2d(2, 2, 3, stride=stride, padding=1, groups=2)
+        t = Tensor(x, requires_grad=True)
+        y = depthwise(t)
+        assert y.shape == (0, 2, 6 // stride, 6 // stride)
+        y.sum().backward()
+        assert t.grad.shape == x.shape
+        np.testing.assert_array_equal(depthwise.weight.grad, np.zeros((2, 1, 3, 3), np.float32))
+        np.testing.assert_array_equal(depthwise.bias.grad, np.zeros(2, np.float32))
 
 
 # ------------------------------------------------------------------ pooling

@@ -5,11 +5,14 @@ into preallocated arrays; a channel's block (batch x height x width) stays in th
 cache through its taps, where the whole array at once would stream from memory each tap.
 
 At stride 1 (the common case) every tap is one long contiguous run. The input is copied
-channel-major, (C, N, H, W), and each channel's block is read as one flat row: the tap
+channel-major and padded, (C, N, Hp, Wp), and each channel's block is read as one flat row: the tap
 at kernel position (a, b) reads, for the output at flat position p, the input at p + a *
 dh * W + b * dw. Computing the output over the input's whole grid (the positions past
 the output's edge are computed and never read) makes each tap one product over a
-slice of that row, numpy's fastest loop, instead of one short loop per image row. The
+slice of that row, instead of one short loop per image row, and each product after the
+first is added by the BLAS's axpy in one pass (numpy needs two: a product, then a sum;
+they do the work for dtypes the BLAS lacks). The bias is added per channel while its
+block is in cache, and the padding is the grid's zeros: the op takes both. The
 input gradient adds each tap's product back at the same offsets, from the output
 gradient placed on the input's grid with zeros around it; the weight gradient is one
 dot product per tap. Other strides take each tap's strided slice of the image.
@@ -98,6 +101,8 @@ def _sum_of_taps(rows: np.ndarray, taps: np.ndarray, read: list[int], write: lis
     channel rows (C, L). The first tap (offsets 0) is written, each other one added by
     the BLAS's axpy (one pass), or by numpy's product and sum where there is none."""
     c, size = rows.shape
+    if length <= 0:  # an empty batch
+        return np.zeros((c, size), dtype)
     rows = np.ascontiguousarray(rows, dtype=dtype)
     taps = taps.reshape(c, -1).astype(dtype).tolist()
     bias = None if bias is None else bias.astype(dtype).tolist()
@@ -146,7 +151,9 @@ def _wide_weight_grad(grid: np.ndarray, grad_grid: np.ndarray, kh: int, kw: int,
     c, n, h, wd = grid.shape
     offsets = _flat_offsets(kh, kw, wd, dilation)
     length = n * h * wd - offsets[-1]
-    out = np.empty((c, len(offsets)), dtype)
+    out = np.zeros((c, len(offsets)), dtype)
+    if length <= 0:  # an empty batch
+        return out
     rows, grads = grid.reshape(c, -1), grad_grid.reshape(c, -1)
     for ch in range(c):
         row, g = rows[ch], grads[ch, :length]
