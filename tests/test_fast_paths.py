@@ -28,6 +28,7 @@ from tinygrad_lenet import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
 from tinygrad_lenet.ops import depthwise as depthwise_module
 from tinygrad_lenet.ops import pool as pool_module
+from tinygrad_lenet.ops.blas import axpy_routine
 from tinygrad_lenet.ops.conv import (
     column_block,
     conv_forward_chwn,
@@ -41,7 +42,6 @@ from tinygrad_lenet.ops.conv import (
     threads_for,
     to_chwn,
 )
-from tinygrad_lenet.ops.blas import axpy_routine
 from tinygrad_lenet.ops.layout import memory_order, relu_array
 from tinygrad_lenet.ops.parallel import get_num_threads, parallel_map, set_num_threads
 
