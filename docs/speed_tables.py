@@ -111,9 +111,9 @@ def mpi() -> str:
 def roofline() -> str:
     """LeNet-5's kernels at batch 128, 1 thread, each against its bound (compute or memory)."""
     r = _load("all")["all"]["threads_1"]["roofline"]
-    lines = [f"At numpy's measured product rate ({r['sgemm_gflops']:.0f} GFLOP/s) and copy rate "
+    lines = [f"At numpy's measured product rate ({r['sgemm_gflops']:.0f} GFLOP/s) and copy rate in the cache "
              f"({r['copy_gbytes_per_s']:.1f} GB/s), batch {r['batch_size']}, 1 thread:", "",
-             "| kernel | ms | GFLOP | MB moved | bound (ms) | bound by | share of the bound | above it (ms) |",
+             "| kernel | ms | GFLOP | MiB moved | bound (ms) | bound by | share of the bound | above it (ms) |",
              "|---|---|---|---|---|---|---|---|"]
     for k in sorted(r["kernels"], key=lambda k: k["bound_ms"] - k["ms"]):
         lines.append(f"| {k['kernel']} | {k['ms']:.3f} | {k['gflop']:.4f} | {k['mbytes']:.2f} | {k['bound_ms']:.3f} | "
