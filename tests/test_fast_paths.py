@@ -840,6 +840,7 @@ def test_a_phase_merge_copy_keeps_the_batch_axis_innermost():
     n, c, a, b = 16, 3, 4, 5
     phases = np.arange(c * a * b * 4 * n, dtype=np.float32).reshape(c, a, b, 2, 2, n)
     source = phases.transpose(5, 0, 1, 3, 2, 4)  # (N, C, a, dh, b, dw)
-    out = reshaped(source, (n, c, 2 * a, 2 * b))
-    np.testing.assert_array_equal(out, np.ascontiguousarray(source).reshape(n, c, 2 * a, 2 * b))
-    assert out.strides[0] == out.itemsize
+    for shape in ((n, c, 2 * a, 2 * b), (n, c, -1, 2 * b)):  # a -1 too, as Tensor.reshape passes it on
+        out = reshaped(source, shape)
+        np.testing.assert_array_equal(out, np.ascontiguousarray(source).reshape(n, c, 2 * a, 2 * b))
+        assert out.strides[0] == out.itemsize

@@ -104,7 +104,6 @@ def has_avx512_kernels() -> bool:
     return _avx512
 
 
-
 _scipy_adopted = False
 
 

@@ -77,7 +77,11 @@ def reshaped(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     view = _view_as(a, shape)
     if view is not None:
         return view
-    kept = _kept_axis(a, tuple(shape))
+    shape = tuple(shape)
+    if -1 in shape:  # the reshape succeeded as a copy, so the one -1 has its length
+        known = int(np.prod([n for n in shape if n != -1]))
+        shape = tuple(a.size // known if n == -1 else n for n in shape)
+    kept = _kept_axis(a, shape)
     if kept is not None:
         order = [j for j in range(len(shape)) if j != kept] + [kept]
         out = np.empty([shape[j] for j in order], dtype=a.dtype).transpose(np.argsort(order))
