@@ -10,7 +10,7 @@ no array gets its own mapping, whatever its size, and the heap is never trimmed,
 so freed blocks return to malloc's free lists and the next step reuses them.
 Arrays above 32 MiB matter too: evaluating PyTorch's MNIST example network on a
 batch of 1,000 images allocates several of 86-240 MB, and with a mapping each it
-took 0.5-1.6 s a batch (PyTorch's training steps between batches) against 0.41 s
+took 0.5-1.6 s a batch (with training steps between batches) against 0.41 s
 reused. The cost is that the resident size stays at its peak instead of shrinking
 between steps (it still stays flat across steps and epochs).
 """
@@ -26,8 +26,8 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_MMAP_MAX = -4
 # glibc refuses mmap thresholds above HEAP_MAX_SIZE / 2 (32 MiB on 64-bit), so
-# larger arrays are kept off their own mappings by allowing none (M_MMAP_MAX 0);
-# the threshold still stops the threshold from adapting where that is refused.
+# larger arrays are kept off their own mappings by allowing none (M_MMAP_MAX 0).
+# Setting the threshold as well keeps glibc from moving it on its own.
 _MMAP_THRESHOLD = 32 * 1024 * 1024
 _NEVER_TRIM = 2**31 - 1
 
