@@ -17,6 +17,7 @@ wrapper of it), where numpy needs two (a product into scratch, then a sum): meas
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from typing import Any, Callable, Iterator
 
@@ -104,20 +105,21 @@ def has_avx512_kernels() -> bool:
     return _avx512
 
 
-_scipy_adopted = False
-
-
 def axpy_routine(dtype: np.dtype) -> Callable[..., np.ndarray] | None:
     """The BLAS's axpy for float32 or float64, through scipy's wrappers: `f(x, y, n=,
     a=, offx=, offy=)` adds a * x[offx:offx + n] to y[offy:offy + n] in place (x and y
     contiguous 1-D arrays of `dtype`). None for other dtypes. In a `blas_threads`
     block (every root forward and backward pass) it runs at the block's threads: at
     OpenBLAS's own two on this machine it took a depthwise layer 1.6x longer."""
-    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-        return None
-    global _scipy_adopted
+    dtype = np.dtype(dtype)
+    return _scipy_axpy(dtype) if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else None
+
+
+@functools.cache
+def _scipy_axpy(dtype: np.dtype) -> Callable[..., np.ndarray]:
+    """scipy's axpy for `dtype`, looked up once; the first lookup loads scipy's own BLAS,
+    which from then on runs at the policy's thread count, as numpy's does."""
     from scipy.linalg.blas import get_blas_funcs
-    if not _scipy_adopted:  # scipy's BLAS runs at the policy's thread count, as numpy's does
-        _adopt_loaded_blas()
-        _scipy_adopted = True
-    return get_blas_funcs("axpy", dtype=dtype)
+    routine = get_blas_funcs("axpy", dtype=dtype)
+    _adopt_loaded_blas()
+    return routine

@@ -220,9 +220,10 @@ class DepthwiseConv2d(Function):
                                                 grad_grid=grad_grid, **attrs)
         if len(ctx.parents) == 3:
             if ctx.needs_input_grad[2]:  # the gradient's sum per channel (the grid's zeros add nothing)
-                rows = None if not isinstance(grad, np.ndarray) else \
-                    grad_rows(grad) if grad_grid is None else grad_grid.reshape(len(grad_grid), -1)
-                db = bias_grad(grad, rows)
+                if grad_grid is not None:
+                    db = bias_grad(grad, grad_grid.reshape(len(grad_grid), -1))
+                else:  # another stride, or a recorded backward (a sum of Tensors)
+                    db = bias_grad(grad, grad_rows(grad) if isinstance(grad, np.ndarray) else None)
             return dx, dw, db
         return dx, dw
 
