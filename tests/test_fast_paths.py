@@ -22,7 +22,7 @@ import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_lenet import Tensor, gradcheck, gradgradcheck, manual_seed, nn
+from tinygrad_lenet import Tensor, gradcheck, gradgradcheck, manual_seed, nn, ops
 from tinygrad_lenet import functional as F
 from tinygrad_lenet import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
@@ -328,6 +328,43 @@ def test_a_dilated_convolution_by_phases_equals_the_kernel_spread_with_zeros(dat
     assert gradgradcheck(phases, [x, weight, bias])
 
 
+@pytest.mark.parametrize("size,padding,dilation", [
+    ((8, 6), ((2, 2), (2, 2)), (2, 2)),  # padding a whole number of phases: split, then padded
+    ((9, 6), ((2, 2), (3, 1)), (2, 3)),  # odd height, padding across phases: padded, then split
+    ((6, 9), ((1, 3), (0, 0)), (2, 3)),
+])
+def test_a_dilated_convolution_gives_the_same_whichever_comes_first_padding_or_phases(size, padding, dilation):
+    """Both ways into the phases (split first when the padding is whole phase rows and
+    columns, pad first otherwise) give the dilated kernel's values and gradients, for a
+    batch large enough (20) that the phases are copied in blocks."""
+    rng = np.random.default_rng(3)
+    x, weight = rng.standard_normal((20, 2, *size)), rng.standard_normal((3, 2, 3, 3))
+    bias, g = rng.standard_normal(3), None
+    dh, dw = dilation
+    spread = np.zeros((3, 2, 2 * dh + 1, 2 * dw + 1))
+    spread[:, :, ::dh, ::dw] = weight
+    results = []
+    for kernel, d in ((weight, dilation), (spread, (1, 1))):
+        args = [Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, kernel, bias)]
+        out = F.conv2d(*args, padding=padding, dilation=d)
+        g = rng.standard_normal(out.shape) if g is None else g
+        out.backward(g)
+        results.append((out.data, args[0].grad, args[1].grad[:, :, ::dh, ::dw] if d == (1, 1) else args[1].grad,
+                        args[2].grad))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_padding_a_transposed_view_copies_it_in_blocks_with_the_same_values():
+    """ops.Pad copies its input through `copy_into`: a view whose last axis is its slowest
+    in memory (the phases' batch axis) comes out padded, C-ordered and equal to np.pad's."""
+    x = np.random.default_rng(0).standard_normal((40, 3, 5, 2)).transpose(1, 2, 3, 0)
+    width = ((1, 0), (2, 1), (0, 0), (0, 3))
+    out = ops.Pad.call(x, pad_width=width)
+    np.testing.assert_array_equal(out, np.pad(x, width))
+    assert out.flags.c_contiguous
+
+
 @settings(max_examples=10)  # a second-derivative check per example
 @given(data=st.data())
 def test_a_transposed_convolution_with_stride_equal_to_its_kernel_is_one_product(data):
@@ -354,7 +391,6 @@ def test_depthwise_convolution_gives_the_same_in_either_memory_order(stride, dil
     """Inputs and gradients as the convolutions hand them on (batch innermost in memory) are
     read as they lie: the same values and input gradients as contiguous NCHW arrays, bit for
     bit, and the weight gradient to float32 rounding (its sums run in memory order)."""
-    from tinygrad_lenet import ops
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
     w = rng.standard_normal((3, 1, 3, 2)).astype(np.float32)
@@ -393,7 +429,6 @@ def test_blas_axpy_adds_a_multiple_of_one_slice_into_another_in_place(dtype):
 def test_depthwise_convolution_without_the_blas_axpy_gives_the_same(monkeypatch, stride, dilation, padding):
     """Where numpy's BLAS has no axpy the taps are added by numpy's product and sum: the
     same output and gradients (bias included), to float64 rounding."""
-    from tinygrad_lenet import ops
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((4, 1, 3, 2)), rng.standard_normal(4)
     g = None
@@ -772,7 +807,6 @@ def test_layer_norm_op_equals_standardize_scale_shift(data):
     """F.layer_norm with a weight and bias runs as one op; its values, input, weight and
     bias gradients, and second derivatives equal those of the composition (standardize,
     then * weight + bias), with the input in any memory order."""
-    from tinygrad_lenet import ops
     shape = data.draw(st.sampled_from([(3, 5), (2, 3, 4), (4, 2, 3)]))
     k = data.draw(st.integers(1, len(shape) - 1))
     normalized = shape[len(shape) - k:]

@@ -45,11 +45,12 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
             raise ShapeError(f"conv2d: bias {tuple(bias.shape)} does not match {weight.shape[0]} output channels")
         return ops.DepthwiseConv2d.apply(x, weight, *(() if bias is None else (bias,)), stride=s, dilation=(dh, dw),
                                          padding=(tuple(pads[0]), tuple(pads[1])))
+    if (dh, dw) != (1, 1) and int_pair(stride, "conv2d", "stride") == (1, 1) and x.ndim == 4 and weight.ndim == 4 \
+            and x.shape[2] + sum(pads[0]) > (weight.shape[2] - 1) * dh \
+            and x.shape[3] + sum(pads[1]) > (weight.shape[3] - 1) * dw:
+        return _dilated_by_phases(x, weight, bias, pads, (dh, dw), groups)
     if any(pads[0] + pads[1]):
         x = x.pad(((0, 0), (0, 0), pads[0], pads[1]))
-    if (dh, dw) != (1, 1) and int_pair(stride, "conv2d", "stride") == (1, 1) and x.ndim == 4 and weight.ndim == 4 \
-            and x.shape[2] > (weight.shape[2] - 1) * dh and x.shape[3] > (weight.shape[3] - 1) * dw:
-        return _dilated_by_phases(x, weight, bias, (dh, dw), groups)
     if (dh, dw) != (1, 1):
         o, c, kh, kw = weight.shape
         weight = ops.GetItemGrad.apply(weight, index=(slice(None), slice(None), slice(None, None, dh),
@@ -65,29 +66,38 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     return concatenate([xi.conv2d(wi, bi, stride=stride) for xi, wi, bi in zip(xs, ws, bs)], axis=1)
 
 
-def _dilated_by_phases(x: Tensor, weight: Tensor, bias: Tensor | None, dilation: tuple[int, int],
-                       groups: int) -> Tensor:
-    """A stride-1 dilated convolution of the padded `x` as an undilated one. Output rows
-    y = i (mod dh) read only input rows i (mod dh), so each of the dh * dw phases of the
-    input, x[..., i::dh, j::dw], convolved with the kernel itself gives one phase of the
-    output. The phases go through as one batch, dh * dw times the images, and are
-    interleaved again: the products are the kernel's taps, not those of the kernel spread
-    out with zeros between them ((2k - 1)^2 against k^2 at dilation 2). Every copy keeps
-    the batch innermost in memory, as the convolution reads and writes it."""
+def _dilated_by_phases(x: Tensor, weight: Tensor, bias: Tensor | None, pads: tuple[tuple[int, int], tuple[int, int]],
+                       dilation: tuple[int, int], groups: int) -> Tensor:
+    """A stride-1 dilated convolution of `x` padded by `pads` as an undilated one. Output
+    rows y = i (mod dh) read only padded input rows i (mod dh), so each of the dh * dw
+    phases of the padded input, x[..., i::dh, j::dw], convolved with the kernel itself
+    gives one phase of the output. The phases go through as one batch, dh * dw times the
+    images, and are interleaved again: the products are the kernel's taps, not those of
+    the kernel spread out with zeros between them ((2k - 1)^2 against k^2 at dilation 2).
+    Every copy keeps the batch innermost in memory, as the convolution reads and writes
+    it. When the padding is a whole number of phase rows and columns (padding = dilation,
+    the usual "same" layer), the phases are split off first and padded instead, so that
+    splitting and padding are one copy."""
     dh, dw = dilation
     kh, kw = weight.shape[2:]
-    ho, wo = x.shape[2] - (kh - 1) * dh, x.shape[3] - (kw - 1) * dw
-    extra_h, extra_w = -ho % dh, -wo % dw  # rows and columns making every phase the same size
-    if extra_h or extra_w:
-        x = x.pad(((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
-    n, c, hp, wp = x.shape
-    a, b = hp // dh, wp // dw
-    phases = x.reshape(n, c, a, dh, b, dw).permute(1, 2, 4, 3, 5, 0).reshape(c, a, b, dh * dw * n)
+    (top, bottom), (left, right) = pads
+    n, c, h, w = x.shape
+    ho, wo = h + top + bottom - (kh - 1) * dh, w + left + right - (kw - 1) * dw
+    bottom += -ho % dh  # rows and columns making every phase the same size
+    right += -wo % dw
+    a, b = (h + top + bottom) // dh, (w + left + right) // dw
+    if top % dh == 0 and left % dw == 0 and h % dh == 0 and w % dw == 0:  # then bottom and right divide too
+        phases = x.reshape(n, c, h // dh, dh, w // dw, dw).permute(1, 2, 4, 3, 5, 0)
+        phases = phases.pad(((0, 0), (top // dh, bottom // dh), (left // dw, right // dw), (0, 0), (0, 0), (0, 0)))
+    else:
+        x = x.pad(((0, 0), (0, 0), (top, bottom), (left, right)))
+        phases = x.reshape(n, c, a, dh, b, dw).permute(1, 2, 4, 3, 5, 0)
+    phases = phases.reshape(c, a, b, dh * dw * n)
     out = conv2d(phases.permute(3, 0, 1, 2), weight, bias, groups=groups)  # (dh * dw * n, O, a', b')
     o, ah, bw = out.shape[1:]
     out = out.permute(1, 2, 3, 0).reshape(o, ah, bw, dh, dw, n).permute(0, 1, 3, 2, 4, 5)
     out = out.reshape(o, ah * dh, bw * dw, n).permute(3, 0, 1, 2)  # row a * dh + i, column b * dw + j
-    return out[:, :, :ho, :wo] if extra_h or extra_w else out
+    return out[:, :, :ho, :wo] if ah * dh > ho or bw * dw > wo else out
 
 
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding: int = 0,

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..errors import DimError, ShapeError
-from .layout import reshaped
+from .layout import copy_into, reshaped
 
 
 class Reshape(Function):
@@ -49,12 +49,16 @@ class BroadcastTo(Function):
 
 
 class Pad(Function):
-    """Zero padding; pad_width holds one (before, after) pair per axis."""
+    """Zero padding; pad_width holds one (before, after) pair per axis. The input is
+    copied in by `copy_into`, so a transposed view (a dilated convolution's phases, the
+    batch axis moved last) is padded and laid out batch-innermost in one blocked copy."""
     name = "pad"
 
     @staticmethod
     def forward(ctx, x, pad_width):
-        return np.pad(x, pad_width)
+        out = np.zeros([n + a + b for n, (a, b) in zip(x.shape, pad_width)], dtype=x.dtype)
+        copy_into(out[tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, pad_width))], x)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
