@@ -16,7 +16,7 @@ import numpy as np
 
 from ..autograd import Function
 from .elementwise import Erf, Exp, Sigmoid, Tanh
-from .special import normal_cdf
+from .special import normal_cdf, normal_cdf_and_gelu_slope
 
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -56,8 +56,10 @@ class Silu(Function):
 
 
 class Gelu(Function):
-    """x * Phi(x), Phi the standard normal CDF: exact (approximate="none"; `normal_cdf`),
-    or PyTorch's tanh formula (approximate="tanh"), Phi ~ (1 + tanh(c (x + k x^3))) / 2."""
+    """x * Phi(x), Phi the standard normal CDF: exact (approximate="none";
+    `normal_cdf_and_gelu_slope`, which also gives the derivative Phi + x phi for the
+    backward, from the same pass), or PyTorch's tanh formula (approximate="tanh"),
+    Phi ~ (1 + tanh(c (x + k x^3))) / 2."""
     name = "gelu"
 
     @staticmethod
@@ -73,14 +75,18 @@ class Gelu(Function):
             np.tanh(cdf, out=cdf)  # t; Phi = (1 + t) / 2 below
             ctx.save_for_backward(x, cdf)  # tanh's value, before the (1 + .) / 2
             return x * ((cdf + kind(1)) * kind(0.5))
-        cdf = normal_cdf(x)
-        ctx.save_for_backward(x, cdf)
+        if ctx.needs_input_grad[0]:  # the derivative Phi + x phi from the same pass, for the backward
+            cdf, slope = normal_cdf_and_gelu_slope(x)
+            ctx.remember(slope=slope)
+        else:
+            cdf = normal_cdf(x)
+        ctx.save_for_backward(x)
         with np.errstate(invalid="ignore"):  # -inf * 0: NaN, as PyTorch's
-            return x * cdf
+            return np.multiply(x, cdf, out=cdf)
 
     @staticmethod
     def backward(ctx, grad):
-        x, inner = ctx.saved_tensors
+        x, *inner = ctx.saved_tensors  # the tanh formula's t beside x
         kind, tanh = grad.dtype.type, ctx.attrs["approximate"] == "tanh"
         if not isinstance(x, np.ndarray):  # a recorded backward: the inner value as a function of x
             if tanh:
@@ -95,14 +101,10 @@ class Gelu(Function):
             out += kind(1)
             out *= kind(0.5 * _TANH_C)
             out *= x
-            out *= kind(1) - inner * inner
-            out += (inner + kind(1)) * kind(0.5)
-        else:  # Phi + x phi, in place
-            out = np.multiply(x, x, out=np.empty_like(x, dtype=grad.dtype))
-            out *= kind(-0.5)
-            np.exp(out, out=out)
-            out *= kind(_INV_SQRT_2PI)
-            out *= x
-            out += inner
+            t = inner[0]
+            out *= kind(1) - t * t
+            out += (t + kind(1)) * kind(0.5)
+        else:  # Phi + x phi, computed by the forward pass
+            return np.multiply(grad, ctx.values["slope"], dtype=grad.dtype)
         out *= grad
         return out
