@@ -58,6 +58,23 @@ def test_a_leaf_keeps_the_fresh_gradient_array_a_rule_made() -> None:
     np.testing.assert_array_equal(x.grad, 2.0)
 
 
+def test_a_leaf_keeps_a_view_of_a_fresh_array_only_that_view_refers_to() -> None:
+    """A rule's fresh gradient reaching a leaf through a transpose or a reshape (a view)
+    is kept as it is, not copied; two views of one array reaching two leaves are copied."""
+    x = leaf(np.ones((4, 5)))
+    y = x.T * 2.0
+    made = []
+    y.grad_fn.register_hook(lambda grad_inputs, grad_outputs: made.append(grad_inputs[0].ctypes.data))
+    y.backward(np.ones((5, 4), dtype=np.float32))
+    assert x.grad.base is not None and x.grad.ctypes.data == made[0]
+    np.testing.assert_array_equal(x.grad, 2.0)
+    a, b = leaf(np.ones(3)), leaf(np.ones(3))
+    ((a.reshape(3, 1) + b.reshape(3, 1)) * 2.0).sum().backward()  # one fresh array, seen through two views
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 1
+    np.testing.assert_array_equal(b.grad, 2.0)
+
+
 def test_a_leaf_never_shares_an_array_someone_else_can_see() -> None:
     given = np.ones(3, dtype=np.float32)
     x = leaf(np.ones(3))

@@ -28,7 +28,7 @@ from tinygrad_lenet import grad as autograd_grad
 from tinygrad_lenet.ops import conv as conv_module
 from tinygrad_lenet.ops import depthwise as depthwise_module
 from tinygrad_lenet.ops import pool as pool_module
-from tinygrad_lenet.ops.blas import axpy_routine
+from tinygrad_lenet.ops.blas import add_outer, axpy_routine
 from tinygrad_lenet.ops.conv import (
     column_block,
     conv_forward_chwn,
@@ -421,6 +421,41 @@ def test_blas_axpy_adds_a_multiple_of_one_slice_into_another_in_place(dtype):
     np.testing.assert_allclose(rows, expected, rtol=1e-6)
     np.testing.assert_array_equal(np.delete(rows, np.s_[7:37], axis=1), np.delete(expected, np.s_[7:37], axis=1))
     assert axpy_routine(np.float16) is None  # other dtypes: numpy's two passes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_add_outer_adds_an_outer_product_in_place_by_blas_or_numpy(dtype):
+    """`add_outer` (the BLAS's ger for float32 and float64 C-ordered matrices, numpy's
+    broadcasting otherwise) adds alpha * outer(x, y) into the matrix it is given, for a
+    C-ordered matrix and for a transposed one alike, and returns that same matrix."""
+    rng = np.random.default_rng(1)
+    tolerance = 1e-3 if dtype == np.float16 else 1e-6
+    for a in (rng.standard_normal((6, 9)).astype(dtype), rng.standard_normal((9, 6)).astype(dtype).T):
+        x, y = rng.standard_normal(6).astype(dtype), rng.standard_normal(9).astype(dtype)
+        expected = a.astype(np.float64) - 0.5 * np.outer(x.astype(np.float64), y.astype(np.float64))
+        assert add_outer(a, x, y, alpha=-0.5) is a
+        np.testing.assert_allclose(a, expected, rtol=tolerance, atol=tolerance)
+
+
+def test_layer_norm_with_numpy_broadcasting_instead_of_the_blas_gives_the_same(monkeypatch):
+    """LayerNorm's outer products through numpy's broadcasting (as for dtypes without a BLAS
+    routine) give the values and gradients the BLAS's rank-1 updates give."""
+    from tinygrad_lenet.ops import blas
+
+    rng = np.random.default_rng(2)
+    x, weight, bias, g = (rng.standard_normal(shape) for shape in ((2, 5, 8), (8,), (8,), (2, 5, 8)))
+
+    def run():
+        t, w, b = (Tensor(a, requires_grad=True, dtype=np.float64) for a in (x, weight, bias))
+        out = F.layer_norm(t, 8, w, b)
+        assert out.grad_fn.op == "layer_norm"
+        out.backward(g)
+        return out.data, t.grad, w.grad, b.grad
+
+    with_blas = run()
+    monkeypatch.setattr(blas, "_BLAS_FLOATS", ())
+    for got, want in zip(run(), with_blas):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride,dilation,padding", [((1, 1), (1, 1), ((1, 1), (1, 1))),

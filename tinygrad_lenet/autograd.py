@@ -434,12 +434,17 @@ def _apply_rule(ctx: Context, node: "Tensor", g: Any, grads: dict[int, Any], cre
 
 
 def held_only_here(g: Any) -> bool:
-    """Whether `g` is an array owning its memory that only the caller's one local
-    variable refers to: no other tensor, saved value or user variable can see it, so a
-    leaf may keep it as its `.grad` instead of a copy (PyTorch's AccumulateGrad takes
-    such buffers likewise). Counted against the same pattern measured at import."""
-    return isinstance(g, np.ndarray) and g.flags.owndata and g.flags.writeable \
-        and sys.getrefcount(g) <= _ONE_LOCAL_REFERENCE
+    """Whether `g` is an array that only the caller's one local variable refers to, and
+    whose memory nothing else can see: it owns its memory, or it is a view (a reshape or
+    transpose an op returned) of an array that only this view refers to. A leaf may then
+    keep it as its `.grad` instead of a copy (PyTorch's AccumulateGrad takes such buffers
+    likewise). Counted against the same patterns measured at import."""
+    if not isinstance(g, np.ndarray) or not g.flags.writeable or sys.getrefcount(g) > _ONE_LOCAL_REFERENCE:
+        return False
+    if g.flags.owndata:
+        return True
+    return _count_base_references(g) <= _BASE_OF_ONE_VIEW and isinstance(g.base, np.ndarray) \
+        and g.base.flags.owndata  # counted first: a local holding the base would count too
 
 
 def _references_of_one_local() -> int:
@@ -453,6 +458,19 @@ def _count_references(g: Any) -> int:
     return sys.getrefcount(g)
 
 
+def _references_of_a_base_of_one_view() -> int:
+    """What `_count_base_references` reports for an array only one view refers to."""
+    probe = np.empty(2)
+    view = probe[:1]
+    del probe
+    return _count_base_references(view)
+
+
+def _count_base_references(g: np.ndarray) -> int:
+    return sys.getrefcount(g.base)
+
+
+_BASE_OF_ONE_VIEW = _references_of_a_base_of_one_view()
 _ONE_LOCAL_REFERENCE = _references_of_one_local()
 
 

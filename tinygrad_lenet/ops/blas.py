@@ -11,7 +11,11 @@ their best block shapes differ between the AVX2 and the AVX-512 kernels.
 
 `axpy_routine(dtype)` gives y += a * x in one pass, the BLAS's own routine (scipy's
 wrapper of it), where numpy needs two (a product into scratch, then a sum): measured
-2.2x faster over 57,600 float32 values in cache.
+2.2x faster over 57,600 float32 values in cache. `add_outer(a, x, y)` adds an outer
+product to a matrix in place, the BLAS's rank-1 update: a column or a row added to
+every row or column of a (256, 512) matrix, or the outer product of two vectors
+written out, in 6 us against 22-34 us for numpy's broadcasting loops (which call their
+inner loop once per row).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ _saved: list[tuple[Any, int]] = []
 _controllers: list[Any] | None = None
 _wanted: int | None = None  # the thread count of the block in force, if any
 _avx512: bool | None = None
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes of scipy's s- and d- routines
 # OpenBLAS core types whose float32 products run the AVX-512 kernels
 _AVX512_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 
@@ -112,14 +117,30 @@ def axpy_routine(dtype: np.dtype) -> Callable[..., np.ndarray] | None:
     block (every root forward and backward pass) it runs at the block's threads: at
     OpenBLAS's own two on this machine it took a depthwise layer 1.6x longer."""
     dtype = np.dtype(dtype)
-    return _scipy_axpy(dtype) if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else None
+    return _scipy_routine("axpy", dtype) if dtype in _BLAS_FLOATS else None
 
 
 @functools.cache
-def _scipy_axpy(dtype: np.dtype) -> Callable[..., np.ndarray]:
-    """scipy's axpy for `dtype`, looked up once; the first lookup loads scipy's own BLAS,
-    which from then on runs at the policy's thread count, as numpy's does."""
+def _scipy_routine(name: str, dtype: np.dtype) -> Callable[..., np.ndarray]:
+    """scipy's BLAS routine `name` for `dtype`, looked up once; the first lookup loads
+    scipy's own BLAS, which from then on runs at the policy's thread count, as numpy's does."""
     from scipy.linalg.blas import get_blas_funcs
-    routine = get_blas_funcs("axpy", dtype=dtype)
+    routine = get_blas_funcs(name, dtype=dtype)
     _adopt_loaded_blas()
     return routine
+
+
+def add_outer(a: np.ndarray, x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """a += alpha * outer(x, y), in place, and returns `a`: the BLAS's ger for a
+    C-contiguous float32 or float64 matrix (one pass; scipy's wrapper sees a.T, the same
+    memory in Fortran order), numpy's broadcasting otherwise. x and y are 1-D, of
+    lengths a.shape[0] and a.shape[1]."""
+    if a.dtype in _BLAS_FLOATS and a.ndim == 2 and a.flags.c_contiguous and a.flags.writeable and a.size:
+        ger = _scipy_routine("ger", a.dtype)
+        kind = a.dtype.type
+        out = ger(kind(alpha), np.asarray(y, dtype=a.dtype), np.asarray(x, dtype=a.dtype), a=a.T, overwrite_a=True)
+        if not np.shares_memory(out, a):  # the wrapper copied: never with a.T Fortran-ordered, but kept right
+            a[...] = out.T
+        return a
+    a += np.multiply.outer(np.asarray(x, dtype=a.dtype), np.asarray(y, dtype=a.dtype)) * a.dtype.type(alpha)
+    return a
