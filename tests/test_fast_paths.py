@@ -363,6 +363,7 @@ def test_padding_a_transposed_view_copies_it_in_blocks_with_the_same_values():
     out = ops.Pad.call(x, pad_width=width)
     np.testing.assert_array_equal(out, np.pad(x, width))
     assert out.flags.c_contiguous
+    assert ops.Pad.call(np.array(3.0), pad_width=()) == 3.0  # a 0-d array: nothing to pad
 
 
 @settings(max_examples=10)  # a second-derivative check per example

@@ -57,7 +57,7 @@ class Pad(Function):
     @staticmethod
     def forward(ctx, x, pad_width):
         out = np.zeros([n + a + b for n, (a, b) in zip(x.shape, pad_width)], dtype=x.dtype)
-        copy_into(out[tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, pad_width))], x)
+        copy_into(out[tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, pad_width))] if x.ndim else out, x)
         return out
 
     @staticmethod

@@ -102,7 +102,8 @@ def _erf32(x: np.ndarray, out: np.ndarray) -> None:
 # The density is the other half of GELU's derivative, Phi(x) + x phi(x), which the same
 # pass gives for the backward (`normal_cdf_and_gelu_slope`). One gather from a 112 KiB
 # table; three (a quadratic Taylor step from the table's two derivative columns) took
-# 45% longer, and the backward's own exp pass more.
+# 17% longer for Phi alone (5.2 against 4.4 ms on 1.6M values) and left the backward
+# its own exp.
 _CDF_STEPS = 1024
 _CDF_LIMIT = 14
 _LOG2_E = math.log2(math.e)
