@@ -55,6 +55,27 @@ def test_gradients_and_loss_are_the_whole_batchs(n, workers):
         np.testing.assert_allclose(p.grad, r, rtol=2e-5, atol=1e-6 * float(np.abs(r).max()))
 
 
+def test_images_reach_a_worker_through_shared_memory_or_the_pipe_with_the_same_gradients():
+    """A worker's share of the images is copied into its shared room (sized by the first
+    batch) and only their count is sent; a larger share, or images of another shape or
+    dtype, go through the pipe. Either way the gradients are one process's."""
+    manual_seed(0)
+    model = LeNet5()
+    with np.errstate(all="ignore"), DataParallel(model, workers=2) as dp:
+        for n in (8, 16, 6):  # room for 4 images: shared, then the pipe (8), then shared again (3)
+            x, y = batch(n, seed=n)
+            ref_loss, ref = one_process_gradients(model, x, y)
+            loss, _ = dp.forward_backward(x, y)
+            assert loss == pytest.approx(ref_loss, rel=1e-6)
+            for p, r in zip(model.parameters(), ref):
+                np.testing.assert_allclose(p.grad, r, rtol=2e-5, atol=1e-6 * float(np.abs(r).max()))
+        x = batch(8)[0]
+        assert dp._handed(1, x[4:]) == 4 and np.array_equal(dp._inputs[0], x[4:])
+        assert dp._handed(1, x) is x  # more than the room holds
+        assert isinstance(dp._handed(1, x[:2].astype(np.float64)), np.ndarray)  # another dtype
+        assert isinstance(dp._handed(1, np.zeros((2, 1, 32, 32), np.float32)), np.ndarray)  # another shape
+
+
 def test_training_with_workers_follows_one_process_and_repeats_bit_for_bit():
     """Ten SGD steps: the same weights as one process to rounding, and the same bits
     on a second run (the optimizer's in-place updates are what the workers read)."""

@@ -7,7 +7,9 @@ small numpy calls in a LeNet-5 step (two threads each running half a batch took 
 as long as one), while each process has its own interpreter. The parameters live in a
 shared anonymous memory mapping, so the optimizer's in-place update here is what the
 workers read on the next step; each worker writes its gradients into shared memory too,
-in one flat buffer (`flat_gradients`, the layout MPI ranks allreduce in `distributed`).
+in one flat buffer (`flat_gradients`, the layout MPI ranks allreduce in `distributed`),
+and reads its share of the images from shared memory (sized by the first batch; larger
+shares, or images of another shape or dtype, go through the pipe instead).
 
     dp = DataParallel(model, workers=2, loss=lambda logits, y: F.cross_entropy(logits, y))
     loss, logits = dp.forward_backward(x, y)   # p.grad: the gradient of the whole batch's loss
@@ -102,6 +104,7 @@ class DataParallel:
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         self._grads: list[list[np.ndarray]] = []  # per worker: its gradients, flat (one buffer per dtype)
+        self._inputs: list[np.ndarray] = []  # per worker: room for its share of the images
         self._shared_params: list[np.ndarray] = []
         self._finalizer: weakref.finalize | None = None
 
@@ -129,16 +132,18 @@ class DataParallel:
         """The running workers' `multiprocessing.Process` objects (none before the first step)."""
         return list(self._procs)
 
-    def _start(self) -> None:
+    def _start(self, images: np.ndarray, share: int) -> None:
         """Move the parameters into shared memory, allocate each worker's gradient
-        buffers, and fork the workers."""
+        buffers and room for `share` images like `images`, and fork the workers."""
         import multiprocessing as mp
 
         specs, flat = [(p.data.shape, p.data.dtype) for p in self.params], self._flat.specs()
-        shared = _Shared(specs + flat * (self.workers - 1))  # the parameters, then each worker's gradients
+        room = [((share, *images.shape[1:]), images.dtype)] * (self.workers - 1)
+        shared = _Shared(specs + flat * (self.workers - 1) + room)  # the parameters, each worker's gradients, inputs
         n, m = len(self.params), len(flat)
         self._shared_params = shared.arrays[:n]
         self._grads = [shared.arrays[n + m * k:n + m * (k + 1)] for k in range(self.workers - 1)]
+        self._inputs = shared.arrays[n + m * (self.workers - 1):]
         self._bind_parameters()
         seeds = np.random.SeedSequence(int(np.random.default_rng(_seed_source()).integers(2**63)))
         ctx = mp.get_context("fork")
@@ -173,11 +178,11 @@ class DataParallel:
         parts = shares(len(xa), min(self.workers, max(len(xa), 1)))
         if len(parts) > 1:
             if not self.started:
-                self._start()
+                self._start(xa, max(b - a for a, b in parts[1:]))
             self._bind_parameters()
             for k, (conn, (a, b)) in enumerate(zip(self._conns, parts[1:]), 1):
                 try:
-                    conn.send((self.model.training, xa[a:b], ya[a:b]))
+                    conn.send((self.model.training, self._handed(k, xa[a:b]), ya[a:b]))
                 except OSError:
                     self._lost(k)
         a, b = parts[0]
@@ -195,6 +200,16 @@ class DataParallel:
         n = len(xa)
         total = math.fsum(v * (b - a) for v, (a, b) in zip(values, parts)) / max(n, 1)
         return total, np.concatenate(outs) if len(outs) > 1 else outs[0]
+
+    def _handed(self, k: int, images: np.ndarray) -> Any:
+        """What worker k is sent for its share of the images: their count when they fit its
+        shared room (copied there; it is not written again before the worker answers),
+        else the images themselves (through the pipe)."""
+        room = self._inputs[k - 1]
+        if images.dtype != room.dtype or images.shape[1:] != room.shape[1:] or len(images) > len(room):
+            return images
+        room[:len(images)] = images
+        return len(images)
 
     def _share_backward(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Forward and backward of one share in this process (each parameter's .grad is
@@ -253,9 +268,9 @@ class DataParallel:
 
     # ------------------------------------------------------------------ in a worker
     def _serve(self, k: int, conn: Connection, parent_end: Connection, seed: np.random.SeedSequence) -> None:
-        """A worker: one share per message (training flag, images, targets) until None or
-        until the parent is gone; its gradients go to shared memory, ("ok", loss, logits)
-        or ("error", message) back."""
+        """A worker: one share per message (training flag, images or their count in its
+        shared room, targets) until None or until the parent is gone; its gradients go to
+        shared memory, ("ok", loss, logits) or ("error", message) back."""
         from .ops.parallel import set_num_threads
         from .random import manual_seed
 
@@ -272,6 +287,8 @@ class DataParallel:
             if message is None:
                 return
             training, x, y = message
+            if isinstance(x, int):  # the images are in this worker's shared room
+                x = self._inputs[k - 1][:x]
             try:
                 self.model.train(training)
                 loss, logits = self._share_backward(x, y)
