@@ -98,7 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "TCP) against one process, --workers N and PyTorch's DDP (gloo), step times, allreduce share, "
                    "scaling efficiency, and time to 99.0%% (needs the distributed and bench extras)")
     p.add_argument("--plain-program", action="store_true", help="a batch-128 step of the docs' hand-written "
-                   "loop in a fresh process that sets nothing, against the same step set up as train.py")
+                   "loop in a fresh process that sets nothing, against the same step set up as train.py "
+                   "(medians of 3 processes each; 1 with --quick)")
     p.add_argument("--all", action="store_true", help="every figure of the speed guide in one run: "
                    "the default benchmark at 1 and 2 threads and on 2 processes, --plain-program and "
                    "--time-to-accuracy on 1 and 2 processes, each in its own process, then a summary")
@@ -215,7 +216,7 @@ def main(args: argparse.Namespace) -> int:
         print("\n".join(report_mpi(r)))
         return write_json(args, {"mpi": r})
     if args.plain_program:
-        r = bench_plain_program()
+        r = bench_plain_program(runs=1 if args.quick else 3)
         print(f"hand-written loop, batch 128, medians of {r['runs']} fresh processes each: {r['plain_ms']:.2f} ms per step "
               f"in a program that sets nothing, {r['as_train_ms']:.2f} ms set up as train.py (ratio {r['ratio']:.3f})")
         return write_json(args, {"plain_program": r})

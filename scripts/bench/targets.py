@@ -38,7 +38,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             if args.quick:
                 quick = ["--quick", "--repeats", str(args.repeats), "--batch-sizes", "128"]
                 extra = extra + (["--max-epochs", "1", "--seeds", "1"] if key.startswith("time_to_accuracy") else
-                                 [] if key == "plain_program" else
+                                 ["--quick"] if key == "plain_program" else
                                  ["--quick", "--repeats", str(args.repeats)] if key == "layers" else quick)
             print(f"\n== python scripts/benchmark.py {' '.join(extra)}", flush=True)
             out = Path(tmp) / f"{key}.json"
