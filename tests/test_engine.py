@@ -207,6 +207,41 @@ def test_no_grad_context_records_nothing() -> None:
     assert (x * 2).requires_grad  # recording resumes afterwards
 
 
+def test_a_forward_that_records_nothing_is_told_no_gradient_is_wanted() -> None:
+    """An op's forward sees needs_input_grad all False when nothing is recorded (no_grad, or
+    no input requiring grad), so it keeps nothing for a backward that never comes: exact
+    GELU keeps its derivative only when recorded."""
+    from tinygrad_lenet.autograd import OPS, Function
+
+    seen = []
+
+    class Spy(Function):
+        name = "spy"
+
+        @staticmethod
+        def forward(ctx, x):
+            seen.append(ctx.needs_input_grad)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    try:
+        x = leaf([1.0, 2.0])
+        Spy.apply(x)
+        with no_grad():
+            Spy.apply(x)
+        Spy.apply(Tensor([1.0]))
+    finally:
+        OPS.pop(Spy.name, None)  # a test's op, unregistered
+    assert seen == [(True,), (False,), (False,)]
+    with no_grad():
+        assert F.gelu(x).grad_fn is None
+    out = F.gelu(x)
+    assert "slope" in out.grad_fn.values  # kept for the backward only when recorded
+
+
 def test_no_grad_decorator_records_nothing_and_restores_after_errors() -> None:
     @no_grad()
     def forward(t: Tensor) -> Tensor:

@@ -459,6 +459,21 @@ def test_layer_norm_with_numpy_broadcasting_instead_of_the_blas_gives_the_same(m
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_layer_norm_gives_each_wanted_gradient_alone():
+    """Whichever of input, weight and bias require grad, each gradient is the one all three
+    give together (the backward skips the work of the others)."""
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(shape) for shape in ((3, 6), (6,), (6,))]
+    g = rng.standard_normal((3, 6))
+    everything = [Tensor(a, requires_grad=True, dtype=np.float64) for a in arrays]
+    F.layer_norm(*everything[:1], 6, *everything[1:]).backward(g)
+    for k in range(3):
+        ts = [Tensor(a, requires_grad=i == k, dtype=np.float64) for i, a in enumerate(arrays)]
+        F.layer_norm(ts[0], 6, ts[1], ts[2]).backward(g)
+        np.testing.assert_allclose(ts[k].grad, everything[k].grad, rtol=1e-12, atol=1e-12)
+        assert all(t.grad is None for i, t in enumerate(ts) if i != k)
+
+
 @pytest.mark.parametrize("stride,dilation,padding", [((1, 1), (1, 1), ((1, 1), (1, 1))),
                                                      ((1, 1), (2, 1), ((2, 0), (1, 3))),
                                                      ((2, 1), (1, 1), ((1, 1), (0, 1)))])

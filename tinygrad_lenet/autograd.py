@@ -291,7 +291,9 @@ class Function:
                                 f"{type(t).__qualname__}" + (f" of shape {t.shape}" if hasattr(t, "shape") else ""))
         needs_grad = tuple(t.requires_grad for t in inputs)
         record = _grad_state.enabled and cls.differentiable and True in needs_grad
-        ctx = Context(cls, inputs, attrs, needs_grad)
+        # nothing recorded (no_grad, or no input requires grad): no gradient is wanted, so a forward
+        # that keeps arrays only for its backward (GELU's derivative, conv's shifted copies) skips them
+        ctx = Context(cls, inputs, attrs, needs_grad if record else (False,) * len(inputs))
         start = time.perf_counter() if op_timer is not None else 0.0
         out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
         if op_timer is not None:

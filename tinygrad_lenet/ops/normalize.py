@@ -156,7 +156,9 @@ class LayerNorm(Function):
         kind, w = grad.dtype.type, weight.reshape(-1)
         g = np.ascontiguousarray(grad.reshape(centered.shape))
         d_bias = (np.ones(g.shape[0], g.dtype) @ g).reshape(weight.shape) if wanted[2] else None
-        gc = np.multiply(g, centered)
+        if not (wanted[0] or wanted[1]):
+            return None, None, d_bias
+        gc = np.multiply(g, centered)  # for the weight's gradient and mean(g weight c)
         d_weight = (rstd @ gc).reshape(weight.shape) if wanted[1] else None
         dx = None
         if wanted[0]:
