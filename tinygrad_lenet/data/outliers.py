@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 SIZE = 56
+_SEGMENTS_AT_ONCE = 8  # consecutive segments measured together: a short run of a curve lies close together
 FAMILIES = ("scribble", "blob", "polygon", "spiral", "face", "letter", "mark")
 
 
@@ -72,19 +73,39 @@ def _strokes(family: str, rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def _render(strokes: list[np.ndarray], rng: np.random.Generator, size: int) -> np.ndarray:
-    """The strokes scaled to a random size and place on the canvas, with a round brush."""
+    """The strokes scaled to a random size and place on the canvas, with a round brush:
+    each pixel's ink falls from 1 to 0 over the brush's edge, by its distance to the
+    nearest segment. Segments are measured a few consecutive ones at a time, over the
+    pixels the brush can reach from them (their bounding box grown by the brush), and
+    squared distances compared (one square root a pixel): about 10x faster than each
+    segment over the whole canvas, and the same ink to float rounding."""
     scale = rng.uniform(0.25, 0.9) * size
     offset = rng.uniform(0.05 * size, size - scale - 0.05 * size, 2) if scale < 0.9 * size else np.full(2, 0.05 * size)
     brush = rng.uniform(1.5, 3.5)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    distance = np.full((size, size), np.inf)
-    for stroke in strokes:
-        points = stroke * scale + offset
-        for (a, b), (c, d) in zip(points[:-1], points[1:]):
-            length2 = max((c - a) ** 2 + (d - b) ** 2, 1e-9)
-            t = np.clip(((yy - a) * (c - a) + (xx - b) * (d - b)) / length2, 0, 1)
-            distance = np.minimum(distance, np.hypot(yy - (a + t * (c - a)), xx - (b + t * (d - b))))
-    return np.clip(brush + 0.5 - distance, 0, 1)
+    points = [stroke * scale + offset for stroke in strokes]
+    starts = np.concatenate([p[:-1] for p in points])
+    deltas = np.concatenate([p[1:] for p in points]) - starts
+    lows, highs = np.minimum(starts, starts + deltas), np.maximum(starts, starts + deltas)
+    firsts = np.arange(0, len(starts), _SEGMENTS_AT_ONCE)
+    reach = brush + 1.0  # farther than brush + 0.5 from every segment, the ink is 0
+    tops = np.clip(np.floor(np.minimum.reduceat(lows, firsts) - reach), 0, size).astype(int).tolist()
+    bottoms = np.clip(np.ceil(np.maximum.reduceat(highs, firsts) + reach) + 1, 0, size).astype(int).tolist()
+    squared = np.full((size, size), np.inf)
+    for first, (top, left), (bottom, right) in zip(firsts.tolist(), tops, bottoms):
+        if top >= bottom or left >= right:
+            continue
+        part = slice(first, first + _SEGMENTS_AT_ONCE)
+        y, x = np.ogrid[top:bottom, left:right]
+        y, x = y - starts[part, 0, None, None], x - starts[part, 1, None, None]  # (segments, h, w) by broadcasting
+        dy, dx = deltas[part, 0, None, None], deltas[part, 1, None, None]
+        t = (y * dy + x * dx) / np.maximum(dy * dy + dx * dx, 1e-9)  # the nearest point's place along the segment
+        np.maximum(t, 0.0, out=t)
+        np.minimum(t, 1.0, out=t)
+        near = np.square(y - t * dy)
+        near += np.square(x - t * dx)
+        window = squared[top:bottom, left:right]
+        np.minimum(window, near.min(axis=0), out=window)
+    return np.clip(brush + 0.5 - np.sqrt(squared), 0, 1)
 
 
 def _blob(rng: np.random.Generator, size: int) -> np.ndarray:
