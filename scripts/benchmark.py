@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-to-accuracy", action="store_true", help="train LeNet-5 with train.py's default recipe "
                    "here and in PyTorch (same initial weights and batches), reporting the time to 99.0%% test accuracy")
     p.add_argument("--max-epochs", type=int, help="epochs for --time-to-accuracy (default: the recipe's)")
+    p.add_argument("--train-subset", type=int, metavar="N", help="--time-to-accuracy: train on the first N "
+                   "training images only (a smoke run: --all --quick trains one epoch of 15,000)")
     p.add_argument("--seeds", type=int, default=3, help="--time-to-accuracy: seeds trained, each one repeat "
                    "(default 3: the recipe's seed and the next two)")
     p.add_argument("--layers", action="store_true", help="every everyday layer's forward + backward against "
@@ -124,6 +126,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--mpi must be >= 2, got {args.mpi}")
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.train_subset is not None and args.train_subset < 1:
+        p.error(f"--train-subset must be >= 1, got {args.train_subset}")
     return args
 
 

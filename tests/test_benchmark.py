@@ -148,7 +148,7 @@ def test_server_benchmark_reports_load_idle_and_stalled_clients(tmp_path):
 
 def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(tmp_path, real_mnist_dir):
     """--all (quick): the benchmark at 1 and 2 threads, the plain program and time to
-    accuracy (one epoch), each in its own process, then one summary of all figures."""
+    accuracy (one epoch of 15,000 images), each in its own process, then one summary of all figures."""
     from conftest import require
     require(importlib.util.find_spec("torch") is not None, "PyTorch is not installed (pip install -e '.[bench]')")
     out = tmp_path / "all.json"
@@ -191,7 +191,8 @@ def test_all_prints_every_figure_and_runs_time_to_accuracy_on_the_same_batches(t
     assert r["threads_1"]["app_prediction"]["median_ms"] > 0
     tta = r["time_to_accuracy"]["time_to_accuracy"]
     assert {"ratio", "ratio_default", "ratio_best"} <= set(tta)  # None here: one epoch does not reach 99%
-    (seed,) = tta["seeds"]  # --all --quick trains one seed
+    (seed,) = tta["seeds"]  # --all --quick trains one seed, one epoch of the first 15,000 images
+    assert tta["recipe"]["train_subset"] == 15000 and "trained on the first 15,000 training images only" in done.stdout
     assert seed["seed"] == tta["recipe"]["seed"] == 0 and tta["recipe"]["label_smoothing"] > 0
     assert tta["training_ratio_best"] == seed["training_ratio_best"] == pytest.approx(
         seed["runs"]["ours"]["seconds"] / min(run["seconds"] for name, run in seed["runs"].items() if name != "ours"))

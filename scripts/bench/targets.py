@@ -37,7 +37,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         for key, extra in ALL_PARTS:
             if args.quick:
                 quick = ["--quick", "--repeats", str(args.repeats), "--batch-sizes", "128"]
-                extra = extra + (["--max-epochs", "1", "--seeds", "1"] if key.startswith("time_to_accuracy") else
+                extra = extra + (["--max-epochs", "1", "--seeds", "1", "--train-subset", "15000"]
+                                 if key.startswith("time_to_accuracy") else
                                  ["--quick"] if key == "plain_program" else
                                  ["--quick", "--repeats", str(args.repeats)] if key == "layers" else quick)
             print(f"\n== python scripts/benchmark.py {' '.join(extra)}", flush=True)

@@ -36,9 +36,13 @@ def bench_time_to_accuracy(args: argparse.Namespace, target: float = 0.99) -> di
     from tinygrad_lenet.data import DATASETS, load_mnist, normalize_images
 
     config = RunConfig() if args.max_epochs is None else RunConfig(epochs=args.max_epochs)
+    config = config.replace(train_subset=args.train_subset)
     mean_std = (DATASETS["mnist"].mean, DATASETS["mnist"].std)  # its published statistics
     test_x, test_y = load_mnist("test")
-    data = dict(train=load_mnist("train"), test=(normalize_images(test_x, normalize=mean_std), test_y),
+    train_x, train_y = load_mnist("train")
+    if config.train_subset:  # the first N images, as train.py's --train-subset takes them
+        train_x, train_y = train_x[:config.train_subset], train_y[:config.train_subset]
+    data = dict(train=(train_x, train_y), test=(normalize_images(test_x, normalize=mean_std), test_y),
                 mean_std=mean_std)
     cores = torch_threads_matching(args)
     torch_threads = {"torch": cores}
@@ -159,7 +163,8 @@ def torch_averaged(torch: Any, model: Any, config: RunConfig) -> Any:
 def report_time_to_accuracy(r: dict[str, Any]) -> list[str]:
     """Lines for --time-to-accuracy: per seed, each run's time and epoch to the target
     and its accuracy per epoch; then the ratios ours / PyTorch, medians over seeds."""
-    lines = []
+    subset = r["recipe"].get("train_subset")
+    lines = [f"trained on the first {subset:,} training images only (--train-subset)"] if subset else []
     for one in r["seeds"]:
         lines.append(f"seed {one['seed']}:")
         for name, run in one["runs"].items():
