@@ -83,9 +83,9 @@ def _render(strokes: list[np.ndarray], rng: np.random.Generator, size: int) -> n
     offset = rng.uniform(0.05 * size, size - scale - 0.05 * size, 2) if scale < 0.9 * size else np.full(2, 0.05 * size)
     brush = rng.uniform(1.5, 3.5)
     points = [stroke * scale + offset for stroke in strokes]
-    starts = np.concatenate([p[:-1] for p in points])
-    deltas = np.concatenate([p[1:] for p in points]) - starts
-    lows, highs = np.minimum(starts, starts + deltas), np.maximum(starts, starts + deltas)
+    starts, ends = np.concatenate([p[:-1] for p in points]), np.concatenate([p[1:] for p in points])
+    deltas = ends - starts
+    lows, highs = np.minimum(starts, ends), np.maximum(starts, ends)
     firsts = np.arange(0, len(starts), _SEGMENTS_AT_ONCE)
     reach = brush + 1.0  # farther than brush + 0.5 from every segment, the ink is 0
     tops = np.clip(np.floor(np.minimum.reduceat(lows, firsts) - reach), 0, size).astype(int).tolist()
